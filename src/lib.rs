@@ -1,0 +1,13 @@
+//! twinflow: streaming pipelines that train and evaluate Siamese convolutional networks
+//! (Koch et al. 2015) for one-shot face verification on LFW-a.
+//!
+//! The crate is laid out by concept: [`data`] reads LFW-a and its pairs files, [`pipeline`]
+//! holds the RON schema, its validation and the threaded stage engine, [`stages`] holds one
+//! file per stage kind, and [`cache`] holds the memory-mapped tensor cache. The `twinflow`
+//! binary in `src/main.rs` is a thin shell over [`cli`].
+
+pub mod cache;
+pub mod cli;
+pub mod data;
+pub mod pipeline;
+pub mod stages;

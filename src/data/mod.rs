@@ -28,3 +28,33 @@ pub struct ImageEntry {
     /// Where it is on disk.
     pub path: PathBuf,
 }
+
+// TEMPORARY until the data layer lands (merge: take the data branch's version).
+/// How validation identities are split off the train pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ValidationSplit {
+    /// The seed's rule.
+    FirstLetter {
+        /// Letters for same pairs.
+        same: String,
+        /// Letters for different pairs.
+        different: String,
+    },
+    /// Seeded identity ratio.
+    Ratio {
+        /// Fraction of identities.
+        fraction: f64,
+    },
+}
+impl Default for ValidationSplit {
+    fn default() -> Self {
+        Self::FirstLetter { same: "ABCDE".into(), different: "ABC".into() }
+    }
+}
+impl ValidationSplit {
+    /// Every problem.
+    pub fn validate(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,470 @@
+//! The stage engine: one named thread per stage (or per worker), joined by bounded channels.
+//!
+//! A run is a [`Chain`]: a [`Source`], any number of [`Transform`] stages and a [`Sink`].
+//! Every channel is a bounded crossbeam channel whose capacity comes from the stage's
+//! config, so a slow consumer stalls its producers instead of growing a queue.
+//!
+//! A parallel stage has a dispatcher that deals items round-robin to its workers over
+//! channels of capacity one, and a collector that reads the workers' outputs in the same
+//! round-robin order; so order is kept without a reorder buffer and memory stays bounded.
+//!
+//! The first error of any stage is recorded together with the stage's name and everyone is
+//! told to stop: sources check the cancel flag, and every other thread sees its channel
+//! close. Errors are recorded *before* a thread drops its channels, so a sink never mistakes
+//! an upstream failure for the end of the stream. Panics are caught and reported as errors.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{Builder, Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::error::{PipelineError, StageError};
+use super::item::Item;
+use super::metrics::{RunReport, Skipped, StageMetrics};
+
+/// Produces the items of a chain.
+pub trait Source: Send {
+    /// How many units of work (see [`Item::weight`]) will reach the sink, when known.
+    fn len_hint(&self) -> Option<u64> {
+        None
+    }
+
+    /// Emits every item, stopping early when [`Emitter::emit`] fails.
+    ///
+    /// # Errors
+    /// The first problem that stops the source.
+    fn run(&mut self, ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError>;
+}
+
+/// Turns each item into zero or more items; one instance per worker thread.
+pub trait Transform: Send {
+    /// Processes one item, pushing its results onto `out`.
+    ///
+    /// # Errors
+    /// A problem that must stop the pipeline. Problems an error policy forgives are
+    /// reported with [`StageContext::skip`] instead.
+    fn process(&mut self, item: Item, ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError>;
+}
+
+/// Consumes the items at the end of a chain.
+pub trait Sink: Send {
+    /// Takes one item.
+    ///
+    /// # Errors
+    /// A problem that must stop the pipeline.
+    fn consume(&mut self, item: Item, ctx: &StageContext) -> Result<(), StageError>;
+
+    /// Called once after the last item, only when no stage failed.
+    ///
+    /// # Errors
+    /// A problem finishing the output.
+    fn finish(&mut self, _ctx: &StageContext) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// The source of a chain, with its name and output capacity.
+pub struct SourceStage {
+    /// Name shown in metrics and errors.
+    pub name: String,
+    /// Capacity of the output channel.
+    pub capacity: usize,
+    /// The source itself.
+    pub source: Box<dyn Source>,
+}
+
+/// A transform stage: one instance per worker.
+pub struct TransformStage {
+    /// Name shown in metrics and errors.
+    pub name: String,
+    /// Capacity of the output channel.
+    pub capacity: usize,
+    /// One transform per worker thread; at least one.
+    pub workers: Vec<Box<dyn Transform>>,
+}
+
+/// A runnable chain of stages.
+pub struct Chain<S> {
+    /// Where items come from.
+    pub source: SourceStage,
+    /// What happens to them on the way.
+    pub transforms: Vec<TransformStage>,
+    /// Name of the sink stage.
+    pub sink_name: String,
+    /// Where they end.
+    pub sink: S,
+}
+
+/// How to run a chain.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Show a progress bar with this message.
+    pub progress: Option<String>,
+    /// Set from outside (Ctrl-C) to stop the run; it then fails with `Interrupted`.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// State shared by every thread of one run.
+#[derive(Default)]
+struct Shared {
+    cancel: AtomicBool,
+    interrupt: Option<Arc<AtomicBool>>,
+    first_error: Mutex<Option<PipelineError>>,
+    skipped: Mutex<Vec<Skipped>>,
+    progress: AtomicU64,
+}
+
+impl Shared {
+    fn fail(&self, error: PipelineError) {
+        let mut slot = self.first_error.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(|i| i.load(Ordering::Relaxed))
+    }
+}
+
+/// What a stage's code sees of the run: its name, its metrics, cancellation and skips.
+pub struct StageContext {
+    name: String,
+    metrics: Arc<StageMetrics>,
+    shared: Arc<Shared>,
+}
+
+impl StageContext {
+    /// The stage's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stage's counters.
+    pub fn metrics(&self) -> &StageMetrics {
+        &self.metrics
+    }
+
+    /// True once any stage failed or the user interrupted: stop soon.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.cancel.load(Ordering::Relaxed) || self.shared.interrupted()
+    }
+
+    /// Records an item dropped by an error policy; the run goes on.
+    pub fn skip(&self, item: impl std::fmt::Display, reason: impl std::fmt::Display) {
+        self.metrics.item_skipped();
+        self.shared.progress.fetch_add(1, Ordering::Relaxed);
+        let skipped = Skipped { stage: self.name.clone(), item: item.to_string(), reason: reason.to_string() };
+        self.shared.skipped.lock().unwrap_or_else(PoisonError::into_inner).push(skipped);
+    }
+
+    fn fail(&self, error: StageError) {
+        if !matches!(error, StageError::Cancelled) {
+            self.shared.fail(PipelineError::Stage { stage: self.name.clone(), source: error });
+        }
+    }
+}
+
+/// The sending end a [`Source`] writes to.
+pub struct Emitter<'a> {
+    tx: &'a Sender<Item>,
+    ctx: &'a StageContext,
+}
+
+impl Emitter<'_> {
+    /// Sends one item downstream, blocking while the channel is full.
+    ///
+    /// # Errors
+    /// [`StageError::Cancelled`] when the run is stopping or nobody listens any more.
+    pub fn emit(&mut self, item: Item) -> Result<(), StageError> {
+        if self.ctx.is_cancelled() {
+            return Err(StageError::Cancelled);
+        }
+        send(self.tx, item, self.ctx)
+    }
+}
+
+fn send(tx: &Sender<Item>, item: Item, ctx: &StageContext) -> Result<(), StageError> {
+    let t = Instant::now();
+    tx.send(item).map_err(|_| StageError::Cancelled)?;
+    ctx.metrics.add_send_wait(t, tx.len());
+    ctx.metrics.item_out();
+    Ok(())
+}
+
+/// Runs a chain to the end and gives back its sink and a report.
+///
+/// # Errors
+/// The first stage error (naming the stage), a caught panic, or `Interrupted`.
+pub fn run<S: Sink>(chain: Chain<S>, options: &RunOptions) -> Result<(S, RunReport), PipelineError> {
+    let start = Instant::now();
+    let shared = Arc::new(Shared { interrupt: options.interrupt.clone(), ..Shared::default() });
+    let total = chain.source.source.len_hint();
+    let mut layout = vec![(chain.source.name.clone(), 1, chain.source.capacity)];
+    layout.extend(chain.transforms.iter().map(|t| (t.name.clone(), t.workers.len(), t.capacity)));
+    layout.push((chain.sink_name.clone(), 1, 0));
+    let contexts: Vec<Arc<StageContext>> = layout
+        .iter()
+        .map(|(name, _, _)| {
+            let metrics = Arc::new(StageMetrics::default());
+            Arc::new(StageContext { name: name.clone(), metrics, shared: Arc::clone(&shared) })
+        })
+        .collect();
+    let bar = options.progress.as_ref().map(|msg| progress_bar(msg, total));
+
+    let sink = std::thread::scope(|scope| -> Result<Option<S>, PipelineError> {
+        let mut spawner = Spawner { scope, handles: Vec::new() };
+        let (tx, mut rx) = bounded(chain.source.capacity.max(1));
+        let mut source = chain.source.source;
+        let ctx = Arc::clone(&contexts[0]);
+        spawner.spawn(&ctx.name.clone(), ctx, tx, move |ctx, tx| {
+            source.run(ctx, &mut Emitter { tx, ctx })
+        })?;
+        for (i, stage) in chain.transforms.into_iter().enumerate() {
+            rx = spawn_transform(&mut spawner, stage, rx, &contexts[i + 1])?;
+        }
+        let sink_ctx = Arc::clone(contexts.last().expect("layout has a sink"));
+        let handle = spawn_sink(&mut spawner, chain.sink, &chain.sink_name, rx, sink_ctx)?;
+        while !(spawner.all_finished() && handle.is_finished()) {
+            if let Some(bar) = &bar {
+                bar.set_position(shared.progress.load(Ordering::Relaxed));
+            }
+            if shared.interrupted() {
+                shared.cancel.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        spawner.join_all(&shared);
+        Ok(handle.join().ok().flatten())
+    })?;
+
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let error = shared.first_error.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(error) = error {
+        return Err(error);
+    }
+    if shared.interrupted() {
+        return Err(PipelineError::Interrupted);
+    }
+    let sink = sink.ok_or_else(|| PipelineError::Panicked { stage: chain.sink_name.clone(), message: "sink lost".into() })?;
+    let stages = layout
+        .iter()
+        .zip(&contexts)
+        .map(|((name, workers, capacity), ctx)| ctx.metrics.report(name, *workers, *capacity))
+        .collect();
+    let skipped = std::mem::take(&mut *shared.skipped.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok((sink, RunReport { elapsed_s: start.elapsed().as_secs_f64(), stages, skipped }))
+}
+
+fn progress_bar(message: &str, total: Option<u64>) -> ProgressBar {
+    let bar = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    let template = "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} eta {eta}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// Spawns named scoped threads whose errors and panics are recorded before their channels drop.
+struct Spawner<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    handles: Vec<ScopedJoinHandle<'scope, ()>>,
+}
+
+impl<'scope> Spawner<'scope, '_> {
+    fn spawn<C, F>(&mut self, thread: &str, ctx: Arc<StageContext>, channels: C, body: F) -> Result<(), PipelineError>
+    where
+        C: Send + 'scope,
+        F: FnOnce(&StageContext, &C) -> Result<(), StageError> + Send + 'scope,
+    {
+        let handle = Builder::new()
+            .name(thread.to_string())
+            .spawn_scoped(self.scope, move || guarded(&ctx, || body(&ctx, &channels)).unwrap_or(()))
+            .map_err(|source| PipelineError::Spawn { stage: thread.to_string(), source })?;
+        self.handles.push(handle);
+        Ok(())
+    }
+
+    fn all_finished(&self) -> bool {
+        self.handles.iter().all(ScopedJoinHandle::is_finished)
+    }
+
+    fn join_all(&mut self, shared: &Shared) {
+        for handle in self.handles.drain(..) {
+            if handle.join().is_err() {
+                shared.fail(PipelineError::Panicked { stage: "engine".into(), message: "thread died".into() });
+            }
+        }
+    }
+}
+
+/// Runs `body`, recording its error or panic in the run before returning.
+fn guarded<T>(ctx: &StageContext, body: impl FnOnce() -> Result<T, StageError>) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(error)) => {
+            ctx.fail(error);
+            None
+        }
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            ctx.shared.fail(PipelineError::Panicked { stage: ctx.name.clone(), message });
+            None
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Message from a parallel worker to its collector: an output, or the end of one input's outputs.
+enum WorkerMsg {
+    Item(Item),
+    Done,
+}
+
+fn spawn_transform<'scope>(
+    spawner: &mut Spawner<'scope, '_>,
+    stage: TransformStage,
+    rx: Receiver<Item>,
+    ctx: &Arc<StageContext>,
+) -> Result<Receiver<Item>, PipelineError> {
+    let (tx, out_rx) = bounded(stage.capacity.max(1));
+    let n = stage.workers.len();
+    if n <= 1 {
+        for mut worker in stage.workers {
+            spawner.spawn(&stage.name, Arc::clone(ctx), (rx.clone(), tx.clone()), move |ctx, (rx, tx)| {
+                transform_loop(worker.as_mut(), rx, ctx, |item| send(tx, item, ctx), || Ok(()))
+            })?;
+        }
+        return Ok(out_rx);
+    }
+    let mut worker_rxs = Vec::with_capacity(n);
+    let mut worker_txs = Vec::with_capacity(n);
+    for (i, mut worker) in stage.workers.into_iter().enumerate() {
+        let (in_tx, in_rx) = bounded::<Item>(1);
+        let (out_tx, out_rx) = bounded::<WorkerMsg>(1);
+        worker_txs.push(in_tx);
+        worker_rxs.push(out_rx);
+        let name = format!("{}-{i}", stage.name);
+        spawner.spawn(&name, Arc::clone(ctx), (in_rx, out_tx), move |ctx, (rx, tx)| {
+            let gone = |_| StageError::Cancelled;
+            transform_loop(
+                worker.as_mut(),
+                rx,
+                ctx,
+                |item| tx.send(WorkerMsg::Item(item)).map_err(gone),
+                || tx.send(WorkerMsg::Done).map_err(gone),
+            )
+        })?;
+    }
+    spawner.spawn(&format!("{}-deal", stage.name), Arc::clone(ctx), (rx, worker_txs), |_, (rx, txs)| {
+        for (i, item) in rx.iter().enumerate() {
+            txs[i % txs.len()].send(item).map_err(|_| StageError::Cancelled)?;
+        }
+        Ok(())
+    })?;
+    spawner.spawn(&format!("{}-collect", stage.name), Arc::clone(ctx), (worker_rxs, tx), |ctx, (rxs, tx)| {
+        collect(rxs, tx, ctx)
+    })?;
+    Ok(out_rx)
+}
+
+/// The loop of one transform worker: `emit` sends each output and `end_of_input` tells a
+/// parallel stage's collector that this input's outputs are complete (see [`collect`]).
+fn transform_loop(
+    worker: &mut dyn Transform,
+    rx: &Receiver<Item>,
+    ctx: &StageContext,
+    mut emit: impl FnMut(Item) -> Result<(), StageError>,
+    mut end_of_input: impl FnMut() -> Result<(), StageError>,
+) -> Result<(), StageError> {
+    let mut out = Vec::new();
+    loop {
+        let t = Instant::now();
+        let Ok(item) = rx.recv() else { return Ok(()) };
+        ctx.metrics.add_recv_wait(t);
+        ctx.metrics.item_in();
+        if ctx.is_cancelled() {
+            return Err(StageError::Cancelled);
+        }
+        let t = Instant::now();
+        worker.process(item, ctx, &mut out)?;
+        ctx.metrics.add_busy(t);
+        for item in out.drain(..) {
+            emit(item)?;
+        }
+        end_of_input()?;
+    }
+}
+
+fn collect(rxs: &[Receiver<WorkerMsg>], tx: &Sender<Item>, ctx: &StageContext) -> Result<(), StageError> {
+    for i in 0.. {
+        let rx = &rxs[i % rxs.len()];
+        loop {
+            match rx.recv() {
+                Ok(WorkerMsg::Item(item)) => send(tx, item, ctx)?,
+                Ok(WorkerMsg::Done) => break,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spawn_sink<'scope, S: Sink + 'scope>(
+    spawner: &mut Spawner<'scope, '_>,
+    mut sink: S,
+    name: &str,
+    rx: Receiver<Item>,
+    ctx: Arc<StageContext>,
+) -> Result<ScopedJoinHandle<'scope, Option<S>>, PipelineError> {
+    Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(spawner.scope, move || {
+            let ok = guarded(&ctx, || sink_loop(&mut sink, &rx, &ctx));
+            drop(rx);
+            ok.map(|()| sink)
+        })
+        .map_err(|source| PipelineError::Spawn { stage: name.to_string(), source })
+}
+
+fn sink_loop<S: Sink>(sink: &mut S, rx: &Receiver<Item>, ctx: &StageContext) -> Result<(), StageError> {
+    loop {
+        let t = Instant::now();
+        let Ok(item) = rx.recv() else { break };
+        ctx.metrics.add_recv_wait(t);
+        ctx.metrics.item_in();
+        let weight = item.weight();
+        let t = Instant::now();
+        sink.consume(item, ctx)?;
+        ctx.metrics.add_busy(t);
+        ctx.shared.progress.fetch_add(weight, Ordering::Relaxed);
+    }
+    if ctx.is_cancelled() {
+        return Err(StageError::Cancelled);
+    }
+    sink.finish(ctx)
+}
+
+#[cfg(test)]
+mod tests;

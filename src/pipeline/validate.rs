@@ -1,0 +1,179 @@
+//! Loading a RON pipeline and validating it into a [`Plan`], reporting every problem at once.
+//!
+//! Parsing stops at the first syntax or type error (with its line and column); everything
+//! that parses is then checked as a whole, and each problem names its RON path, e.g.
+//! ``stages[1].width: must be in 1..=4096, got 0``.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::config::Pipeline;
+use super::training;
+use crate::stages::{DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig};
+
+/// One problem in a pipeline file, at a RON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, e.g. `stages[2].width`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a pipeline file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid RON for the schema.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parses but its settings do not make a pipeline.
+    #[error("{}: {} problem(s):\n  {}", path.display(), problems.len(), join(problems))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+}
+
+/// A validated pipeline, with its stages sorted into their roles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The pipeline as written (after defaults).
+    pub pipeline: Pipeline,
+    /// The decoder.
+    pub decode: DecodeConfig,
+    /// The resizer, if any.
+    pub resize: Option<ResizeConfig>,
+    /// The pair batcher, if any.
+    pub pair_batch: Option<PairBatchConfig>,
+    /// The sink.
+    pub sink: SinkConfig,
+}
+
+/// The side of LFW-a images, assumed when no `Resize` stage says otherwise.
+pub const LFW_SIDE: u32 = 250;
+
+impl Plan {
+    /// The size images have after the image stages: the resize size, or LFW's 250x250.
+    pub fn image_size(&self) -> (u32, u32) {
+        self.resize.as_ref().map_or((LFW_SIDE, LFW_SIDE), |r| (r.width, r.height))
+    }
+}
+
+/// Reads, parses and validates a pipeline file.
+///
+/// # Errors
+/// A [`LoadError`] naming the file, and the line or every problem.
+pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+    let pipeline = parse(&text, path)?;
+    plan(pipeline).map_err(|problems| LoadError::Invalid { path: path.into(), problems })
+}
+
+/// Parses RON text; `path` only names the source in errors.
+///
+/// # Errors
+/// [`LoadError::Parse`] with the line and column.
+pub fn parse(text: &str, path: &Path) -> Result<Pipeline, LoadError> {
+    ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .from_str(text)
+        .map_err(|e| LoadError::Parse {
+            path: path.into(),
+            line: e.position.line,
+            column: e.position.col,
+            message: e.code.to_string(),
+        })
+}
+
+/// Checks a parsed pipeline as a whole and sorts its stages.
+///
+/// # Errors
+/// Every problem found.
+pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
+    let last = pipeline.stages.len().saturating_sub(1);
+    if pipeline.stages.is_empty() {
+        problems.push(Problem::new("stages", "needs at least a Decode and a Sink stage"));
+    }
+    for (i, stage) in pipeline.stages.iter().enumerate() {
+        let path = format!("stages[{i}]");
+        stage.problems(&path, &mut problems);
+        let mut order = |ok: bool, rule: &str| {
+            if !ok {
+                problems.push(Problem::new(path.clone(), format!("{} {rule}", stage.kind())));
+            }
+        };
+        match stage {
+            StageConfig::Decode(c) => {
+                order(i == 0, "must be the first stage");
+                decode = decode.or(Some(c.clone()));
+            }
+            StageConfig::Resize(c) => {
+                order(resize.is_none(), "may appear once");
+                order(decode.is_some() && pair_batch.is_none(), "must come after Decode and before PairBatch");
+                resize = resize.or(Some(c.clone()));
+            }
+            StageConfig::PairBatch(c) => {
+                order(pair_batch.is_none(), "may appear once");
+                order(decode.is_some(), "must come after the image stages");
+                pair_batch = pair_batch.or(Some(c.clone()));
+            }
+            StageConfig::Sink(c) => {
+                order(i == last, "must be the last stage");
+                sink = sink.or(Some(c.clone()));
+            }
+        }
+    }
+    if !pipeline.stages.is_empty() && decode.is_none() {
+        problems.push(Problem::new("stages[0]", "the first stage must be Decode"));
+    }
+    if !pipeline.stages.is_empty() && sink.is_none() {
+        problems.push(Problem::new(format!("stages[{last}]"), "the last stage must be a Sink"));
+    }
+    for p in pipeline.data.validation.validate() {
+        problems.push(Problem::new("data.validation", p));
+    }
+    let side = resize.as_ref().map_or(LFW_SIDE, |r| r.width.min(r.height));
+    training::problems(&pipeline, side as usize, &mut problems);
+    match (problems.is_empty(), decode, sink) {
+        (true, Some(decode), Some(sink)) => Ok(Plan { pipeline, decode, resize, pair_batch, sink }),
+        _ => Err(problems),
+    }
+}

@@ -1,0 +1,213 @@
+//! `Resize`: scales grayscale images, by default 250x250 -> 125x125.
+//!
+//! The default filter, `Bilinear`, samples like TensorFlow's `tf.image.resize` without
+//! antialiasing (pixel centres at +0.5), which is what the seed study fed its network; for an
+//! exact 2x reduction that is a 2x2 box average, so it gets a dedicated fast path.
+
+use image::imageops::FilterType;
+use serde::{Deserialize, Serialize};
+
+use super::check_parallelism;
+use crate::pipeline::validate::Problem;
+use crate::pipeline::{ImageItem, Item, StageContext, StageError, Transform};
+
+/// Settings of the `Resize` stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResizeConfig {
+    /// Output width in pixels.
+    pub width: u32,
+    /// Output height in pixels.
+    pub height: u32,
+    /// Resampling filter.
+    pub filter: Filter,
+    /// Resizer threads.
+    pub workers: usize,
+    /// Capacity of the output channel, in images.
+    pub capacity: usize,
+}
+
+impl Default for ResizeConfig {
+    fn default() -> Self {
+        Self { width: 125, height: 125, filter: Filter::Bilinear, workers: 1, capacity: 32 }
+    }
+}
+
+/// A resampling filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Filter {
+    /// TensorFlow-style bilinear without antialiasing (the seed's preprocessing).
+    #[default]
+    Bilinear,
+    /// Nearest neighbour.
+    Nearest,
+    /// Antialiased linear (the image crate's `Triangle`).
+    Triangle,
+    /// Antialiased cubic.
+    CatmullRom,
+    /// Antialiased Lanczos with window 3.
+    Lanczos3,
+}
+
+impl Filter {
+    /// The name recorded in cache keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Filter::Bilinear => "bilinear",
+            Filter::Nearest => "nearest",
+            Filter::Triangle => "triangle",
+            Filter::CatmullRom => "catmull-rom",
+            Filter::Lanczos3 => "lanczos3",
+        }
+    }
+}
+
+impl ResizeConfig {
+    /// Appends every problem of this config, each named by its RON path.
+    pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
+        for (field, v) in [("width", self.width), ("height", self.height)] {
+            if v == 0 || v > 4096 {
+                out.push(Problem::new(format!("{path}.{field}"), format!("must be in 1..=4096, got {v}")));
+            }
+        }
+        check_parallelism(path, self.workers, self.capacity, out);
+    }
+
+    /// Builds one resizer per worker.
+    pub fn build(&self) -> Vec<Box<dyn Transform>> {
+        let r = Resize { width: self.width, height: self.height, filter: self.filter };
+        (0..self.workers).map(|_| Box::new(r.clone()) as Box<dyn Transform>).collect()
+    }
+}
+
+/// The runtime resizer.
+#[derive(Debug, Clone)]
+pub struct Resize {
+    width: u32,
+    height: u32,
+    filter: Filter,
+}
+
+impl Resize {
+    /// A resizer to `width` x `height` with `filter`.
+    pub fn new(width: u32, height: u32, filter: Filter) -> Self {
+        Self { width, height, filter }
+    }
+
+    /// Resizes one row-major grayscale image.
+    pub fn apply(&self, src: &[u8], sw: u32, sh: u32) -> Vec<u8> {
+        let (dw, dh) = (self.width, self.height);
+        if (sw, sh) == (dw, dh) {
+            return src.to_vec();
+        }
+        match self.filter {
+            Filter::Bilinear if sw == 2 * dw && sh == 2 * dh => box2x(src, sw as usize, dw as usize, dh as usize),
+            Filter::Bilinear => bilinear(src, sw as usize, sh as usize, dw as usize, dh as usize),
+            other => {
+                let ty = match other {
+                    Filter::Nearest => FilterType::Nearest,
+                    Filter::CatmullRom => FilterType::CatmullRom,
+                    Filter::Lanczos3 => FilterType::Lanczos3,
+                    _ => FilterType::Triangle,
+                };
+                match image::GrayImage::from_raw(sw, sh, src.to_vec()) {
+                    Some(img) => image::imageops::resize(&img, dw, dh, ty).into_raw(),
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+/// 2x2 box average with round-half-up, equal to TF bilinear for an exact 2x reduction.
+fn box2x(src: &[u8], sw: usize, dw: usize, dh: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(dw * dh);
+    for y in 0..dh {
+        let r0 = &src[2 * y * sw..][..2 * dw];
+        let r1 = &src[(2 * y + 1) * sw..][..2 * dw];
+        out.extend(r0.chunks_exact(2).zip(r1.chunks_exact(2)).map(|(a, b)| {
+            let sum = u16::from(a[0]) + u16::from(a[1]) + u16::from(b[0]) + u16::from(b[1]);
+            ((sum + 2) / 4) as u8
+        }));
+    }
+    out
+}
+
+/// General bilinear with half-pixel centres, clamped at the borders.
+fn bilinear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
+    let taps = |d: usize, s: usize| -> Vec<(usize, usize, f32)> {
+        let scale = s as f32 / d as f32;
+        (0..d)
+            .map(|i| {
+                let x = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (s - 1) as f32);
+                let x0 = x.floor() as usize;
+                (x0, (x0 + 1).min(s - 1), x - x0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(dw, sw), taps(dh, sh));
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, fy) in &ys {
+        let (r0, r1) = (&src[y0 * sw..][..sw], &src[y1 * sw..][..sw]);
+        out.extend(xs.iter().map(|&(x0, x1, fx)| {
+            let top = f32::from(r0[x0]) * (1.0 - fx) + f32::from(r0[x1]) * fx;
+            let bottom = f32::from(r1[x0]) * (1.0 - fx) + f32::from(r1[x1]) * fx;
+            (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8
+        }));
+    }
+    out
+}
+
+impl Transform for Resize {
+    fn process(&mut self, item: Item, _ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError> {
+        let Item::Image(img) = item else {
+            return Err(StageError::UnexpectedItem { expected: "image", found: item.kind() });
+        };
+        if img.pixels.len() != img.width as usize * img.height as usize || img.width == 0 || img.height == 0 {
+            return Err(StageError::BadImage {
+                key: img.key.to_string(),
+                width: img.width,
+                height: img.height,
+                reason: format!("{} bytes of pixels", img.pixels.len()),
+            });
+        }
+        let pixels = self.apply(&img.pixels, img.width, img.height);
+        out.push(Item::Image(ImageItem { key: img.key, width: self.width, height: self.height, pixels }));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_halving_is_a_rounded_box_average() {
+        let src = [10, 20, 30, 41, 50, 60, 70, 80, 0, 0, 255, 255, 0, 1, 255, 255];
+        let out = Resize::new(2, 2, Filter::Bilinear).apply(&src, 4, 4);
+        // (10+20+50+60)/4 = 35, (30+41+70+80)/4 = 55.25, (0+0+0+1)/4 = 0.25, 255.
+        assert_eq!(out, vec![35, 55, 0, 255]);
+    }
+
+    #[test]
+    fn general_bilinear_matches_the_fast_path_on_halving_and_keeps_constants() {
+        let src: Vec<u8> = (0..36u32).map(|i| (i * 7 % 251) as u8).collect();
+        let fast = box2x(&src, 6, 3, 3);
+        let slow = bilinear(&src, 6, 6, 3, 3);
+        for (a, b) in fast.iter().zip(&slow) {
+            assert!(a.abs_diff(*b) <= 1, "{fast:?} vs {slow:?}");
+        }
+        let flat = vec![77u8; 250 * 250];
+        for filter in [Filter::Bilinear, Filter::Nearest, Filter::Triangle, Filter::Lanczos3] {
+            let out = Resize::new(125, 100, filter).apply(&flat, 250, 250);
+            assert_eq!(out.len(), 125 * 100);
+            assert!(out.iter().all(|&p| p == 77), "{filter:?}");
+        }
+    }
+
+    #[test]
+    fn upscaling_works_too() {
+        let out = Resize::new(5, 3, Filter::Bilinear).apply(&[0, 100, 200, 50], 2, 2);
+        assert_eq!(out.len(), 15);
+    }
+}

@@ -2,6 +2,9 @@
 //!
 //! Library modules return `thiserror` errors; this layer adds context with `anyhow`.
 
+pub mod stages;
+pub mod validate;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -17,7 +20,12 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check pipeline files and list every problem.
+    Validate(validate::ValidateArgs),
+    /// List every stage kind with its options and defaults.
+    Stages,
+}
 
 /// Parses the command line and runs the chosen subcommand.
 ///
@@ -25,5 +33,8 @@ pub enum Command {}
 /// Any error of the subcommand, with context for the user.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Stages => stages::run(),
+    }
 }

@@ -49,7 +49,10 @@ pub enum ValidationSplit {
 }
 impl Default for ValidationSplit {
     fn default() -> Self {
-        Self::FirstLetter { same: "ABCDE".into(), different: "ABC".into() }
+        Self::FirstLetter {
+            same: "ABCDE".into(),
+            different: "ABC".into(),
+        }
     }
 }
 impl ValidationSplit {

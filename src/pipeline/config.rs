@@ -104,6 +104,9 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("cache"), dtype: Dtype::U8 }
+        Self {
+            dir: PathBuf::from("cache"),
+            dtype: Dtype::U8,
+        }
     }
 }

@@ -176,8 +176,15 @@ mod tests {
         m.add_send_wait(Instant::now(), 3);
         m.add_send_wait(Instant::now(), 1);
         let r = m.report("decode", 2, 8);
-        assert_eq!((r.items_in, r.items_out, r.skipped, r.max_queued), (2, 1, 1, 3));
-        let report = RunReport { elapsed_s: 1.0, stages: vec![r], skipped: vec![] };
+        assert_eq!(
+            (r.items_in, r.items_out, r.skipped, r.max_queued),
+            (2, 1, 1, 3)
+        );
+        let report = RunReport {
+            elapsed_s: 1.0,
+            stages: vec![r],
+            skipped: vec![],
+        };
         assert!(report.table().contains("decode"));
     }
 }

@@ -9,7 +9,9 @@ pub mod training;
 pub mod validate;
 
 pub use config::Pipeline;
-pub use engine::{Chain, Emitter, RunOptions, Sink, Source, SourceStage, StageContext, Transform, TransformStage};
+pub use engine::{
+    Chain, Emitter, RunOptions, Sink, Source, SourceStage, StageContext, Transform, TransformStage,
+};
 pub use error::{PipelineError, StageError};
 pub use item::{ImageItem, Item, PairBatch, Phase};
 pub use metrics::{RunReport, StageReport};

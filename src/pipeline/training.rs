@@ -29,9 +29,18 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        let layer = |filters, kernel, pool| ConvLayer { filters, kernel, pool };
+        let layer = |filters, kernel, pool| ConvLayer {
+            filters,
+            kernel,
+            pool,
+        };
         Self {
-            conv: vec![layer(8, 10, true), layer(16, 7, true), layer(32, 4, true), layer(64, 4, false)],
+            conv: vec![
+                layer(8, 10, true),
+                layer(16, 7, true),
+                layer(32, 4, true),
+                layer(64, 4, false),
+            ],
             dense: DenseLayer::default(),
             batch_norm: false,
             dropout: None,
@@ -70,7 +79,10 @@ pub struct DenseLayer {
 
 impl Default for DenseLayer {
     fn default() -> Self {
-        Self { units: 2048, activation: Activation::Sigmoid }
+        Self {
+            units: 2048,
+            activation: Activation::Sigmoid,
+        }
     }
 }
 
@@ -125,9 +137,18 @@ pub struct InitConfig {
 impl Default for InitConfig {
     fn default() -> Self {
         Self {
-            conv_weight: Init::Normal { mean: 0.0, std: 1e-2 },
-            dense_weight: Init::Normal { mean: 0.0, std: 0.2 },
-            bias: Init::Normal { mean: 0.5, std: 1e-2 },
+            conv_weight: Init::Normal {
+                mean: 0.0,
+                std: 1e-2,
+            },
+            dense_weight: Init::Normal {
+                mean: 0.0,
+                std: 0.2,
+            },
+            bias: Init::Normal {
+                mean: 0.5,
+                std: 1e-2,
+            },
         }
     }
 }
@@ -162,7 +183,10 @@ pub struct L2Config {
 
 impl Default for L2Config {
     fn default() -> Self {
-        Self { conv: 2e-4, dense: 1e-3 }
+        Self {
+            conv: 2e-4,
+            dense: 1e-3,
+        }
     }
 }
 
@@ -225,7 +249,10 @@ pub enum OptimizerConfig {
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
-        Self::Adam { lr: 1e-4, decay: 0.0 }
+        Self::Adam {
+            lr: 1e-4,
+            decay: 0.0,
+        }
     }
 }
 
@@ -233,9 +260,9 @@ impl OptimizerConfig {
     /// The base learning rate and decay, whichever the optimizer.
     pub fn lr_and_decay(&self) -> (f64, f64) {
         match *self {
-            Self::Adam { lr, decay } | Self::RmsProp { lr, decay } | Self::Sgd { lr, decay, .. } => {
-                (lr, decay)
-            }
+            Self::Adam { lr, decay }
+            | Self::RmsProp { lr, decay }
+            | Self::Sgd { lr, decay, .. } => (lr, decay),
         }
     }
 }
@@ -252,7 +279,10 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self { epochs: 50, patience: Some(3) }
+        Self {
+            epochs: 50,
+            patience: Some(3),
+        }
     }
 }
 
@@ -270,7 +300,10 @@ pub fn problems(p: &super::Pipeline, input: usize, out: &mut Vec<Problem>) {
             out.push(Problem::new(format!("{path}.filters"), "must be > 0"));
         }
         if layer.kernel == 0 || layer.kernel > side {
-            let msg = format!("must be in 1..={side} (the feature map is {side}x{side} here), got {}", layer.kernel);
+            let msg = format!(
+                "must be in 1..={side} (the feature map is {side}x{side} here), got {}",
+                layer.kernel
+            );
             out.push(Problem::new(format!("{path}.kernel"), msg));
             break;
         }
@@ -278,7 +311,10 @@ pub fn problems(p: &super::Pipeline, input: usize, out: &mut Vec<Problem>) {
         if layer.pool {
             side /= 2;
             if side == 0 {
-                out.push(Problem::new(format!("{path}.pool"), "pooling leaves an empty feature map"));
+                out.push(Problem::new(
+                    format!("{path}.pool"),
+                    "pooling leaves an empty feature map",
+                ));
                 break;
             }
         }
@@ -289,29 +325,48 @@ pub fn problems(p: &super::Pipeline, input: usize, out: &mut Vec<Problem>) {
     if let Some(d) = m.dropout {
         for (field, v) in [("first", d.first), ("last", d.last)] {
             if !(0.0..1.0).contains(&v) {
-                out.push(Problem::new(format!("model.dropout.{field}"), format!("must be in [0, 1), got {v}")));
+                out.push(Problem::new(
+                    format!("model.dropout.{field}"),
+                    format!("must be in [0, 1), got {v}"),
+                ));
             }
         }
         if !(0.0..1.0).contains(&d.step) {
-            out.push(Problem::new("model.dropout.step", format!("must be in [0, 1), got {}", d.step)));
+            out.push(Problem::new(
+                "model.dropout.step",
+                format!("must be in [0, 1), got {}", d.step),
+            ));
         }
     }
-    let inits = [("conv_weight", m.init.conv_weight), ("dense_weight", m.init.dense_weight), ("bias", m.init.bias)];
+    let inits = [
+        ("conv_weight", m.init.conv_weight),
+        ("dense_weight", m.init.dense_weight),
+        ("bias", m.init.bias),
+    ];
     for (field, init) in inits {
         if let Init::Normal { mean, std } = init {
             if !(std >= 0.0 && std.is_finite() && mean.is_finite()) {
-                out.push(Problem::new(format!("model.init.{field}.std"), format!("must be finite and >= 0, got {std}")));
+                out.push(Problem::new(
+                    format!("model.init.{field}.std"),
+                    format!("must be finite and >= 0, got {std}"),
+                ));
             }
         }
     }
     for (field, v) in [("conv", m.l2.conv), ("dense", m.l2.dense)] {
         if !(v >= 0.0 && v.is_finite()) {
-            out.push(Problem::new(format!("model.l2.{field}"), format!("must be >= 0, got {v}")));
+            out.push(Problem::new(
+                format!("model.l2.{field}"),
+                format!("must be >= 0, got {v}"),
+            ));
         }
     }
     if let Loss::Contrastive { margin } = p.loss {
         if !(margin > 0.0 && margin.is_finite()) {
-            out.push(Problem::new("loss.margin", format!("must be > 0, got {margin}")));
+            out.push(Problem::new(
+                "loss.margin",
+                format!("must be > 0, got {margin}"),
+            ));
         }
     }
     optimizer_problems(&p.optimizer, out);
@@ -319,21 +374,33 @@ pub fn problems(p: &super::Pipeline, input: usize, out: &mut Vec<Problem>) {
         out.push(Problem::new("schedule.epochs", "must be > 0"));
     }
     if p.schedule.patience == Some(0) {
-        out.push(Problem::new("schedule.patience", "must be > 0, or None to never stop early"));
+        out.push(Problem::new(
+            "schedule.patience",
+            "must be > 0, or None to never stop early",
+        ));
     }
 }
 
 fn optimizer_problems(o: &OptimizerConfig, out: &mut Vec<Problem>) {
     let (lr, decay) = o.lr_and_decay();
     if !(lr > 0.0 && lr.is_finite()) {
-        out.push(Problem::new("optimizer.lr", format!("must be > 0, got {lr}")));
+        out.push(Problem::new(
+            "optimizer.lr",
+            format!("must be > 0, got {lr}"),
+        ));
     }
     if !(decay >= 0.0 && decay.is_finite()) {
-        out.push(Problem::new("optimizer.decay", format!("must be >= 0, got {decay}")));
+        out.push(Problem::new(
+            "optimizer.decay",
+            format!("must be >= 0, got {decay}"),
+        ));
     }
     if let OptimizerConfig::Sgd { momentum, .. } = *o {
         if !(0.0..1.0).contains(&momentum) {
-            out.push(Problem::new("optimizer.momentum", format!("must be in [0, 1), got {momentum}")));
+            out.push(Problem::new(
+                "optimizer.momentum",
+                format!("must be in [0, 1), got {momentum}"),
+            ));
         }
     }
 }

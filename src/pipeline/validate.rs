@@ -23,7 +23,10 @@ pub struct Problem {
 impl Problem {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -67,7 +70,11 @@ pub enum LoadError {
 }
 
 fn join(problems: &[Problem]) -> String {
-    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 /// A validated pipeline, with its stages sorted into their roles.
@@ -91,7 +98,9 @@ pub const LFW_SIDE: u32 = 250;
 impl Plan {
     /// The size images have after the image stages: the resize size, or LFW's 250x250.
     pub fn image_size(&self) -> (u32, u32) {
-        self.resize.as_ref().map_or((LFW_SIDE, LFW_SIDE), |r| (r.width, r.height))
+        self.resize
+            .as_ref()
+            .map_or((LFW_SIDE, LFW_SIDE), |r| (r.width, r.height))
     }
 }
 
@@ -100,9 +109,15 @@ impl Plan {
 /// # Errors
 /// A [`LoadError`] naming the file, and the line or every problem.
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.into(),
+        source,
+    })?;
     let pipeline = parse(&text, path)?;
-    plan(pipeline).map_err(|problems| LoadError::Invalid { path: path.into(), problems })
+    plan(pipeline).map_err(|problems| LoadError::Invalid {
+        path: path.into(),
+        problems,
+    })
 }
 
 /// Parses RON text; `path` only names the source in errors.
@@ -130,14 +145,20 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
     let last = pipeline.stages.len().saturating_sub(1);
     if pipeline.stages.is_empty() {
-        problems.push(Problem::new("stages", "needs at least a Decode and a Sink stage"));
+        problems.push(Problem::new(
+            "stages",
+            "needs at least a Decode and a Sink stage",
+        ));
     }
     for (i, stage) in pipeline.stages.iter().enumerate() {
         let path = format!("stages[{i}]");
         stage.problems(&path, &mut problems);
         let mut order = |ok: bool, rule: &str| {
             if !ok {
-                problems.push(Problem::new(path.clone(), format!("{} {rule}", stage.kind())));
+                problems.push(Problem::new(
+                    path.clone(),
+                    format!("{} {rule}", stage.kind()),
+                ));
             }
         };
         match stage {
@@ -147,7 +168,10 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             }
             StageConfig::Resize(c) => {
                 order(resize.is_none(), "may appear once");
-                order(decode.is_some() && pair_batch.is_none(), "must come after Decode and before PairBatch");
+                order(
+                    decode.is_some() && pair_batch.is_none(),
+                    "must come after Decode and before PairBatch",
+                );
                 resize = resize.or(Some(c.clone()));
             }
             StageConfig::PairBatch(c) => {
@@ -165,7 +189,10 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
         problems.push(Problem::new("stages[0]", "the first stage must be Decode"));
     }
     if !pipeline.stages.is_empty() && sink.is_none() {
-        problems.push(Problem::new(format!("stages[{last}]"), "the last stage must be a Sink"));
+        problems.push(Problem::new(
+            format!("stages[{last}]"),
+            "the last stage must be a Sink",
+        ));
     }
     for p in pipeline.data.validation.validate() {
         problems.push(Problem::new("data.validation", p));
@@ -173,7 +200,13 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let side = resize.as_ref().map_or(LFW_SIDE, |r| r.width.min(r.height));
     training::problems(&pipeline, side as usize, &mut problems);
     match (problems.is_empty(), decode, sink) {
-        (true, Some(decode), Some(sink)) => Ok(Plan { pipeline, decode, resize, pair_batch, sink }),
+        (true, Some(decode), Some(sink)) => Ok(Plan {
+            pipeline,
+            decode,
+            resize,
+            pair_batch,
+            sink,
+        }),
         _ => Err(problems),
     }
 }

@@ -23,7 +23,11 @@ pub struct DecodeConfig {
 
 impl Default for DecodeConfig {
     fn default() -> Self {
-        Self { workers: 2, capacity: 32, on_error: OnError::Report }
+        Self {
+            workers: 2,
+            capacity: 32,
+            on_error: OnError::Report,
+        }
     }
 }
 
@@ -35,7 +39,13 @@ impl DecodeConfig {
 
     /// Builds one decoder per worker.
     pub fn build(&self) -> Vec<Box<dyn Transform>> {
-        (0..self.workers).map(|_| Box::new(Decode { on_error: self.on_error }) as Box<dyn Transform>).collect()
+        (0..self.workers)
+            .map(|_| {
+                Box::new(Decode {
+                    on_error: self.on_error,
+                }) as Box<dyn Transform>
+            })
+            .collect()
     }
 }
 
@@ -62,19 +72,38 @@ pub fn decode_gray(bytes: &[u8]) -> Result<image::GrayImage, image::ImageError> 
 }
 
 impl Transform for Decode {
-    fn process(&mut self, item: Item, ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError> {
+    fn process(
+        &mut self,
+        item: Item,
+        ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError> {
         let Item::File(entry) = item else {
-            return Err(StageError::UnexpectedItem { expected: "file", found: item.kind() });
+            return Err(StageError::UnexpectedItem {
+                expected: "file",
+                found: item.kind(),
+            });
         };
         let decoded = std::fs::read(&entry.path)
-            .map_err(|source| StageError::Read { path: entry.path.clone(), source })
+            .map_err(|source| StageError::Read {
+                path: entry.path.clone(),
+                source,
+            })
             .and_then(|bytes| {
-                decode_gray(&bytes).map_err(|source| StageError::Decode { path: entry.path.clone(), source })
+                decode_gray(&bytes).map_err(|source| StageError::Decode {
+                    path: entry.path.clone(),
+                    source,
+                })
             });
         match decoded {
             Ok(img) => {
                 let (width, height) = img.dimensions();
-                out.push(Item::Image(ImageItem { key: entry.key, width, height, pixels: img.into_raw() }));
+                out.push(Item::Image(ImageItem {
+                    key: entry.key,
+                    width,
+                    height,
+                    pixels: img.into_raw(),
+                }));
                 Ok(())
             }
             Err(err) if self.on_error != OnError::Abort => {
@@ -94,7 +123,8 @@ mod tests {
     fn decodes_a_jpeg_of_any_size_to_gray() {
         let img = image::GrayImage::from_fn(37, 23, |x, y| image::Luma([(x * 5 + y) as u8]));
         let mut bytes = Vec::new();
-        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg).expect("encode");
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .expect("encode");
         let back = decode_gray(&bytes).expect("decode");
         assert_eq!(back.dimensions(), (37, 23));
     }

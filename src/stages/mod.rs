@@ -57,13 +57,22 @@ impl StageConfig {
     /// Every stage kind with a one-line description and its default settings, for `twinflow stages`.
     pub fn catalogue() -> Vec<(StageConfig, &'static str)> {
         vec![
-            (StageConfig::Decode(DecodeConfig::default()), "read image files and decode them to 8-bit grayscale"),
-            (StageConfig::Resize(ResizeConfig::default()), "scale images (250x250 -> 125x125 by default)"),
+            (
+                StageConfig::Decode(DecodeConfig::default()),
+                "read image files and decode them to 8-bit grayscale",
+            ),
+            (
+                StageConfig::Resize(ResizeConfig::default()),
+                "scale images (250x250 -> 125x125 by default)",
+            ),
             (
                 StageConfig::PairBatch(PairBatchConfig::default()),
                 "sample same/different pairs and gather them into minibatches",
             ),
-            (StageConfig::Sink(SinkConfig::default()), "end the pipeline: count what arrives or save it"),
+            (
+                StageConfig::Sink(SinkConfig::default()),
+                "end the pipeline: count what arrives or save it",
+            ),
         ]
     }
 }
@@ -84,9 +93,17 @@ pub enum OnError {
 pub const MAX_WORKERS: usize = 64;
 
 /// Checks the settings every stage with threads and an output channel has.
-pub(crate) fn check_parallelism(path: &str, workers: usize, capacity: usize, out: &mut Vec<Problem>) {
+pub(crate) fn check_parallelism(
+    path: &str,
+    workers: usize,
+    capacity: usize,
+    out: &mut Vec<Problem>,
+) {
     if workers == 0 || workers > MAX_WORKERS {
-        out.push(Problem::new(format!("{path}.workers"), format!("must be in 1..={MAX_WORKERS}, got {workers}")));
+        out.push(Problem::new(
+            format!("{path}.workers"),
+            format!("must be in 1..={MAX_WORKERS}, got {workers}"),
+        ));
     }
     if capacity == 0 {
         out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));

@@ -32,7 +32,11 @@ pub struct PairBatchConfig {
 
 impl Default for PairBatchConfig {
     fn default() -> Self {
-        Self { sampler: Sampler::default(), batch_size: 128, capacity: 4 }
+        Self {
+            sampler: Sampler::default(),
+            batch_size: 128,
+            capacity: 4,
+        }
     }
 }
 
@@ -73,12 +77,22 @@ impl PairBatchConfig {
         if self.capacity == 0 {
             out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));
         }
-        if let Sampler::Balanced { same_ratio, pairs_per_epoch } = self.sampler {
+        if let Sampler::Balanced {
+            same_ratio,
+            pairs_per_epoch,
+        } = self.sampler
+        {
             if !(0.0..=1.0).contains(&same_ratio) {
-                out.push(Problem::new(format!("{path}.sampler.same_ratio"), format!("must be in [0, 1], got {same_ratio}")));
+                out.push(Problem::new(
+                    format!("{path}.sampler.same_ratio"),
+                    format!("must be in [0, 1], got {same_ratio}"),
+                ));
             }
             if pairs_per_epoch == 0 {
-                out.push(Problem::new(format!("{path}.sampler.pairs_per_epoch"), "must be > 0"));
+                out.push(Problem::new(
+                    format!("{path}.sampler.pairs_per_epoch"),
+                    "must be > 0",
+                ));
             }
         }
     }
@@ -141,20 +155,34 @@ impl PairBatchSource {
             }
         }
         let identities: Vec<Vec<u32>> = by_name.into_values().collect();
-        let source = Self { store, config: config.clone(), epochs, seed, train, validation, identities, missing };
+        let source = Self {
+            store,
+            config: config.clone(),
+            epochs,
+            seed,
+            train,
+            validation,
+            identities,
+            missing,
+        };
         source.check()?;
         Ok(source)
     }
 
     fn check(&self) -> Result<(), StageError> {
         let reason = match self.config.sampler {
-            Sampler::PairsFile { .. } if self.train.is_empty() => Some("no train pair has both images".to_string()),
+            Sampler::PairsFile { .. } if self.train.is_empty() => {
+                Some("no train pair has both images".to_string())
+            }
             Sampler::Balanced { same_ratio, .. } => {
                 let multi = self.identities.iter().filter(|r| r.len() >= 2).count();
                 if same_ratio > 0.0 && multi == 0 {
                     Some("same pairs need an identity with two images".into())
                 } else if same_ratio < 1.0 && self.identities.len() < 2 {
-                    Some(format!("different pairs need two identities, found {}", self.identities.len()))
+                    Some(format!(
+                        "different pairs need two identities, found {}",
+                        self.identities.len()
+                    ))
                 } else {
                     None
                 }
@@ -167,7 +195,9 @@ impl PairBatchSource {
     fn train_pairs_per_epoch(&self) -> usize {
         match self.config.sampler {
             Sampler::PairsFile { .. } => self.train.len(),
-            Sampler::Balanced { pairs_per_epoch, .. } => pairs_per_epoch,
+            Sampler::Balanced {
+                pairs_per_epoch, ..
+            } => pairs_per_epoch,
         }
     }
 
@@ -180,13 +210,17 @@ impl PairBatchSource {
                 }
                 pairs
             }
-            Sampler::Balanced { same_ratio, pairs_per_epoch } => {
+            Sampler::Balanced {
+                same_ratio,
+                pairs_per_epoch,
+            } => {
                 let b = self.config.batch_size;
                 let mut pairs = Vec::with_capacity(pairs_per_epoch);
                 for start in (0..pairs_per_epoch).step_by(b) {
                     let n = b.min(pairs_per_epoch - start);
                     let same = (n as f64 * same_ratio).round() as usize;
-                    let mut batch: Vec<(u32, u32)> = (0..n).map(|i| self.draw(rng, i < same)).collect();
+                    let mut batch: Vec<(u32, u32)> =
+                        (0..n).map(|i| self.draw(rng, i < same)).collect();
                     batch.shuffle(rng);
                     pairs.extend(batch);
                 }
@@ -208,7 +242,10 @@ impl PairBatchSource {
             let a = rng.gen_range(0..n);
             let b = (a + rng.gen_range(1..n)) % n;
             let pick = |rows: &Vec<u32>, rng: &mut ChaCha8Rng| rows[rng.gen_range(0..rows.len())];
-            (pick(&self.identities[a], rng), pick(&self.identities[b], rng))
+            (
+                pick(&self.identities[a], rng),
+                pick(&self.identities[b], rng),
+            )
         }
     }
 
@@ -219,12 +256,24 @@ impl PairBatchSource {
         let mut right = vec![0.0; rows.len() * n];
         let mut labels = Vec::with_capacity(rows.len());
         for (i, &(a, b)) in rows.iter().enumerate() {
-            self.store.copy_f32(a as usize, &mut left[i * n..(i + 1) * n]);
-            self.store.copy_f32(b as usize, &mut right[i * n..(i + 1) * n]);
+            self.store
+                .copy_f32(a as usize, &mut left[i * n..(i + 1) * n]);
+            self.store
+                .copy_f32(b as usize, &mut right[i * n..(i + 1) * n]);
             let same = self.store.key(a as usize).name == self.store.key(b as usize).name;
             labels.push(if same { 1.0 } else { 0.0 });
         }
-        PairBatch { phase, epoch, index, height: h, width: w, rows: rows.to_vec(), left, right, labels }
+        PairBatch {
+            phase,
+            epoch,
+            index,
+            height: h,
+            width: w,
+            rows: rows.to_vec(),
+            left,
+            right,
+            labels,
+        }
     }
 }
 
@@ -250,7 +299,12 @@ impl Source for PairBatchSource {
                 out.emit(Item::Batch(self.gather(Phase::Train, epoch, index, chunk)))?;
             }
             for (index, chunk) in self.validation.chunks(b).enumerate() {
-                out.emit(Item::Batch(self.gather(Phase::Validation, epoch, index, chunk)))?;
+                out.emit(Item::Batch(self.gather(
+                    Phase::Validation,
+                    epoch,
+                    index,
+                    chunk,
+                )))?;
             }
         }
         Ok(())

@@ -29,7 +29,13 @@ pub struct ResizeConfig {
 
 impl Default for ResizeConfig {
     fn default() -> Self {
-        Self { width: 125, height: 125, filter: Filter::Bilinear, workers: 1, capacity: 32 }
+        Self {
+            width: 125,
+            height: 125,
+            filter: Filter::Bilinear,
+            workers: 1,
+            capacity: 32,
+        }
     }
 }
 
@@ -67,7 +73,10 @@ impl ResizeConfig {
     pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
         for (field, v) in [("width", self.width), ("height", self.height)] {
             if v == 0 || v > 4096 {
-                out.push(Problem::new(format!("{path}.{field}"), format!("must be in 1..=4096, got {v}")));
+                out.push(Problem::new(
+                    format!("{path}.{field}"),
+                    format!("must be in 1..=4096, got {v}"),
+                ));
             }
         }
         check_parallelism(path, self.workers, self.capacity, out);
@@ -75,8 +84,14 @@ impl ResizeConfig {
 
     /// Builds one resizer per worker.
     pub fn build(&self) -> Vec<Box<dyn Transform>> {
-        let r = Resize { width: self.width, height: self.height, filter: self.filter };
-        (0..self.workers).map(|_| Box::new(r.clone()) as Box<dyn Transform>).collect()
+        let r = Resize {
+            width: self.width,
+            height: self.height,
+            filter: self.filter,
+        };
+        (0..self.workers)
+            .map(|_| Box::new(r.clone()) as Box<dyn Transform>)
+            .collect()
     }
 }
 
@@ -91,7 +106,11 @@ pub struct Resize {
 impl Resize {
     /// A resizer to `width` x `height` with `filter`.
     pub fn new(width: u32, height: u32, filter: Filter) -> Self {
-        Self { width, height, filter }
+        Self {
+            width,
+            height,
+            filter,
+        }
     }
 
     /// Resizes one row-major grayscale image.
@@ -101,7 +120,9 @@ impl Resize {
             return src.to_vec();
         }
         match self.filter {
-            Filter::Bilinear if sw == 2 * dw && sh == 2 * dh => box2x(src, sw as usize, dw as usize, dh as usize),
+            Filter::Bilinear if sw == 2 * dw && sh == 2 * dh => {
+                box2x(src, sw as usize, dw as usize, dh as usize)
+            }
             Filter::Bilinear => bilinear(src, sw as usize, sh as usize, dw as usize, dh as usize),
             other => {
                 let ty = match other {
@@ -159,11 +180,22 @@ fn bilinear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
 }
 
 impl Transform for Resize {
-    fn process(&mut self, item: Item, _ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError> {
+    fn process(
+        &mut self,
+        item: Item,
+        _ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError> {
         let Item::Image(img) = item else {
-            return Err(StageError::UnexpectedItem { expected: "image", found: item.kind() });
+            return Err(StageError::UnexpectedItem {
+                expected: "image",
+                found: item.kind(),
+            });
         };
-        if img.pixels.len() != img.width as usize * img.height as usize || img.width == 0 || img.height == 0 {
+        if img.pixels.len() != img.width as usize * img.height as usize
+            || img.width == 0
+            || img.height == 0
+        {
             return Err(StageError::BadImage {
                 key: img.key.to_string(),
                 width: img.width,
@@ -172,7 +204,12 @@ impl Transform for Resize {
             });
         }
         let pixels = self.apply(&img.pixels, img.width, img.height);
-        out.push(Item::Image(ImageItem { key: img.key, width: self.width, height: self.height, pixels }));
+        out.push(Item::Image(ImageItem {
+            key: img.key,
+            width: self.width,
+            height: self.height,
+            pixels,
+        }));
         Ok(())
     }
 }
@@ -183,7 +220,9 @@ mod tests {
 
     #[test]
     fn exact_halving_is_a_rounded_box_average() {
-        let src = [10, 20, 30, 41, 50, 60, 70, 80, 0, 0, 255, 255, 0, 1, 255, 255];
+        let src = [
+            10, 20, 30, 41, 50, 60, 70, 80, 0, 0, 255, 255, 0, 1, 255, 255,
+        ];
         let out = Resize::new(2, 2, Filter::Bilinear).apply(&src, 4, 4);
         // (10+20+50+60)/4 = 35, (30+41+70+80)/4 = 55.25, (0+0+0+1)/4 = 0.25, 255.
         assert_eq!(out, vec![35, 55, 0, 255]);
@@ -198,7 +237,12 @@ mod tests {
             assert!(a.abs_diff(*b) <= 1, "{fast:?} vs {slow:?}");
         }
         let flat = vec![77u8; 250 * 250];
-        for filter in [Filter::Bilinear, Filter::Nearest, Filter::Triangle, Filter::Lanczos3] {
+        for filter in [
+            Filter::Bilinear,
+            Filter::Nearest,
+            Filter::Triangle,
+            Filter::Lanczos3,
+        ] {
             let out = Resize::new(125, 100, filter).apply(&flat, 250, 250);
             assert_eq!(out.len(), 125 * 100);
             assert!(out.iter().all(|&p| p == 77), "{filter:?}");

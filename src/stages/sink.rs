@@ -32,7 +32,10 @@ impl SinkConfig {
 
     /// Builds the runtime sink.
     pub fn build(&self) -> OutputSink {
-        OutputSink { config: self.clone(), counts: Counts::default() }
+        OutputSink {
+            config: self.clone(),
+            counts: Counts::default(),
+        }
     }
 }
 
@@ -71,7 +74,10 @@ impl Sink for OutputSink {
                 c.images += 1;
                 if let SinkConfig::SaveImages { dir } = &self.config {
                     let path = dir.join(format!("{}.png", img.key));
-                    let write = |e: Box<dyn std::error::Error + Send + Sync>| StageError::Write { path: path.clone(), source: e };
+                    let write = |e: Box<dyn std::error::Error + Send + Sync>| StageError::Write {
+                        path: path.clone(),
+                        source: e,
+                    };
                     std::fs::create_dir_all(dir).map_err(|e| write(e.into()))?;
                     let buf = image::GrayImage::from_raw(img.width, img.height, img.pixels);
                     buf.ok_or_else(|| write("pixel count does not match the size".into()))?
@@ -92,7 +98,12 @@ impl Sink for OutputSink {
                     c.validation_batches += 1;
                 }
             }
-            Item::File(_) => return Err(StageError::UnexpectedItem { expected: "image or batch", found: "file" }),
+            Item::File(_) => {
+                return Err(StageError::UnexpectedItem {
+                    expected: "image or batch",
+                    found: "file",
+                })
+            }
         }
         Ok(())
     }

@@ -49,7 +49,13 @@ impl MemoryStore {
     ///
     /// # Errors
     /// When its size differs from the images before it, or its pixel count is wrong.
-    pub fn push(&mut self, key: ImageKey, width: usize, height: usize, pixels: &[u8]) -> Result<(), StageError> {
+    pub fn push(
+        &mut self,
+        key: ImageKey,
+        width: usize,
+        height: usize,
+        pixels: &[u8],
+    ) -> Result<(), StageError> {
         if self.keys.is_empty() {
             (self.width, self.height) = (width, height);
         }
@@ -58,7 +64,10 @@ impl MemoryStore {
                 key: key.to_string(),
                 width: width as u32,
                 height: height as u32,
-                reason: format!("the store holds {}x{} images; add a Resize stage", self.width, self.height),
+                reason: format!(
+                    "the store holds {}x{} images; add a Resize stage",
+                    self.width, self.height
+                ),
             });
         }
         self.rows.insert(key.clone(), self.keys.len());
@@ -105,8 +114,16 @@ impl ImageStore for MemoryStore {
 impl Sink for MemoryStore {
     fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
         match item {
-            Item::Image(img) => self.push(img.key, img.width as usize, img.height as usize, &img.pixels),
-            other => Err(StageError::UnexpectedItem { expected: "image", found: other.kind() }),
+            Item::Image(img) => self.push(
+                img.key,
+                img.width as usize,
+                img.height as usize,
+                &img.pixels,
+            ),
+            other => Err(StageError::UnexpectedItem {
+                expected: "image",
+                found: other.kind(),
+            }),
         }
     }
 }
@@ -116,14 +133,21 @@ mod tests {
     use super::*;
 
     fn key(name: &str, number: u32) -> ImageKey {
-        ImageKey { name: name.into(), number }
+        ImageKey {
+            name: name.into(),
+            number,
+        }
     }
 
     #[test]
     fn rows_round_trip_and_sizes_are_enforced() {
         let mut store = MemoryStore::new();
-        store.push(key("A_B", 1), 2, 2, &[0, 255, 51, 102]).expect("first");
-        store.push(key("A_B", 2), 2, 2, &[1, 2, 3, 4]).expect("second");
+        store
+            .push(key("A_B", 1), 2, 2, &[0, 255, 51, 102])
+            .expect("first");
+        store
+            .push(key("A_B", 2), 2, 2, &[1, 2, 3, 4])
+            .expect("second");
         assert!(store.push(key("C_D", 1), 3, 2, &[0; 6]).is_err());
         assert_eq!(store.row_of(&key("A_B", 2)), Some(1));
         let mut out = [0.0; 4];

@@ -48,7 +48,12 @@ pub trait Transform: Send {
     /// # Errors
     /// A problem that must stop the pipeline. Problems an error policy forgives are
     /// reported with [`StageContext::skip`] instead.
-    fn process(&mut self, item: Item, ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError>;
+    fn process(
+        &mut self,
+        item: Item,
+        ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError>;
 }
 
 /// Consumes the items at the end of a chain.
@@ -121,7 +126,10 @@ struct Shared {
 
 impl Shared {
     fn fail(&self, error: PipelineError) {
-        let mut slot = self.first_error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self
+            .first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = Some(error);
         }
@@ -129,7 +137,9 @@ impl Shared {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupt.as_ref().is_some_and(|i| i.load(Ordering::Relaxed))
+        self.interrupt
+            .as_ref()
+            .is_some_and(|i| i.load(Ordering::Relaxed))
     }
 }
 
@@ -160,13 +170,24 @@ impl StageContext {
     pub fn skip(&self, item: impl std::fmt::Display, reason: impl std::fmt::Display) {
         self.metrics.item_skipped();
         self.shared.progress.fetch_add(1, Ordering::Relaxed);
-        let skipped = Skipped { stage: self.name.clone(), item: item.to_string(), reason: reason.to_string() };
-        self.shared.skipped.lock().unwrap_or_else(PoisonError::into_inner).push(skipped);
+        let skipped = Skipped {
+            stage: self.name.clone(),
+            item: item.to_string(),
+            reason: reason.to_string(),
+        };
+        self.shared
+            .skipped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(skipped);
     }
 
     fn fail(&self, error: StageError) {
         if !matches!(error, StageError::Cancelled) {
-            self.shared.fail(PipelineError::Stage { stage: self.name.clone(), source: error });
+            self.shared.fail(PipelineError::Stage {
+                stage: self.name.clone(),
+                source: error,
+            });
         }
     }
 }
@@ -202,24 +223,45 @@ fn send(tx: &Sender<Item>, item: Item, ctx: &StageContext) -> Result<(), StageEr
 ///
 /// # Errors
 /// The first stage error (naming the stage), a caught panic, or `Interrupted`.
-pub fn run<S: Sink>(chain: Chain<S>, options: &RunOptions) -> Result<(S, RunReport), PipelineError> {
+pub fn run<S: Sink>(
+    chain: Chain<S>,
+    options: &RunOptions,
+) -> Result<(S, RunReport), PipelineError> {
     let start = Instant::now();
-    let shared = Arc::new(Shared { interrupt: options.interrupt.clone(), ..Shared::default() });
+    let shared = Arc::new(Shared {
+        interrupt: options.interrupt.clone(),
+        ..Shared::default()
+    });
     let total = chain.source.source.len_hint();
     let mut layout = vec![(chain.source.name.clone(), 1, chain.source.capacity)];
-    layout.extend(chain.transforms.iter().map(|t| (t.name.clone(), t.workers.len(), t.capacity)));
+    layout.extend(
+        chain
+            .transforms
+            .iter()
+            .map(|t| (t.name.clone(), t.workers.len(), t.capacity)),
+    );
     layout.push((chain.sink_name.clone(), 1, 0));
     let contexts: Vec<Arc<StageContext>> = layout
         .iter()
         .map(|(name, _, _)| {
             let metrics = Arc::new(StageMetrics::default());
-            Arc::new(StageContext { name: name.clone(), metrics, shared: Arc::clone(&shared) })
+            Arc::new(StageContext {
+                name: name.clone(),
+                metrics,
+                shared: Arc::clone(&shared),
+            })
         })
         .collect();
-    let bar = options.progress.as_ref().map(|msg| progress_bar(msg, total));
+    let bar = options
+        .progress
+        .as_ref()
+        .map(|msg| progress_bar(msg, total));
 
     let sink = std::thread::scope(|scope| -> Result<Option<S>, PipelineError> {
-        let mut spawner = Spawner { scope, handles: Vec::new() };
+        let mut spawner = Spawner {
+            scope,
+            handles: Vec::new(),
+        };
         let (tx, mut rx) = bounded(chain.source.capacity.max(1));
         let mut source = chain.source.source;
         let ctx = Arc::clone(&contexts[0]);
@@ -247,21 +289,40 @@ pub fn run<S: Sink>(chain: Chain<S>, options: &RunOptions) -> Result<(S, RunRepo
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let error = shared.first_error.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let error = shared
+        .first_error
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     if let Some(error) = error {
         return Err(error);
     }
     if shared.interrupted() {
         return Err(PipelineError::Interrupted);
     }
-    let sink = sink.ok_or_else(|| PipelineError::Panicked { stage: chain.sink_name.clone(), message: "sink lost".into() })?;
+    let sink = sink.ok_or_else(|| PipelineError::Panicked {
+        stage: chain.sink_name.clone(),
+        message: "sink lost".into(),
+    })?;
     let stages = layout
         .iter()
         .zip(&contexts)
         .map(|((name, workers, capacity), ctx)| ctx.metrics.report(name, *workers, *capacity))
         .collect();
-    let skipped = std::mem::take(&mut *shared.skipped.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok((sink, RunReport { elapsed_s: start.elapsed().as_secs_f64(), stages, skipped }))
+    let skipped = std::mem::take(
+        &mut *shared
+            .skipped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    Ok((
+        sink,
+        RunReport {
+            elapsed_s: start.elapsed().as_secs_f64(),
+            stages,
+            skipped,
+        },
+    ))
 }
 
 fn progress_bar(message: &str, total: Option<u64>) -> ProgressBar {
@@ -284,15 +345,26 @@ struct Spawner<'scope, 'env> {
 }
 
 impl<'scope> Spawner<'scope, '_> {
-    fn spawn<C, F>(&mut self, thread: &str, ctx: Arc<StageContext>, channels: C, body: F) -> Result<(), PipelineError>
+    fn spawn<C, F>(
+        &mut self,
+        thread: &str,
+        ctx: Arc<StageContext>,
+        channels: C,
+        body: F,
+    ) -> Result<(), PipelineError>
     where
         C: Send + 'scope,
         F: FnOnce(&StageContext, &C) -> Result<(), StageError> + Send + 'scope,
     {
         let handle = Builder::new()
             .name(thread.to_string())
-            .spawn_scoped(self.scope, move || guarded(&ctx, || body(&ctx, &channels)).unwrap_or(()))
-            .map_err(|source| PipelineError::Spawn { stage: thread.to_string(), source })?;
+            .spawn_scoped(self.scope, move || {
+                guarded(&ctx, || body(&ctx, &channels)).unwrap_or(())
+            })
+            .map_err(|source| PipelineError::Spawn {
+                stage: thread.to_string(),
+                source,
+            })?;
         self.handles.push(handle);
         Ok(())
     }
@@ -304,7 +376,10 @@ impl<'scope> Spawner<'scope, '_> {
     fn join_all(&mut self, shared: &Shared) {
         for handle in self.handles.drain(..) {
             if handle.join().is_err() {
-                shared.fail(PipelineError::Panicked { stage: "engine".into(), message: "thread died".into() });
+                shared.fail(PipelineError::Panicked {
+                    stage: "engine".into(),
+                    message: "thread died".into(),
+                });
             }
         }
     }
@@ -320,7 +395,10 @@ fn guarded<T>(ctx: &StageContext, body: impl FnOnce() -> Result<T, StageError>) 
         }
         Err(payload) => {
             let message = panic_message(payload.as_ref());
-            ctx.shared.fail(PipelineError::Panicked { stage: ctx.name.clone(), message });
+            ctx.shared.fail(PipelineError::Panicked {
+                stage: ctx.name.clone(),
+                message,
+            });
             None
         }
     }
@@ -352,9 +430,20 @@ fn spawn_transform<'scope>(
     let n = stage.workers.len();
     if n <= 1 {
         for mut worker in stage.workers {
-            spawner.spawn(&stage.name, Arc::clone(ctx), (rx.clone(), tx.clone()), move |ctx, (rx, tx)| {
-                transform_loop(worker.as_mut(), rx, ctx, |item| send(tx, item, ctx), || Ok(()))
-            })?;
+            spawner.spawn(
+                &stage.name,
+                Arc::clone(ctx),
+                (rx.clone(), tx.clone()),
+                move |ctx, (rx, tx)| {
+                    transform_loop(
+                        worker.as_mut(),
+                        rx,
+                        ctx,
+                        |item| send(tx, item, ctx),
+                        || Ok(()),
+                    )
+                },
+            )?;
         }
         return Ok(out_rx);
     }
@@ -366,26 +455,41 @@ fn spawn_transform<'scope>(
         worker_txs.push(in_tx);
         worker_rxs.push(out_rx);
         let name = format!("{}-{i}", stage.name);
-        spawner.spawn(&name, Arc::clone(ctx), (in_rx, out_tx), move |ctx, (rx, tx)| {
-            let gone = |_| StageError::Cancelled;
-            transform_loop(
-                worker.as_mut(),
-                rx,
-                ctx,
-                |item| tx.send(WorkerMsg::Item(item)).map_err(gone),
-                || tx.send(WorkerMsg::Done).map_err(gone),
-            )
-        })?;
+        spawner.spawn(
+            &name,
+            Arc::clone(ctx),
+            (in_rx, out_tx),
+            move |ctx, (rx, tx)| {
+                let gone = |_| StageError::Cancelled;
+                transform_loop(
+                    worker.as_mut(),
+                    rx,
+                    ctx,
+                    |item| tx.send(WorkerMsg::Item(item)).map_err(gone),
+                    || tx.send(WorkerMsg::Done).map_err(gone),
+                )
+            },
+        )?;
     }
-    spawner.spawn(&format!("{}-deal", stage.name), Arc::clone(ctx), (rx, worker_txs), |_, (rx, txs)| {
-        for (i, item) in rx.iter().enumerate() {
-            txs[i % txs.len()].send(item).map_err(|_| StageError::Cancelled)?;
-        }
-        Ok(())
-    })?;
-    spawner.spawn(&format!("{}-collect", stage.name), Arc::clone(ctx), (worker_rxs, tx), |ctx, (rxs, tx)| {
-        collect(rxs, tx, ctx)
-    })?;
+    spawner.spawn(
+        &format!("{}-deal", stage.name),
+        Arc::clone(ctx),
+        (rx, worker_txs),
+        |_, (rx, txs)| {
+            for (i, item) in rx.iter().enumerate() {
+                txs[i % txs.len()]
+                    .send(item)
+                    .map_err(|_| StageError::Cancelled)?;
+            }
+            Ok(())
+        },
+    )?;
+    spawner.spawn(
+        &format!("{}-collect", stage.name),
+        Arc::clone(ctx),
+        (worker_rxs, tx),
+        |ctx, (rxs, tx)| collect(rxs, tx, ctx),
+    )?;
     Ok(out_rx)
 }
 
@@ -417,7 +521,11 @@ fn transform_loop(
     }
 }
 
-fn collect(rxs: &[Receiver<WorkerMsg>], tx: &Sender<Item>, ctx: &StageContext) -> Result<(), StageError> {
+fn collect(
+    rxs: &[Receiver<WorkerMsg>],
+    tx: &Sender<Item>,
+    ctx: &StageContext,
+) -> Result<(), StageError> {
     for i in 0.. {
         let rx = &rxs[i % rxs.len()];
         loop {
@@ -445,10 +553,17 @@ fn spawn_sink<'scope, S: Sink + 'scope>(
             drop(rx);
             ok.map(|()| sink)
         })
-        .map_err(|source| PipelineError::Spawn { stage: name.to_string(), source })
+        .map_err(|source| PipelineError::Spawn {
+            stage: name.to_string(),
+            source,
+        })
 }
 
-fn sink_loop<S: Sink>(sink: &mut S, rx: &Receiver<Item>, ctx: &StageContext) -> Result<(), StageError> {
+fn sink_loop<S: Sink>(
+    sink: &mut S,
+    rx: &Receiver<Item>,
+    ctx: &StageContext,
+) -> Result<(), StageError> {
     loop {
         let t = Instant::now();
         let Ok(item) = rx.recv() else { break };

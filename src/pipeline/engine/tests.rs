@@ -28,7 +28,13 @@ impl Source for Numbers {
 }
 
 fn file(i: u32) -> Item {
-    Item::File(ImageEntry { key: ImageKey { name: "N".into(), number: i }, path: format!("n/{i}.jpg").into() })
+    Item::File(ImageEntry {
+        key: ImageKey {
+            name: "N".into(),
+            number: i,
+        },
+        path: format!("n/{i}.jpg").into(),
+    })
 }
 
 fn number(item: &Item) -> u32 {
@@ -47,11 +53,19 @@ struct Jitter {
 }
 
 impl Transform for Jitter {
-    fn process(&mut self, item: Item, _ctx: &StageContext, out: &mut Vec<Item>) -> Result<(), StageError> {
+    fn process(
+        &mut self,
+        item: Item,
+        _ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError> {
         let i = number(&item);
         std::thread::sleep(Duration::from_micros(u64::from((i * 7919) % 5) * 100));
         if Some(i) == self.fail_at {
-            return Err(StageError::Read { path: format!("n/{i}.jpg").into(), source: std::io::ErrorKind::NotFound.into() });
+            return Err(StageError::Read {
+                path: format!("n/{i}.jpg").into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
         }
         assert!(Some(i) != self.panic_at, "boom at {i}");
         if !(self.drop_odd && i % 2 == 1) {
@@ -72,34 +86,68 @@ struct Collect {
 impl Sink for Collect {
     fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
         std::thread::sleep(self.delay);
-        self.max_in_flight = self.max_in_flight.max(self.in_flight.fetch_sub(1, Ordering::SeqCst));
+        self.max_in_flight = self
+            .max_in_flight
+            .max(self.in_flight.fetch_sub(1, Ordering::SeqCst));
         self.seen.push(number(&item));
         Ok(())
     }
 }
 
-fn chain(n: u32, jitter: Jitter, workers: usize, capacity: usize, delay: Duration) -> Chain<Collect> {
+fn chain(
+    n: u32,
+    jitter: Jitter,
+    workers: usize,
+    capacity: usize,
+    delay: Duration,
+) -> Chain<Collect> {
     let in_flight = Arc::new(AtomicI64::new(0));
-    let source = Numbers { n, in_flight: Arc::clone(&in_flight) };
+    let source = Numbers {
+        n,
+        in_flight: Arc::clone(&in_flight),
+    };
     Chain {
-        source: SourceStage { name: "numbers".into(), capacity, source: Box::new(source) },
+        source: SourceStage {
+            name: "numbers".into(),
+            capacity,
+            source: Box::new(source),
+        },
         transforms: vec![TransformStage {
             name: "jitter".into(),
             capacity,
-            workers: (0..workers).map(|_| Box::new(jitter.clone()) as Box<dyn Transform>).collect(),
+            workers: (0..workers)
+                .map(|_| Box::new(jitter.clone()) as Box<dyn Transform>)
+                .collect(),
         }],
         sink_name: "collect".into(),
-        sink: Collect { seen: Vec::new(), delay, in_flight, max_in_flight: 0 },
+        sink: Collect {
+            seen: Vec::new(),
+            delay,
+            in_flight,
+            max_in_flight: 0,
+        },
     }
 }
 
-const PLAIN: Jitter = Jitter { fail_at: None, panic_at: None, drop_odd: false };
+const PLAIN: Jitter = Jitter {
+    fail_at: None,
+    panic_at: None,
+    drop_odd: false,
+};
 
 #[test]
 fn parallel_workers_keep_order() {
     for workers in [1, 2, 3, 4] {
-        let (sink, report) = run(chain(200, PLAIN, workers, 4, Duration::ZERO), &RunOptions::default()).expect("run");
-        assert_eq!(sink.seen, (0..200).collect::<Vec<_>>(), "workers = {workers}");
+        let (sink, report) = run(
+            chain(200, PLAIN, workers, 4, Duration::ZERO),
+            &RunOptions::default(),
+        )
+        .expect("run");
+        assert_eq!(
+            sink.seen,
+            (0..200).collect::<Vec<_>>(),
+            "workers = {workers}"
+        );
         assert_eq!(report.stages.len(), 3);
         assert_eq!(report.stages[1].items_in, 200);
         assert_eq!(report.stages[1].workers, workers);
@@ -108,19 +156,35 @@ fn parallel_workers_keep_order() {
 
 #[test]
 fn items_a_stage_drops_keep_the_rest_in_order() {
-    let jitter = Jitter { drop_odd: true, ..PLAIN };
-    let (sink, _) = run(chain(50, jitter, 3, 2, Duration::ZERO), &RunOptions::default()).expect("run");
-    assert_eq!(sink.seen, (0..50).filter(|i| i % 2 == 0).collect::<Vec<_>>());
+    let jitter = Jitter {
+        drop_odd: true,
+        ..PLAIN
+    };
+    let (sink, _) = run(
+        chain(50, jitter, 3, 2, Duration::ZERO),
+        &RunOptions::default(),
+    )
+    .expect("run");
+    assert_eq!(
+        sink.seen,
+        (0..50).filter(|i| i % 2 == 0).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn a_failing_stage_stops_the_pipeline_with_its_error() {
     for workers in [1, 3] {
         let start = Instant::now();
-        let jitter = Jitter { fail_at: Some(30), ..PLAIN };
-        let err = run(chain(100_000, jitter, workers, 4, Duration::ZERO), &RunOptions::default())
-            .err()
-            .expect("must fail");
+        let jitter = Jitter {
+            fail_at: Some(30),
+            ..PLAIN
+        };
+        let err = run(
+            chain(100_000, jitter, workers, 4, Duration::ZERO),
+            &RunOptions::default(),
+        )
+        .err()
+        .expect("must fail");
         let msg = err.to_string();
         assert!(msg.contains("jitter") && msg.contains("n/30.jpg"), "{msg}");
         assert!(start.elapsed() < Duration::from_secs(5), "stopped promptly");
@@ -129,20 +193,38 @@ fn a_failing_stage_stops_the_pipeline_with_its_error() {
 
 #[test]
 fn a_panicking_stage_is_an_error_not_a_crash() {
-    let jitter = Jitter { panic_at: Some(5), ..PLAIN };
-    let err = run(chain(1000, jitter, 2, 4, Duration::ZERO), &RunOptions::default()).err().expect("must fail");
-    assert!(matches!(&err, PipelineError::Panicked { stage, message } if stage == "jitter" && message.contains("boom")));
+    let jitter = Jitter {
+        panic_at: Some(5),
+        ..PLAIN
+    };
+    let err = run(
+        chain(1000, jitter, 2, 4, Duration::ZERO),
+        &RunOptions::default(),
+    )
+    .err()
+    .expect("must fail");
+    assert!(
+        matches!(&err, PipelineError::Panicked { stage, message } if stage == "jitter" && message.contains("boom"))
+    );
 }
 
 #[test]
 fn an_interrupt_stops_the_run() {
     let flag = Arc::new(AtomicBool::new(false));
-    let options = RunOptions { progress: None, interrupt: Some(Arc::clone(&flag)) };
+    let options = RunOptions {
+        progress: None,
+        interrupt: Some(Arc::clone(&flag)),
+    };
     let setter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         flag.store(true, Ordering::SeqCst);
     });
-    let err = run(chain(1_000_000, PLAIN, 2, 4, Duration::from_micros(10)), &options).err().expect("interrupted");
+    let err = run(
+        chain(1_000_000, PLAIN, 2, 4, Duration::from_micros(10)),
+        &options,
+    )
+    .err()
+    .expect("interrupted");
     setter.join().expect("setter");
     assert!(matches!(err, PipelineError::Interrupted), "{err}");
 }
@@ -150,8 +232,11 @@ fn an_interrupt_stops_the_run() {
 #[test]
 fn a_slow_consumer_keeps_memory_bounded() {
     let (capacity, workers) = (3, 2);
-    let (sink, report) =
-        run(chain(300, PLAIN, workers, capacity, Duration::from_micros(300)), &RunOptions::default()).expect("run");
+    let (sink, report) = run(
+        chain(300, PLAIN, workers, capacity, Duration::from_micros(300)),
+        &RunOptions::default(),
+    )
+    .expect("run");
     assert_eq!(sink.seen.len(), 300);
     for stage in &report.stages {
         assert!(stage.max_queued <= stage.capacity as u64, "{stage:?}");
@@ -159,6 +244,13 @@ fn a_slow_consumer_keeps_memory_bounded() {
     // Items between the source and the sink: two channels, each worker's in/out slot and the
     // one item each thread holds. Anything beyond that would be an unbounded queue.
     let bound = 2 * capacity + 4 * workers + 4;
-    assert!(sink.max_in_flight <= bound as i64, "{} in flight > {bound}", sink.max_in_flight);
-    assert!(report.stages[0].send_wait_s > 0.0, "the source was held back");
+    assert!(
+        sink.max_in_flight <= bound as i64,
+        "{} in flight > {bound}",
+        sink.max_in_flight
+    );
+    assert!(
+        report.stages[0].send_wait_s > 0.0,
+        "the source was held back"
+    );
 }

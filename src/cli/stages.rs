@@ -1,0 +1,48 @@
+//! `twinflow stages`: lists every stage kind with its options and their defaults.
+
+use std::process::ExitCode;
+
+use crate::stages::{OnError, Sampler, StageConfig};
+
+/// Prints the stage catalogue as RON a user can paste into a pipeline.
+///
+/// # Errors
+/// When a default cannot be rendered as RON (a bug).
+pub fn run() -> anyhow::Result<ExitCode> {
+    let pretty = ron::ser::PrettyConfig::new()
+        .depth_limit(3)
+        .struct_names(true);
+    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch] -> Sink.\n");
+    for (stage, about) in StageConfig::catalogue() {
+        println!("{}: {about}", stage.kind());
+        println!(
+            "  default: {}\n",
+            ron::ser::to_string_pretty(&stage, pretty.clone())?.replace('\n', "\n  ")
+        );
+    }
+    let samplers = [
+        (
+            Sampler::default(),
+            "the fixed pairs of the train pairs file (restricted protocol)",
+        ),
+        (
+            Sampler::Balanced {
+                same_ratio: 0.5,
+                pairs_per_epoch: 2200,
+            },
+            "pairs drawn from train identities",
+        ),
+    ];
+    println!("PairBatch samplers:");
+    for (sampler, about) in samplers {
+        println!("  {}  -- {about}", ron::ser::to_string(&sampler)?);
+    }
+    println!(
+        "\nDecode on_error: {:?} (default: skip, exit non-zero) | {:?} | {:?}",
+        OnError::Report,
+        OnError::Skip,
+        OnError::Abort
+    );
+    println!("Resize filter: Bilinear (default, TensorFlow-style) | Nearest | Triangle | CatmullRom | Lanczos3");
+    Ok(ExitCode::SUCCESS)
+}

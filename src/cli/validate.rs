@@ -1,0 +1,41 @@
+//! `twinflow validate FILE...`: checks pipeline files and lists every problem of each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::pipeline::validate::load;
+
+/// Arguments of `twinflow validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Pipeline files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Validates each file and exits non-zero when any is invalid.
+///
+/// # Errors
+/// None beyond printing; invalid files set the exit code.
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for file in &args.files {
+        match load(file) {
+            Ok(plan) => {
+                let kinds: Vec<&str> = plan.pipeline.stages.iter().map(|s| s.kind()).collect();
+                println!("ok    {}  ({})", file.display(), kinds.join(" -> "));
+            }
+            Err(err) => {
+                failed += 1;
+                println!("error {err}");
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

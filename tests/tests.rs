@@ -1,0 +1,4 @@
+//! Integration tests: the `twinflow` binary on generated data, and every shipped pipeline.
+
+mod pipelines;
+mod util;

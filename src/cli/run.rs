@@ -1,0 +1,110 @@
+//! `twinflow run FILE`: runs a pipeline and prints what every stage did.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use crate::pipeline::metrics::{RunReport, Skipped};
+use crate::pipeline::runner::{run as run_plan, RunSettings};
+use crate::pipeline::validate::load;
+use crate::stages::sink::Counts;
+
+/// Arguments of `twinflow run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// The LFW-a folder (holding `lfw2/` and the pairs files); overrides the RON's `data.root`.
+    #[arg(long, env = "TWINFLOW_DATA")]
+    pub data: Option<PathBuf>,
+    /// Also write the per-stage metrics as JSON to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The `--metrics` JSON document.
+#[derive(Serialize)]
+struct MetricsFile<'a> {
+    pipeline: &'a Path,
+    chains: Vec<Chain<'a>>,
+    counts: &'a Counts,
+    skipped: &'a [Skipped],
+}
+
+#[derive(Serialize)]
+struct Chain<'a> {
+    name: &'a str,
+    #[serde(flatten)]
+    report: &'a RunReport,
+}
+
+/// The process-wide Ctrl-C flag; the handler can only be installed once per process.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    Arc::clone(FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler_flag = Arc::clone(&flag);
+        // Without a handler Ctrl-C still ends the process, just less tidily.
+        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+        flag
+    }))
+}
+
+/// Resolves the data folder: `--data`/`TWINFLOW_DATA`, else the RON's `data.root`.
+///
+/// # Errors
+/// When neither names a folder.
+pub fn data_root(flag: Option<&Path>, ron: Option<&Path>) -> anyhow::Result<PathBuf> {
+    flag.or(ron).map(Path::to_path_buf).context(
+        "no dataset: pass --data DIR, set TWINFLOW_DATA, or set data.root in the pipeline \
+         (LFW-a: a folder holding lfw2/ and the pairs files)",
+    )
+}
+
+/// Runs the pipeline; exits non-zero when items were skipped under `on_error: Report`.
+///
+/// # Errors
+/// Invalid pipelines, unusable data and stage failures, with context.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = load(&args.pipeline)?;
+    let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
+    let settings = RunSettings { data_root: root.clone(), progress: !args.quiet, interrupt: Some(interrupt_flag()) };
+    let outcome = run_plan(&plan, &settings)
+        .with_context(|| format!("running {} on {}", args.pipeline.display(), root.display()))?;
+    if let Some(status) = &outcome.cache {
+        println!("cache: {status}");
+    }
+    for (name, report) in &outcome.reports {
+        println!("\n{name}:\n{}", report.table());
+    }
+    println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
+    if let Some(path) = &args.metrics {
+        let chains = outcome.reports.iter().map(|(name, report)| Chain { name, report }).collect();
+        let doc = MetricsFile { pipeline: &args.pipeline, chains, counts: &outcome.counts, skipped: &outcome.skipped };
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing metrics to {}", path.display()))?;
+        println!("metrics written to {}", path.display());
+    }
+    if !outcome.skipped.is_empty() {
+        eprintln!("\n{} item(s) skipped:", outcome.skipped.len());
+        for s in outcome.skipped.iter().take(20) {
+            eprintln!("  [{}] {}: {}", s.stage, s.item, s.reason);
+        }
+        if outcome.skipped.len() > 20 {
+            eprintln!("  ... and {} more (see --metrics)", outcome.skipped.len() - 20);
+        }
+    }
+    if outcome.failed_items {
+        eprintln!("error: some items could not be processed (set on_error: Skip in the Decode stage to accept that)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,204 @@
+//! Running a validated [`Plan`]: scan the data, produce the images (from the cache, or by
+//! streaming the JPEGs), then stream pair batches to the last stage.
+//!
+//! A run has up to two engine chains. The image chain (files -> Decode -> Resize) ends in
+//! the cache writer, in a memory store, or in the sink itself when there is no `PairBatch`.
+//! The batch chain starts at `PairBatch`, which samples from an [`ImageStore`]: the
+//! memory-mapped cache or the memory store, so both paths feed the same downstream stages.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::engine::{run as run_chain, Chain, RunOptions, Sink, SourceStage, TransformStage};
+use super::metrics::{RunReport, Skipped};
+use super::validate::Plan;
+use super::{PipelineError, StageError};
+use crate::cache::{self, CacheError};
+use crate::data::{read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits};
+use crate::pipeline::config::ImageSet;
+use crate::stages::pair_batch::{PairBatchSource, PairSets};
+use crate::stages::sink::{Counts, OutputSink};
+use crate::stages::source::FileSource;
+use crate::stages::store::{ImageStore, MemoryStore};
+use crate::stages::OnError;
+
+/// What a run needs besides its plan.
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// The LFW-a folder.
+    pub data_root: PathBuf,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Set by Ctrl-C to stop the run.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The dataset or a pairs file is unusable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A stage failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The cache could not be opened or built.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The pair sampler cannot work with the images it has.
+    #[error("stage `PairBatch`: {source}")]
+    Sampler {
+        /// Why.
+        source: StageError,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// One report per engine chain that ran, with the chain's name.
+    pub reports: Vec<(String, RunReport)>,
+    /// What reached the sink.
+    pub counts: Counts,
+    /// Everything skipped, over all chains and the cache.
+    pub skipped: Vec<Skipped>,
+    /// How the cache was used, when the plan has one.
+    pub cache: Option<String>,
+    /// True when skipped items must make the run fail (`on_error: Report`).
+    pub failed_items: bool,
+}
+
+/// The dataset and its pairs, resolved and checked.
+struct Prepared {
+    dataset: Dataset,
+    train_pairs: Vec<Pair>,
+    splits: Splits,
+}
+
+fn prepare(plan: &Plan, root: &Path) -> Result<Prepared, RunError> {
+    let data = &plan.pipeline.data;
+    let dataset = Dataset::scan(root)?;
+    let train_path = root.join(&data.train_pairs);
+    let test_path = root.join(&data.test_pairs);
+    let train_pairs = read_pairs(&train_path)?;
+    let test_pairs = read_pairs(&test_path)?;
+    dataset.check_pairs(&train_pairs, &train_path)?;
+    dataset.check_pairs(&test_pairs, &test_path)?;
+    let splits = Splits::from_pairs(&dataset, &train_pairs, &test_pairs)?;
+    Ok(Prepared { dataset, train_pairs, splits })
+}
+
+/// The images of the identities the plan decodes, in key order.
+fn images_of(plan: &Plan, prepared: &Prepared) -> Vec<ImageEntry> {
+    let s = &prepared.splits;
+    let keep = |name: &str| match plan.pipeline.data.images {
+        ImageSet::Used => s.train.contains(name) || s.test.contains(name),
+        ImageSet::Train => s.train.contains(name),
+        ImageSet::Test => s.test.contains(name),
+        ImageSet::All => true,
+    };
+    prepared.dataset.images.iter().filter(|e| keep(&e.key.name)).cloned().collect()
+}
+
+/// The chain files -> Decode -> [Resize] -> `sink`.
+fn image_chain<S: Sink>(plan: &Plan, entries: Vec<ImageEntry>, sink_name: &str, sink: S) -> Chain<S> {
+    let mut transforms =
+        vec![TransformStage { name: "decode".into(), capacity: plan.decode.capacity, workers: plan.decode.build() }];
+    if let Some(resize) = &plan.resize {
+        transforms.push(TransformStage { name: "resize".into(), capacity: resize.capacity, workers: resize.build() });
+    }
+    let source = SourceStage { name: "files".into(), capacity: 64, source: Box::new(FileSource::new(entries)) };
+    Chain { source, transforms, sink_name: sink_name.into(), sink }
+}
+
+fn options(settings: &RunSettings, message: &str) -> RunOptions {
+    RunOptions { progress: settings.progress.then(|| message.to_string()), interrupt: settings.interrupt.clone() }
+}
+
+/// Runs a plan to the end.
+///
+/// # Errors
+/// The first thing that stops the run; items skipped under an error policy are not errors
+/// here but are listed in the outcome.
+pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> {
+    let prepared = prepare(plan, &settings.data_root)?;
+    let entries = images_of(plan, &prepared);
+    let mut outcome = RunOutcome {
+        reports: Vec::new(),
+        counts: Counts::default(),
+        skipped: Vec::new(),
+        cache: None,
+        failed_items: false,
+    };
+    let Some(pair_batch) = &plan.pair_batch else {
+        let chain = image_chain(plan, entries, "sink", plan.sink.build());
+        let (sink, report) = run_chain(chain, &options(settings, "images"))?;
+        outcome.counts = sink.counts;
+        outcome.skipped.extend(report.skipped.iter().cloned());
+        outcome.reports.push(("images".into(), report));
+        outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+        return Ok(outcome);
+    };
+    let store = image_store(plan, settings, entries, &mut outcome)?;
+    let split = split_validation(&prepared.train_pairs, &plan.pipeline.data.validation, plan.pipeline.seed);
+    let as_keys = |pairs: &[Pair]| -> Vec<(ImageKey, ImageKey)> { pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect() };
+    let train_identities: BTreeSet<String> =
+        prepared.splits.train.difference(&split.validation_identities).cloned().collect();
+    let sets = PairSets {
+        train: &as_keys(&split.train),
+        validation: &as_keys(&split.validation),
+        train_identities: &train_identities,
+    };
+    let epochs = plan.pipeline.schedule.epochs;
+    let source = PairBatchSource::new(pair_batch, store, &sets, epochs, plan.pipeline.seed)
+        .map_err(|source| RunError::Sampler { source })?;
+    let chain = Chain {
+        source: SourceStage { name: "pair-batch".into(), capacity: pair_batch.capacity, source: Box::new(source) },
+        transforms: Vec::new(),
+        sink_name: "sink".into(),
+        sink: plan.sink.build(),
+    };
+    let (sink, report) = run_chain(chain, &options(settings, "pairs"))?;
+    outcome.counts = sink.counts;
+    outcome.skipped.extend(report.skipped.iter().cloned());
+    outcome.reports.push(("batches".into(), report));
+    outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+    Ok(outcome)
+}
+
+/// The images as a store: the cache when the plan has one, else decoded into memory.
+fn image_store(
+    plan: &Plan,
+    settings: &RunSettings,
+    entries: Vec<ImageEntry>,
+    outcome: &mut RunOutcome,
+) -> Result<Arc<dyn ImageStore>, RunError> {
+    if let Some(config) = &plan.pipeline.cache {
+        let opened = cache::open_or_build(plan, config, settings, entries)?;
+        outcome.skipped.extend(opened.skipped);
+        outcome.reports.extend(opened.report.map(|r| ("cache build".to_string(), r)));
+        outcome.cache = Some(opened.status);
+        return Ok(opened.cache);
+    }
+    let chain = image_chain(plan, entries, "memory-store", MemoryStore::new());
+    let (store, report) = run_chain(chain, &options(settings, "images"))?;
+    outcome.skipped.extend(report.skipped.iter().cloned());
+    outcome.reports.push(("images".into(), report));
+    Ok(Arc::new(store))
+}
+
+/// Runs only the image chain of a plan into `sink` (used by the cache builder).
+///
+/// # Errors
+/// The first stage error.
+pub fn run_images<S: Sink>(
+    plan: &Plan,
+    settings: &RunSettings,
+    entries: Vec<ImageEntry>,
+    sink_name: &str,
+    sink: S,
+) -> Result<(S, RunReport), PipelineError> {
+    run_chain(image_chain(plan, entries, sink_name, sink), &options(settings, "images"))
+}

@@ -380,8 +380,15 @@ mod tests {
             },
             path,
         };
-        let key = CacheKey::from_entries(dir.path(), &[entry.clone()], 8, 8, "nearest", Dtype::U8)
-            .unwrap();
+        let key = CacheKey::from_entries(
+            dir.path(),
+            std::slice::from_ref(&entry),
+            8,
+            8,
+            "nearest",
+            Dtype::U8,
+        )
+        .unwrap();
         assert_eq!(
             key.sources[0].rel_path,
             "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"

@@ -2,6 +2,8 @@
 //!
 //! Library modules return `thiserror` errors; this layer adds context with `anyhow`.
 
+pub mod cache;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -17,7 +19,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Inspect and check tensor cache files.
+    Cache(cache::CacheArgs),
+}
 
 /// Parses the command line and runs the chosen subcommand.
 ///
@@ -25,5 +30,7 @@ pub enum Command {}
 /// Any error of the subcommand, with context for the user.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Cache(args) => cache::run(args),
+    }
 }

@@ -1,15 +1,16 @@
-//! Tests across the cache's files: round trips, every kind of damage, staleness, threads and
-//! concurrent builders. Fixtures are synthetic images written into temp dirs.
+//! Tests across the cache's files: round trips, staleness and writer misuse here, damage and
+//! concurrency in the submodules. Fixtures are synthetic images written into temp dirs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
-use std::thread;
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::data::ImageKey;
+
+mod concurrency;
+mod damage;
 
 const W: u32 = 5;
 const H: u32 = 3;
@@ -70,17 +71,6 @@ fn dir_entries(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Rewrites the file with `edit` applied to its bytes.
-fn damage(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
-    let mut bytes = fs::read(path).unwrap();
-    edit(&mut bytes);
-    fs::write(path, bytes).unwrap();
-}
-
-fn open_err(path: &Path) -> CacheError {
-    TensorCache::open(path).expect_err("damaged file must not open")
-}
-
 #[test]
 fn u8_round_trip_keeps_push_order_index_and_skips() {
     let (_dir, path) = temp_cache();
@@ -127,112 +117,6 @@ fn f32_round_trip_stores_pixels_over_255() {
 }
 
 #[test]
-fn every_truncation_is_detected() {
-    let (_dir, path) = temp_cache();
-    build(&path, Dtype::U8, 6, &[1]);
-    let good = fs::read(&path).unwrap();
-    let meta_offset = 4096 + 5 * 64;
-    // Inside magic, header, padding, the first and last row, the key, the index, last byte.
-    for len in [
-        0,
-        5,
-        100,
-        127,
-        128,
-        4000,
-        4096,
-        4100,
-        meta_offset - 1,
-        meta_offset + 10,
-    ] {
-        fs::write(&path, &good[..len]).unwrap();
-        let err = open_err(&path);
-        assert_eq!(err.kind(), CacheErrorKind::Invalid, "length {len}: {err}");
-    }
-    fs::write(&path, &good[..good.len() - 1]).unwrap();
-    assert!(matches!(open_err(&path), CacheError::SizeMismatch { .. }));
-    damage(&path, |b| b.extend_from_slice(&[0, 0]));
-    assert!(matches!(open_err(&path), CacheError::SizeMismatch { .. }));
-}
-
-#[test]
-fn flipped_header_and_metadata_bytes_are_detected_on_open() {
-    let (_dir, path) = temp_cache();
-    build(&path, Dtype::U8, 6, &[1]);
-    let good = fs::read(&path).unwrap();
-    let meta_offset = 4096 + 5 * 64;
-    let header_bytes = [12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 76, 100, 124, 127];
-    let meta_bytes = (meta_offset..good.len()).step_by(7);
-    for at in header_bytes
-        .into_iter()
-        .chain([200, 4095])
-        .chain(meta_bytes)
-    {
-        fs::write(&path, &good).unwrap();
-        damage(&path, |b| b[at] ^= 0x10);
-        let err = open_err(&path);
-        assert_eq!(err.kind(), CacheErrorKind::Invalid, "byte {at}: {err}");
-        if at >= meta_offset {
-            let metadata = Section::Metadata;
-            assert!(matches!(err, CacheError::Checksum { section, .. } if section == metadata));
-        }
-    }
-}
-
-#[test]
-fn flipped_data_byte_is_caught_by_verify_only() {
-    let (_dir, path) = temp_cache();
-    build(&path, Dtype::U8, 6, &[]);
-    // The padding after a row's pixels is checksummed too.
-    for at in [4096, 4096 + 64 * 3 + 20, 4096 + 63] {
-        let (_d, copy) = temp_cache();
-        fs::create_dir_all(copy.parent().unwrap()).unwrap();
-        fs::copy(&path, &copy).unwrap();
-        damage(&copy, |b| b[at] ^= 1);
-        let cache = TensorCache::open(&copy).unwrap();
-        let err = cache.verify_data().unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CacheError::Checksum {
-                    section: Section::Data,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(err.to_string().contains("faces.tfc"), "{err}");
-        let err = OpenOptions::new()
-            .verify_data(true)
-            .open(&copy)
-            .unwrap_err();
-        assert!(err.should_rebuild());
-    }
-}
-
-#[test]
-fn wrong_magic_version_and_missing_file_are_told_apart() {
-    let (_dir, path) = temp_cache();
-    let err = open_err(&path);
-    assert!(
-        matches!(err, CacheError::Missing { .. }) && err.should_rebuild(),
-        "{err}"
-    );
-    build(&path, Dtype::U8, 2, &[]);
-    let good = fs::read(&path).unwrap();
-    damage(&path, |b| b[0] = b'X');
-    assert!(matches!(open_err(&path), CacheError::BadMagic { .. }));
-    fs::write(&path, &good).unwrap();
-    damage(&path, |b| b[8] = 2);
-    let err = open_err(&path);
-    assert!(
-        matches!(err, CacheError::UnsupportedVersion { found: 2, .. }),
-        "{err}"
-    );
-    assert!(err.should_rebuild());
-}
-
-#[test]
 fn stale_keys_name_their_first_difference() {
     let (_dir, path) = temp_cache();
     let key = build(&path, Dtype::U8, 6, &[]);
@@ -256,103 +140,6 @@ fn stale_keys_name_their_first_difference() {
     assert!(
         touched.ends_with("source Person_1_0001 changed (mtime)"),
         "{touched}"
-    );
-}
-
-#[test]
-fn readers_on_many_threads_share_one_mapping() {
-    let (_dir, path) = temp_cache();
-    build(&path, Dtype::U8, 30, &[]);
-    let cache = Arc::new(TensorCache::open(&path).unwrap());
-    let readers: Vec<_> = (0..4)
-        .map(|t| {
-            let cache = Arc::clone(&cache);
-            thread::spawn(move || {
-                for round in 0..50 {
-                    let i = (t * 7 + round * 11) % 30;
-                    let row = cache.index_of(&image_key(i)).unwrap();
-                    assert_eq!(cache.row_u8(row).unwrap(), pixels(i, 15).as_slice());
-                }
-            })
-        })
-        .collect();
-    for reader in readers {
-        reader.join().unwrap();
-    }
-}
-
-#[test]
-fn two_concurrent_writers_leave_one_valid_file() {
-    let (dir, path) = temp_cache();
-    let start = Arc::new(Barrier::new(2));
-    let writers: Vec<_> = (0..2)
-        .map(|_| {
-            let (path, start) = (path.clone(), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                build(&path, Dtype::U8, 20, &[3])
-            })
-        })
-        .collect();
-    let keys: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    let cache = OpenOptions::new()
-        .verify_data(true)
-        .expect_key(&keys[0])
-        .open(&path)
-        .unwrap();
-    assert_eq!(cache.len(), 19);
-    assert_eq!(dir_entries(&dir.path().join("cache")), ["faces.tfc"]);
-}
-
-#[test]
-fn builders_that_take_the_lock_build_once() {
-    let (_dir, path) = temp_cache();
-    let key = CacheKey::new(W, H, "triangle", Dtype::U8, stamps(10));
-    let start = Arc::new(Barrier::new(3));
-    let builders: Vec<_> = (0..3)
-        .map(|_| {
-            let (path, key, start) = (path.clone(), key.clone(), Arc::clone(&start));
-            thread::spawn(move || {
-                start.wait();
-                let _lock = BuildLock::acquire(&path).unwrap();
-                match TensorCache::open_checked(&path, &key) {
-                    Ok(_) => false,
-                    Err(err) if err.should_rebuild() => {
-                        build(&path, Dtype::U8, 10, &[]);
-                        true
-                    }
-                    Err(err) => panic!("{err}"),
-                }
-            })
-        })
-        .collect();
-    let built = builders
-        .into_iter()
-        .map(|b| b.join().unwrap())
-        .filter(|&b| b)
-        .count();
-    assert_eq!(built, 1);
-}
-
-#[test]
-fn dropped_writer_leaves_no_file_and_keeps_the_old_one() {
-    let (dir, path) = temp_cache();
-    let key = CacheKey::new(W, H, "triangle", Dtype::U8, stamps(3));
-    let mut writer = CacheWriter::create(&path, key.clone()).unwrap();
-    writer.push(&image_key(0), &pixels(0, 15)).unwrap();
-    drop(writer);
-    assert!(dir_entries(&dir.path().join("cache")).is_empty());
-    build(&path, Dtype::U8, 3, &[]);
-    let mut writer = CacheWriter::create(&path, key).unwrap();
-    writer.push(&image_key(1), &pixels(9, 15)).unwrap();
-    drop(writer);
-    assert_eq!(dir_entries(&dir.path().join("cache")), ["faces.tfc"]);
-    let cache = OpenOptions::new().verify_data(true).open(&path).unwrap();
-    assert_eq!(
-        cache
-            .row_u8(cache.index_of(&image_key(1)).unwrap())
-            .unwrap(),
-        pixels(1, 15)
     );
 }
 

@@ -81,7 +81,8 @@ fn decode_unchecked(bytes: &[u8], header: &Header) -> Result<Parts, String> {
     let format_version = r.u32()?;
     let (width, height) = (r.u32()?, r.u32()?);
     let code = r.u32()?;
-    let dtype = Dtype::from_code(code).ok_or(format!("unknown dtype code {code} in the key"))?;
+    let dtype =
+        Dtype::from_code(code).ok_or_else(|| format!("unknown dtype code {code} in the key"))?;
     let filter = r.string()?;
     // Smallest source record: two empty strings, number, size, mtime.
     let count = r.count(4 + 4 + 4 + 8 + 8)?;
@@ -146,7 +147,7 @@ fn cross_check(
     let mut claim = |source: u32, row: u32| -> Result<(), String> {
         let slot = row_of_source
             .get_mut(source as usize)
-            .ok_or(format!("source index {source} out of range"))?;
+            .ok_or_else(|| format!("source index {source} out of range"))?;
         if *slot != NO_ROW {
             return Err(format!("source index {source} has two entries"));
         }
@@ -206,7 +207,7 @@ impl<'a> Reader<'a> {
             .at
             .checked_add(len)
             .filter(|&end| end <= self.bytes.len());
-        let end = end.ok_or(format!("metadata ends inside a field at byte {}", self.at))?;
+        let end = end.ok_or_else(|| format!("metadata ends inside a field at byte {}", self.at))?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
@@ -238,7 +239,7 @@ impl<'a> Reader<'a> {
         usize::try_from(count)
             .ok()
             .filter(|&count| count <= room)
-            .ok_or(format!("record count {count} exceeds the metadata"))
+            .ok_or_else(|| format!("record count {count} exceeds the metadata"))
     }
 }
 

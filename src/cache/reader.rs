@@ -6,6 +6,7 @@
 //! ~200 MB of rows costs a full read of the file, so it is left to [`TensorCache::verify_data`]
 //! (or [`OpenOptions::verify_data`]).
 
+use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -94,7 +95,6 @@ impl<'a> OpenOptions<'a> {
 /// A cache file mapped read-only: rows are slices of the mapping, never copies.
 ///
 /// `Send + Sync`, so one instance can be shared by loader threads through an `Arc`.
-#[derive(Debug)]
 pub struct TensorCache {
     path: PathBuf,
     map: ReadOnlyMap,
@@ -232,6 +232,20 @@ impl TensorCache {
             });
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for TensorCache {
+    /// A summary: the derived form would print every source record.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TensorCache")
+            .field("path", &self.path)
+            .field("rows", &self.len())
+            .field("width", &self.width())
+            .field("height", &self.height())
+            .field("dtype", &self.dtype())
+            .field("skipped", &self.skipped().len())
+            .finish_non_exhaustive()
     }
 }
 

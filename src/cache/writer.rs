@@ -5,6 +5,7 @@
 //! written, and the rename happens only after `fsync`: whatever stops a build (an error, a
 //! panic, Ctrl-C, a crash), the final path holds either the previous file or a complete one.
 
+use std::fmt;
 use std::fs;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -42,7 +43,6 @@ pub struct CacheSummary {
 ///
 /// Every source of the key must be either [pushed](Self::push) or [skipped](Self::skip)
 /// before [`finish`](Self::finish). Dropping the writer without finishing removes the temp file.
-#[derive(Debug)]
 pub struct CacheWriter {
     path: PathBuf,
     key: CacheKey,
@@ -226,6 +226,19 @@ impl CacheWriter {
             });
         }
         Ok(index as u32)
+    }
+}
+
+impl fmt::Debug for CacheWriter {
+    /// A summary: the derived form would print every source and the row buffer.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheWriter")
+            .field("path", &self.path)
+            .field("temp", &self.out.get_ref().path())
+            .field("sources", &self.key.sources.len())
+            .field("rows", &self.rows.len())
+            .field("skipped", &self.skipped.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -79,21 +79,7 @@ fn main() -> anyhow::Result<()> {
         file_len as f64 / 1e6 / build_time.as_secs_f64()
     );
 
-    let mut opens: Vec<Duration> = (0..21)
-        .map(|_| {
-            let started = Instant::now();
-            let cache = TensorCache::open(&path);
-            let took = started.elapsed();
-            cache.map(|_| took)
-        })
-        .collect::<Result<_, _>>()?;
-    opens.sort();
-    println!(
-        "open    {:>9.3} ms  median of 21 (min {:.3}, max {:.3})",
-        ms(opens[10]),
-        ms(opens[0]),
-        ms(opens[20])
-    );
+    time_opens(&path)?;
 
     let cache = TensorCache::open(&path)?;
     let started = Instant::now();
@@ -110,6 +96,26 @@ fn main() -> anyhow::Result<()> {
     if !args.keep {
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
+    Ok(())
+}
+
+/// Opens the cache 21 times and prints the median, min and max.
+fn time_opens(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut opens: Vec<Duration> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            let cache = TensorCache::open(path);
+            let took = started.elapsed();
+            cache.map(|_| took)
+        })
+        .collect::<Result<_, _>>()?;
+    opens.sort();
+    println!(
+        "open    {:>9.3} ms  median of 21 (min {:.3}, max {:.3})",
+        ms(opens[10]),
+        ms(opens[0]),
+        ms(opens[20])
+    );
     Ok(())
 }
 

@@ -143,35 +143,12 @@ fn cross_check(
     if let Some(pair) = key.sources.windows(2).find(|w| w[0].key >= w[1].key) {
         return Err(format!("sources not sorted at {}", pair[1].key));
     }
-    let mut row_of_source = vec![NO_ROW; key.sources.len()];
-    let mut claim = |source: u32, row: u32| -> Result<(), String> {
-        let slot = row_of_source
-            .get_mut(source as usize)
-            .ok_or_else(|| format!("source index {source} out of range"))?;
-        if *slot != NO_ROW {
-            return Err(format!("source index {source} has two entries"));
-        }
-        *slot = row;
-        Ok(())
-    };
-    for (row, &source) in rows.iter().enumerate() {
-        claim(source, row as u32)?;
-    }
-    for &(source, _) in &skipped {
-        // Skipped sources are marked with a value no row can have, then reset below.
-        claim(source, NO_ROW - 1)?;
-    }
-    if rows.len() + skipped.len() != key.sources.len() {
-        return Err("some sources have neither a row nor a skip record".into());
-    }
+    let row_of_source = reverse_index(key.sources.len(), &rows, &skipped)?;
     let skipped = skipped
         .into_iter()
-        .map(|(source, reason)| {
-            row_of_source[source as usize] = NO_ROW;
-            SkippedSource {
-                key: key.sources[source as usize].key.clone(),
-                reason,
-            }
+        .map(|(source, reason)| SkippedSource {
+            key: key.sources[source as usize].key.clone(),
+            reason,
         })
         .collect();
     Ok(Meta {
@@ -180,6 +157,42 @@ fn cross_check(
         row_of_source,
         skipped,
     })
+}
+
+/// For each of `sources`, its row or [`NO_ROW`]; fails unless every source has exactly one
+/// entry in `rows` or `skipped`.
+fn reverse_index(
+    sources: usize,
+    rows: &[u32],
+    skipped: &[(u32, String)],
+) -> Result<Vec<u32>, String> {
+    // Skipped sources are first marked with a value no row can have, so a second entry for
+    // them is caught like any other.
+    const SKIPPED: u32 = NO_ROW - 1;
+    let mut row_of_source = vec![NO_ROW; sources];
+    let entries = rows
+        .iter()
+        .copied()
+        .zip(0..)
+        .chain(skipped.iter().map(|s| (s.0, SKIPPED)));
+    for (source, row) in entries {
+        let slot = row_of_source
+            .get_mut(source as usize)
+            .ok_or_else(|| format!("source index {source} out of range"))?;
+        if *slot != NO_ROW {
+            return Err(format!("source index {source} has two entries"));
+        }
+        *slot = row;
+    }
+    if rows.len() + skipped.len() != sources {
+        return Err("some sources have neither a row nor a skip record".into());
+    }
+    for slot in &mut row_of_source {
+        if *slot == SKIPPED {
+            *slot = NO_ROW;
+        }
+    }
+    Ok(row_of_source)
 }
 
 fn put_u32(out: &mut Vec<u8>, value: u32) {

@@ -1,7 +1,7 @@
 //! The memory-mapped tensor cache: decoded, resized images of LFW-a written once into one
 //! file, then mapped read-only by later runs so training reads rows with no copy in memory.
 //!
-//! - [`format`]: constants, [`Dtype`] and the fixed header;
+//! - [`format`](mod@format): constants, [`Dtype`] and the fixed header;
 //! - [`key`]: [`CacheKey`], what produced a file, and [`KeyChange`], why it is stale;
 //! - `meta`: the metadata section (key, row index, skipped sources);
 //! - [`writer`]: [`CacheWriter`] streams rows to a temp file and renames it into place;

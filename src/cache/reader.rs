@@ -172,8 +172,11 @@ impl TensorCache {
     }
 
     /// Row `i` as `width * height` floats, or `None` if out of range or the dtype is not `F32`.
+    ///
+    /// Always `None` on big-endian hosts, where the stored little-endian floats cannot be used
+    /// in place (use [`row_bytes`](Self::row_bytes) and convert).
     pub fn row_f32(&self, i: usize) -> Option<&[f32]> {
-        if self.header.dtype != Dtype::F32 {
+        if self.header.dtype != Dtype::F32 || cfg!(target_endian = "big") {
             return None;
         }
         // Rows start at a page offset plus a multiple of 64 bytes in a page-aligned mapping, so

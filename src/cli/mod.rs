@@ -2,6 +2,7 @@
 //!
 //! Library modules return `thiserror` errors; this layer adds context with `anyhow`.
 
+pub mod cache;
 pub mod stages;
 pub mod validate;
 
@@ -25,6 +26,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// List every stage kind with its options and defaults.
     Stages,
+    /// Inspect and check tensor cache files.
+    Cache(cache::CacheArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -36,5 +39,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
+        Command::Cache(args) => cache::run(args),
     }
 }

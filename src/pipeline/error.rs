@@ -55,6 +55,13 @@ pub enum StageError {
         /// The I/O or encoder error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The tensor cache refused an image.
+    #[error(transparent)]
+    Cache {
+        /// The cache's error.
+        #[from]
+        source: crate::cache::CacheError,
+    },
     /// The stage was told to stop (another stage failed, or Ctrl-C).
     #[error("cancelled")]
     Cancelled,

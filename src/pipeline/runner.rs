@@ -15,7 +15,7 @@ use super::engine::{run as run_chain, Chain, RunOptions, Sink, SourceStage, Tran
 use super::metrics::{RunReport, Skipped};
 use super::validate::Plan;
 use super::{PipelineError, StageError};
-use crate::cache::{self, CacheError};
+use crate::cache::CacheError;
 use crate::data::{read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits};
 use crate::pipeline::config::ImageSet;
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
@@ -176,7 +176,7 @@ fn image_store(
     outcome: &mut RunOutcome,
 ) -> Result<Arc<dyn ImageStore>, RunError> {
     if let Some(config) = &plan.pipeline.cache {
-        let opened = cache::open_or_build(plan, config, settings, entries)?;
+        let opened = crate::stages::cached::open_or_build(plan, config, settings, entries)?;
         outcome.skipped.extend(opened.skipped);
         outcome.reports.extend(opened.report.map(|r| ("cache build".to_string(), r)));
         outcome.cache = Some(opened.status);

@@ -4,6 +4,7 @@
 //! parallel. `PairBatch` turns an image store (the memory-mapped cache, or the images
 //! collected in memory) into minibatches of pairs. A `Sink` ends the chain.
 
+pub mod cached;
 pub mod decode;
 pub mod pair_batch;
 pub mod resize;

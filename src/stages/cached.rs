@@ -1,0 +1,150 @@
+//! The tensor cache as a pipeline endpoint: the image chain's sink when building, and an
+//! [`ImageStore`] for the pair sampler when reading.
+//!
+//! [`open_or_build`] is what `run` does when a pipeline says `cache: Some(...)`: open the
+//! file and check its key; when it is missing, damaged or stale, say why, take the build
+//! lock, check again (another process may have just built it), then stream the image chain
+//! into a [`CacheWriter`]. The writer is only finished after a clean run, so a failed or
+//! interrupted build never leaves a file that looks valid.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::store::ImageStore;
+use crate::cache::{BuildLock, CacheError, CacheKey, CacheWriter, Dtype, TensorCache};
+use crate::data::{ImageEntry, ImageKey};
+use crate::pipeline::config::{CacheConfig, ImageSet};
+use crate::pipeline::metrics::{RunReport, Skipped};
+use crate::pipeline::runner::{run_images, RunError, RunSettings};
+use crate::pipeline::validate::Plan;
+use crate::pipeline::{Item, Sink, StageContext, StageError};
+
+impl ImageStore for TensorCache {
+    fn len(&self) -> usize {
+        TensorCache::len(self)
+    }
+
+    fn width(&self) -> usize {
+        TensorCache::width(self) as usize
+    }
+
+    fn height(&self) -> usize {
+        TensorCache::height(self) as usize
+    }
+
+    fn key(&self, row: usize) -> &ImageKey {
+        self.image_key(row).expect("row < len")
+    }
+
+    fn row_of(&self, key: &ImageKey) -> Option<usize> {
+        self.index_of(key)
+    }
+
+    fn copy_f32(&self, row: usize, out: &mut [f32]) {
+        if let Some(bytes) = self.row_u8(row) {
+            for (o, &p) in out.iter_mut().zip(bytes) {
+                *o = f32::from(p) * (1.0 / 255.0);
+            }
+        } else if let Some(floats) = self.row_f32(row) {
+            out.copy_from_slice(&floats[..out.len()]);
+        }
+    }
+}
+
+/// Streams images into a cache writer.
+pub struct CacheSink {
+    writer: CacheWriter,
+}
+
+impl Sink for CacheSink {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
+        match item {
+            Item::Image(img) => {
+                self.writer.push(&img.key, &img.pixels).map_err(|source| StageError::Cache { source })
+            }
+            other => Err(StageError::UnexpectedItem { expected: "image", found: other.kind() }),
+        }
+    }
+}
+
+/// A cache ready for sampling, and how it came to be.
+pub struct Opened {
+    /// The cache, as an image store.
+    pub cache: Arc<dyn ImageStore>,
+    /// What happened, for the user: reused, or rebuilt and why.
+    pub status: String,
+    /// Sources that failed to decode when the cache was built.
+    pub skipped: Vec<Skipped>,
+    /// The build's metrics, when it was built now.
+    pub report: Option<RunReport>,
+}
+
+/// The cache file for a plan: one per data folder, image set, size, filter and dtype, so
+/// that a changed setting makes the old file stale instead of silently reused.
+pub fn cache_path(config: &CacheConfig, root: &Path, set: ImageSet, size: (u32, u32), filter: &str) -> PathBuf {
+    let name = root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let name: String = name
+        .unwrap_or_else(|| "data".into())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    let set = format!("{set:?}").to_lowercase();
+    config.dir.join(format!("{name}-{set}-{}x{}-{filter}-{}.twc", size.0, size.1, config.dtype))
+}
+
+/// Opens the plan's cache, building or rebuilding it first when needed.
+///
+/// # Errors
+/// Cache I/O errors, and the image chain's errors while building.
+pub fn open_or_build(
+    plan: &Plan,
+    config: &CacheConfig,
+    settings: &RunSettings,
+    entries: Vec<ImageEntry>,
+) -> Result<Opened, RunError> {
+    let (w, h) = plan.image_size();
+    let filter = plan.resize.as_ref().map_or("none", |r| r.filter.name());
+    let root = &settings.data_root;
+    let path = cache_path(config, root, plan.pipeline.data.images, (w, h), filter);
+    let key = CacheKey::from_entries(root, &entries, w, h, filter, config.dtype)?;
+    let why = match TensorCache::open_checked(&path, &key) {
+        Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
+        Err(err) if err.should_rebuild() => err.to_string(),
+        Err(err) => return Err(err.into()),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_path_buf(), source })?;
+    }
+    let _lock = BuildLock::acquire(&path)?;
+    if let Ok(cache) = TensorCache::open_checked(&path, &key) {
+        return Ok(reused(cache, format!("reused {} (built by another process)", path.display())));
+    }
+    if config.dtype == Dtype::F32 && (w, h) == (250, 250) {
+        // Not an error: just a large file (13,233 x 250 x 250 x 4 bytes = 3.3 GB).
+        eprintln!("note: an f32 cache of 250x250 images is about 3.3 GB");
+    }
+    let paths: HashMap<String, ImageKey> =
+        entries.iter().map(|e| (e.path.display().to_string(), e.key.clone())).collect();
+    let sink = CacheSink { writer: CacheWriter::create(&path, key)? };
+    let (sink, report) = run_images(plan, settings, entries, "cache-writer", sink)?;
+    let mut writer = sink.writer;
+    for s in &report.skipped {
+        if let Some(key) = paths.get(&s.item) {
+            writer.skip(key, &s.reason)?;
+        }
+    }
+    let summary = writer.finish()?;
+    let cache = TensorCache::open(&summary.path)?;
+    let status = format!("built {} ({} images, {} skipped) because {why}", path.display(), summary.rows, summary.skipped);
+    Ok(Opened { skipped: report.skipped.clone(), report: Some(report), ..reused(cache, status) })
+}
+
+fn reused(cache: TensorCache, status: String) -> Opened {
+    let skipped = cache
+        .skipped()
+        .iter()
+        .map(|s| Skipped { stage: "cache".into(), item: s.key.to_string(), reason: s.reason.clone() })
+        .collect();
+    Opened { cache: Arc::new(cache), status, skipped, report: None }
+}

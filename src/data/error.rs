@@ -125,6 +125,12 @@ pub enum DataError {
         /// Why it could not be written.
         source: io::Error,
     },
+    /// The output folder of a generator already holds a dataset.
+    #[error("{} already exists; remove it or choose another output folder", .path.display())]
+    OutputExists {
+        /// The existing folder.
+        path: PathBuf,
+    },
     /// Synthetic-data options that cannot produce a usable dataset.
     #[error("invalid synthetic data options: {}", .problems.join("; "))]
     SynthOptions {
@@ -145,7 +151,7 @@ pub enum PairsProblem {
         /// The header line as found.
         text: String,
     },
-    /// A number field does not hold a positive whole number.
+    /// A number field is not a whole number (or an image number is 0).
     #[error("{field} must be a whole number, found `{text}`")]
     BadNumber {
         /// Which field (`pair count`, `image number`, ...).

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod data;
+
 /// Siamese face verification pipelines on LFW-a, declared in RON.
 #[derive(Debug, Parser)]
 #[command(name = "twinflow", version, about)]
@@ -17,7 +19,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Look at LFW-a (`stats`) or make a synthetic stand-in (`synth`).
+    Data(data::DataArgs),
+}
 
 /// Parses the command line and runs the chosen subcommand.
 ///
@@ -25,5 +30,7 @@ pub enum Command {}
 /// Any error of the subcommand, with context for the user.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Data(args) => data::run(args),
+    }
 }

@@ -131,6 +131,17 @@ pub enum DataError {
         /// The existing folder.
         path: PathBuf,
     },
+    /// A folder to be replaced was not written by the synthetic-data generator.
+    #[error(
+        "refusing to replace {}: it has no `{marker}`, so it was not written by `twinflow data synth`",
+        .path.display()
+    )]
+    NotSynthetic {
+        /// The folder.
+        path: PathBuf,
+        /// The marker file it lacks.
+        marker: &'static str,
+    },
     /// Synthetic-data options that cannot produce a usable dataset.
     #[error("invalid synthetic data options: {}", .problems.join("; "))]
     SynthOptions {

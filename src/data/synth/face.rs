@@ -166,8 +166,7 @@ fn inside_ellipse(u: f32, v: f32, rx: f32, ry: f32, edge: f32) -> f32 {
 /// 1 well below `limit`, 0 well above, a linear ramp `width` wide around it.
 #[inline(always)]
 fn smooth_below(value: f32, limit: f32, width: f32) -> f32 {
-    // max/min rather than clamp: no range assertion in this per-pixel path.
-    (0.5 - (value - limit) / width).max(0.0).min(1.0)
+    (0.5 - (value - limit) / width).clamp(0.0, 1.0)
 }
 
 /// Blends from `a` (weight 0) to `b` (weight 1).

@@ -21,6 +21,10 @@ use super::{render_pairs, DataError, ImageKey, Pair};
 pub mod face;
 pub mod names;
 
+/// The file [`generate`] leaves in its output: the options it used, in RON. Its presence
+/// is what lets [`remove_previous`] replace the folder.
+pub const MARKER: &str = "synth.ron";
+
 /// What to generate. Defaults are small enough for CI: 30 train, 12 test and 6 unused
 /// identities of 2-6 images at 250 x 250, written in well under a second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +93,23 @@ impl SynthOptions {
             ));
         }
         problems
+    }
+
+    /// These options in RON, as [`MARKER`] records them.
+    pub fn to_ron(&self) -> String {
+        // Written by hand: every field is a plain number, and this cannot fail.
+        format!(
+            "// Written by `twinflow data synth`; `--force` may replace this folder.\n\
+             (seed: {}, identities: {}, size: {}, min_images: {}, max_images: {}, \
+             corrupt: {}, quality: {})\n",
+            self.seed,
+            self.identities,
+            self.size,
+            self.min_images,
+            self.max_images,
+            self.corrupt,
+            self.quality
+        )
     }
 
     /// How many identities go to train, test and unused.
@@ -167,7 +188,34 @@ pub fn generate(out: &Path, opts: &SynthOptions) -> Result<SynthSummary, DataErr
     };
     write_file(&summary.train_pairs, render_pairs(&train_pairs).as_bytes())?;
     write_file(&summary.test_pairs, render_pairs(&test_pairs).as_bytes())?;
+    write_file(&out.join(MARKER), opts.to_ron().as_bytes())?;
     Ok(summary)
+}
+
+/// Removes what an earlier [`generate`] wrote into `out`, so it can run again there.
+///
+/// Returns whether there was anything to remove. Only a folder holding [`MARKER`] is
+/// touched, so a mistyped `--out` can never delete a real dataset.
+///
+/// # Errors
+/// [`DataError::NotSynthetic`] when `out/lfw2` exists without the marker, and
+/// [`DataError::WriteFile`] when removing fails.
+pub fn remove_previous(out: &Path) -> Result<bool, DataError> {
+    let images_dir = out.join("lfw2");
+    if !images_dir.exists() {
+        return Ok(false);
+    }
+    if !out.join(MARKER).is_file() {
+        return Err(DataError::NotSynthetic {
+            path: out.to_path_buf(),
+            marker: MARKER,
+        });
+    }
+    fs::remove_dir_all(&images_dir).map_err(|source| DataError::WriteFile {
+        path: images_dir,
+        source,
+    })?;
+    Ok(true)
 }
 
 /// Random stream `index` of the seed: 0 plans the dataset, `i + 1` draws identity `i`.

@@ -180,3 +180,27 @@ fn default_size_generates_quickly() {
         summary.images
     );
 }
+
+#[test]
+fn marker_records_options_and_guards_removal() {
+    let dir = TempDir::new().expect("temp dir");
+    let opts = SynthOptions {
+        identities: 8,
+        corrupt: 1,
+        ..small(4)
+    };
+    generate(dir.path(), &opts).expect("generate");
+    let text = fs::read_to_string(dir.path().join(MARKER)).expect("marker");
+    assert_eq!(ron::from_str::<SynthOptions>(&text).expect("ron"), opts);
+
+    assert!(remove_previous(dir.path()).expect("remove"));
+    assert!(!dir.path().join("lfw2").exists());
+    assert!(!remove_previous(dir.path()).expect("nothing left"));
+    generate(dir.path(), &opts).expect("again");
+
+    let real = TempDir::new().expect("temp dir");
+    fs::create_dir_all(real.path().join("lfw2/AJ_Cook")).expect("folder");
+    let err = remove_previous(real.path()).expect_err("not synthetic");
+    assert!(matches!(err, DataError::NotSynthetic { .. }), "{err}");
+    assert!(real.path().join("lfw2/AJ_Cook").exists());
+}

@@ -26,7 +26,7 @@ pub use error::{DataError, MissingImage, PairsProblem};
 pub use pairs::{parse_pairs, read_pairs, render_pairs, Pair};
 pub use scan::{Dataset, Layout};
 pub use splits::Splits;
-pub use validation::{split_validation, ValidationSplit, ValidationSplitResult};
+pub use validation::{split_validation, PairCounts, ValidationSplit, ValidationSplitResult};
 
 /// One image of one person, as LFW names it: `Name_NNNN.jpg` is `(name, number)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

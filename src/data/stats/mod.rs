@@ -1,7 +1,7 @@
 //! Describing a dataset the way the seed study does (its section 4 and Tables 1 and 2).
 //!
 //! [`DatasetStats::compute`] gathers the numbers into plain structs, which tests check;
-//! [`render`] turns them into aligned text tables and [`sheet`] draws example pairs.
+//! [`render()`] turns them into aligned text tables and [`sheet`] draws example pairs.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

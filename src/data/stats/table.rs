@@ -1,4 +1,4 @@
-//! A minimal aligned text table, drawn like the seed's PrettyTable output so the numbers
+//! A minimal aligned text table, drawn like the seed's `PrettyTable` output so the numbers
 //! can be compared side by side. Small enough that a table crate is not worth its build.
 
 use std::fmt;

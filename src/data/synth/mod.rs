@@ -3,7 +3,7 @@
 //! Tests and CI cannot ship LFW faces, so [`generate`] writes `DIR/lfw2/<Name>/<Name>_NNNN.jpg`
 //! plus `DIR/pairsDevTrain.txt` and `DIR/pairsDevTest.txt`, with train and test identities
 //! disjoint and some identities unused, exactly as the real dataset is organised. The same
-//! options give byte-identical files: every identity draws from its own ChaCha stream.
+//! options give byte-identical files: every identity draws from its own `ChaCha8` stream.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -84,6 +84,12 @@ impl SynthOptions {
             problems.push(format!(
                 "`max_images` must be from `min_images` ({}) to 99, found {}",
                 self.min_images, self.max_images
+            ));
+        }
+        if self.corrupt > 1000 {
+            problems.push(format!(
+                "`corrupt` must be at most 1000, found {}",
+                self.corrupt
             ));
         }
         if !(1..=100).contains(&self.quality) {

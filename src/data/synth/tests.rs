@@ -204,3 +204,39 @@ fn marker_records_options_and_guards_removal() {
     assert!(matches!(err, DataError::NotSynthetic { .. }), "{err}");
     assert!(real.path().join("lfw2/AJ_Cook").exists());
 }
+
+#[test]
+fn seed_flat_layout_scans_to_the_same_images() {
+    let dir = TempDir::new().expect("temp dir");
+    let summary = generate(
+        dir.path(),
+        &SynthOptions {
+            identities: 8,
+            size: 32,
+            ..small(3)
+        },
+    )
+    .expect("generate");
+    let nested = Dataset::scan(dir.path()).expect("scan nested");
+    let train = read_pairs(&summary.train_pairs).expect("train pairs");
+    let test = read_pairs(&summary.test_pairs).expect("test pairs");
+    let splits = Splits::from_pairs(&nested, &train, &test).expect("splits");
+
+    // Reorganise as the seed did: data/{train,test,unused}/<Name>_NNNN.jpg.
+    let flat = dir.path().join("data");
+    for entry in &nested.images {
+        let split = splits
+            .split_of(&entry.key.name)
+            .expect("every identity has a split");
+        let target = flat.join(split).join(entry.key.file_name());
+        fs::create_dir_all(target.parent().expect("parent")).expect("folder");
+        fs::copy(&entry.path, &target).expect("copy");
+    }
+    let flattened = Dataset::scan(&flat).expect("scan flat");
+    assert_eq!(flattened.layout, Layout::Flat);
+    let keys = |d: &Dataset| d.images.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&flattened), keys(&nested));
+    flattened
+        .check_pairs(&train, &summary.train_pairs)
+        .expect("train images");
+}

@@ -3,6 +3,8 @@
 //! Library modules return `thiserror` errors; this layer adds context with `anyhow`.
 
 pub mod cache;
+pub mod data;
+pub mod run;
 pub mod stages;
 pub mod validate;
 
@@ -22,6 +24,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Look at LFW-a (`stats`) or make a synthetic stand-in (`synth`).
+    Data(data::DataArgs),
+    /// Run a pipeline and print what every stage did.
+    Run(run::RunArgs),
     /// Check pipeline files and list every problem.
     Validate(validate::ValidateArgs),
     /// List every stage kind with its options and defaults.
@@ -37,8 +43,27 @@ pub enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Data(args) => data::run(args),
+        Command::Run(args) => run::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),
+    }
+}
+
+/// Prints to standard output; a closed pipe (`| head`) ends the output quietly, where
+/// `print!` would panic.
+///
+/// # Errors
+/// Any other write error.
+pub(crate) fn say(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => anyhow::Context::context(other, "cannot write to standard output"),
     }
 }

@@ -76,7 +76,11 @@ pub fn data_root(flag: Option<&Path>, ron: Option<&Path>) -> anyhow::Result<Path
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let plan = load(&args.pipeline)?;
     let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
-    let settings = RunSettings { data_root: root.clone(), progress: !args.quiet, interrupt: Some(interrupt_flag()) };
+    let settings = RunSettings {
+        data_root: root.clone(),
+        progress: !args.quiet,
+        interrupt: Some(interrupt_flag()),
+    };
     let outcome = run_plan(&plan, &settings)
         .with_context(|| format!("running {} on {}", args.pipeline.display(), root.display()))?;
     if let Some(status) = &outcome.cache {
@@ -87,8 +91,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
     if let Some(path) = &args.metrics {
-        let chains = outcome.reports.iter().map(|(name, report)| Chain { name, report }).collect();
-        let doc = MetricsFile { pipeline: &args.pipeline, chains, counts: &outcome.counts, skipped: &outcome.skipped };
+        let chains = outcome
+            .reports
+            .iter()
+            .map(|(name, report)| Chain { name, report })
+            .collect();
+        let doc = MetricsFile {
+            pipeline: &args.pipeline,
+            chains,
+            counts: &outcome.counts,
+            skipped: &outcome.skipped,
+        };
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing metrics to {}", path.display()))?;
         println!("metrics written to {}", path.display());
@@ -99,7 +112,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("  [{}] {}: {}", s.stage, s.item, s.reason);
         }
         if outcome.skipped.len() > 20 {
-            eprintln!("  ... and {} more (see --metrics)", outcome.skipped.len() - 20);
+            eprintln!(
+                "  ... and {} more (see --metrics)",
+                outcome.skipped.len() - 20
+            );
         }
     }
     if outcome.failed_items {

@@ -58,9 +58,8 @@ pub enum StageError {
     /// The tensor cache refused an image.
     #[error(transparent)]
     Cache {
-        /// The cache's error.
-        #[from]
-        source: crate::cache::CacheError,
+        /// The cache's error, boxed because it is large and rare.
+        source: Box<crate::cache::CacheError>,
     },
     /// The stage was told to stop (another stage failed, or Ctrl-C).
     #[error("cancelled")]

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod error;
 pub mod item;
 pub mod metrics;
+pub mod runner;
 pub mod training;
 pub mod validate;
 

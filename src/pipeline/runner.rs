@@ -16,10 +16,12 @@ use super::metrics::{RunReport, Skipped};
 use super::validate::Plan;
 use super::{PipelineError, StageError};
 use crate::cache::CacheError;
-use crate::data::{read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits};
+use crate::data::{
+    read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits,
+};
 use crate::pipeline::config::ImageSet;
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
-use crate::stages::sink::{Counts, OutputSink};
+use crate::stages::sink::Counts;
 use crate::stages::source::FileSource;
 use crate::stages::store::{ImageStore, MemoryStore};
 use crate::stages::OnError;
@@ -87,7 +89,11 @@ fn prepare(plan: &Plan, root: &Path) -> Result<Prepared, RunError> {
     dataset.check_pairs(&train_pairs, &train_path)?;
     dataset.check_pairs(&test_pairs, &test_path)?;
     let splits = Splits::from_pairs(&dataset, &train_pairs, &test_pairs)?;
-    Ok(Prepared { dataset, train_pairs, splits })
+    Ok(Prepared {
+        dataset,
+        train_pairs,
+        splits,
+    })
 }
 
 /// The images of the identities the plan decodes, in key order.
@@ -99,22 +105,52 @@ fn images_of(plan: &Plan, prepared: &Prepared) -> Vec<ImageEntry> {
         ImageSet::Test => s.test.contains(name),
         ImageSet::All => true,
     };
-    prepared.dataset.images.iter().filter(|e| keep(&e.key.name)).cloned().collect()
+    prepared
+        .dataset
+        .images
+        .iter()
+        .filter(|e| keep(&e.key.name))
+        .cloned()
+        .collect()
 }
 
 /// The chain files -> Decode -> [Resize] -> `sink`.
-fn image_chain<S: Sink>(plan: &Plan, entries: Vec<ImageEntry>, sink_name: &str, sink: S) -> Chain<S> {
-    let mut transforms =
-        vec![TransformStage { name: "decode".into(), capacity: plan.decode.capacity, workers: plan.decode.build() }];
+fn image_chain<S: Sink>(
+    plan: &Plan,
+    entries: Vec<ImageEntry>,
+    sink_name: &str,
+    sink: S,
+) -> Chain<S> {
+    let mut transforms = vec![TransformStage {
+        name: "decode".into(),
+        capacity: plan.decode.capacity,
+        workers: plan.decode.build(),
+    }];
     if let Some(resize) = &plan.resize {
-        transforms.push(TransformStage { name: "resize".into(), capacity: resize.capacity, workers: resize.build() });
+        transforms.push(TransformStage {
+            name: "resize".into(),
+            capacity: resize.capacity,
+            workers: resize.build(),
+        });
     }
-    let source = SourceStage { name: "files".into(), capacity: 64, source: Box::new(FileSource::new(entries)) };
-    Chain { source, transforms, sink_name: sink_name.into(), sink }
+    let source = SourceStage {
+        name: "files".into(),
+        capacity: 64,
+        source: Box::new(FileSource::new(entries)),
+    };
+    Chain {
+        source,
+        transforms,
+        sink_name: sink_name.into(),
+        sink,
+    }
 }
 
 fn options(settings: &RunSettings, message: &str) -> RunOptions {
-    RunOptions { progress: settings.progress.then(|| message.to_string()), interrupt: settings.interrupt.clone() }
+    RunOptions {
+        progress: settings.progress.then(|| message.to_string()),
+        interrupt: settings.interrupt.clone(),
+    }
 }
 
 /// Runs a plan to the end.
@@ -138,14 +174,25 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         outcome.counts = sink.counts;
         outcome.skipped.extend(report.skipped.iter().cloned());
         outcome.reports.push(("images".into(), report));
-        outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+        outcome.failed_items =
+            plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
         return Ok(outcome);
     };
     let store = image_store(plan, settings, entries, &mut outcome)?;
-    let split = split_validation(&prepared.train_pairs, &plan.pipeline.data.validation, plan.pipeline.seed);
-    let as_keys = |pairs: &[Pair]| -> Vec<(ImageKey, ImageKey)> { pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect() };
-    let train_identities: BTreeSet<String> =
-        prepared.splits.train.difference(&split.validation_identities).cloned().collect();
+    let split = split_validation(
+        &prepared.train_pairs,
+        &plan.pipeline.data.validation,
+        plan.pipeline.seed,
+    );
+    let as_keys = |pairs: &[Pair]| -> Vec<(ImageKey, ImageKey)> {
+        pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect()
+    };
+    let train_identities: BTreeSet<String> = prepared
+        .splits
+        .train
+        .difference(&split.validation_identities)
+        .cloned()
+        .collect();
     let sets = PairSets {
         train: &as_keys(&split.train),
         validation: &as_keys(&split.validation),
@@ -155,7 +202,11 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
     let source = PairBatchSource::new(pair_batch, store, &sets, epochs, plan.pipeline.seed)
         .map_err(|source| RunError::Sampler { source })?;
     let chain = Chain {
-        source: SourceStage { name: "pair-batch".into(), capacity: pair_batch.capacity, source: Box::new(source) },
+        source: SourceStage {
+            name: "pair-batch".into(),
+            capacity: pair_batch.capacity,
+            source: Box::new(source),
+        },
         transforms: Vec::new(),
         sink_name: "sink".into(),
         sink: plan.sink.build(),
@@ -178,7 +229,9 @@ fn image_store(
     if let Some(config) = &plan.pipeline.cache {
         let opened = crate::stages::cached::open_or_build(plan, config, settings, entries)?;
         outcome.skipped.extend(opened.skipped);
-        outcome.reports.extend(opened.report.map(|r| ("cache build".to_string(), r)));
+        outcome
+            .reports
+            .extend(opened.report.map(|r| ("cache build".to_string(), r)));
         outcome.cache = Some(opened.status);
         return Ok(opened.cache);
     }
@@ -200,5 +253,8 @@ pub fn run_images<S: Sink>(
     sink_name: &str,
     sink: S,
 ) -> Result<(S, RunReport), PipelineError> {
-    run_chain(image_chain(plan, entries, sink_name, sink), &options(settings, "images"))
+    run_chain(
+        image_chain(plan, entries, sink_name, sink),
+        &options(settings, "images"),
+    )
 }

@@ -61,9 +61,16 @@ impl Sink for CacheSink {
     fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
         match item {
             Item::Image(img) => {
-                self.writer.push(&img.key, &img.pixels).map_err(|source| StageError::Cache { source })
+                self.writer
+                    .push(&img.key, &img.pixels)
+                    .map_err(|source| StageError::Cache {
+                        source: Box::new(source),
+                    })
             }
-            other => Err(StageError::UnexpectedItem { expected: "image", found: other.kind() }),
+            other => Err(StageError::UnexpectedItem {
+                expected: "image",
+                found: other.kind(),
+            }),
         }
     }
 }
@@ -82,15 +89,33 @@ pub struct Opened {
 
 /// The cache file for a plan: one per data folder, image set, size, filter and dtype, so
 /// that a changed setting makes the old file stale instead of silently reused.
-pub fn cache_path(config: &CacheConfig, root: &Path, set: ImageSet, size: (u32, u32), filter: &str) -> PathBuf {
-    let name = root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+pub fn cache_path(
+    config: &CacheConfig,
+    root: &Path,
+    set: ImageSet,
+    size: (u32, u32),
+    filter: &str,
+) -> PathBuf {
+    let name = root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     let name: String = name
         .unwrap_or_else(|| "data".into())
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let set = format!("{set:?}").to_lowercase();
-    config.dir.join(format!("{name}-{set}-{}x{}-{filter}-{}.twc", size.0, size.1, config.dtype))
+    config.dir.join(format!(
+        "{name}-{set}-{}x{}-{filter}-{}.twc",
+        size.0, size.1, config.dtype
+    ))
 }
 
 /// Opens the plan's cache, building or rebuilding it first when needed.
@@ -114,19 +139,30 @@ pub fn open_or_build(
         Err(err) => return Err(err.into()),
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io {
+            path: dir.to_path_buf(),
+            action: "create the cache folder",
+            source,
+        })?;
     }
     let _lock = BuildLock::acquire(&path)?;
     if let Ok(cache) = TensorCache::open_checked(&path, &key) {
-        return Ok(reused(cache, format!("reused {} (built by another process)", path.display())));
+        return Ok(reused(
+            cache,
+            format!("reused {} (built by another process)", path.display()),
+        ));
     }
     if config.dtype == Dtype::F32 && (w, h) == (250, 250) {
         // Not an error: just a large file (13,233 x 250 x 250 x 4 bytes = 3.3 GB).
         eprintln!("note: an f32 cache of 250x250 images is about 3.3 GB");
     }
-    let paths: HashMap<String, ImageKey> =
-        entries.iter().map(|e| (e.path.display().to_string(), e.key.clone())).collect();
-    let sink = CacheSink { writer: CacheWriter::create(&path, key)? };
+    let paths: HashMap<String, ImageKey> = entries
+        .iter()
+        .map(|e| (e.path.display().to_string(), e.key.clone()))
+        .collect();
+    let sink = CacheSink {
+        writer: CacheWriter::create(&path, key)?,
+    };
     let (sink, report) = run_images(plan, settings, entries, "cache-writer", sink)?;
     let mut writer = sink.writer;
     for s in &report.skipped {
@@ -136,15 +172,33 @@ pub fn open_or_build(
     }
     let summary = writer.finish()?;
     let cache = TensorCache::open(&summary.path)?;
-    let status = format!("built {} ({} images, {} skipped) because {why}", path.display(), summary.rows, summary.skipped);
-    Ok(Opened { skipped: report.skipped.clone(), report: Some(report), ..reused(cache, status) })
+    let status = format!(
+        "built {} ({} images, {} skipped) because {why}",
+        path.display(),
+        summary.rows,
+        summary.skipped
+    );
+    Ok(Opened {
+        skipped: report.skipped.clone(),
+        report: Some(report),
+        ..reused(cache, status)
+    })
 }
 
 fn reused(cache: TensorCache, status: String) -> Opened {
     let skipped = cache
         .skipped()
         .iter()
-        .map(|s| Skipped { stage: "cache".into(), item: s.key.to_string(), reason: s.reason.clone() })
+        .map(|s| Skipped {
+            stage: "cache".into(),
+            item: s.key.to_string(),
+            reason: s.reason.clone(),
+        })
         .collect();
-    Opened { cache: Arc::new(cache), status, skipped, report: None }
+    Opened {
+        cache: Arc::new(cache),
+        status,
+        skipped,
+        report: None,
+    }
 }

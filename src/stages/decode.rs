@@ -107,7 +107,13 @@ impl Transform for Decode {
                 Ok(())
             }
             Err(err) if self.on_error != OnError::Abort => {
-                ctx.skip(entry.path.display(), &err);
+                // The item names the file, so the reason need not repeat it.
+                let reason = match &err {
+                    StageError::Read { source, .. } => format!("cannot read: {source}"),
+                    StageError::Decode { source, .. } => format!("cannot decode: {source}"),
+                    other => other.to_string(),
+                };
+                ctx.skip(entry.path.display(), reason.trim_end());
                 Ok(())
             }
             Err(err) => Err(err),

@@ -1,4 +1,5 @@
 //! Integration tests: the `twinflow` binary on generated data, and every shipped pipeline.
 
 mod pipelines;
+mod run;
 mod util;

@@ -7,7 +7,85 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Subcommand;
 
-use crate::cache::{OpenOptions, TensorCache};
+use crate::cache::{Dtype, OpenOptions, TensorCache};
+use crate::pipeline::config::{CacheConfig, Pipeline};
+use crate::pipeline::validate::Plan;
+use crate::stages::{DecodeConfig, ResizeConfig, SinkConfig, StageConfig};
+
+/// Arguments of `twinflow cache build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The LFW-a folder (holding `lfw2/` and the pairs files).
+    #[arg(long, env = "TWINFLOW_DATA")]
+    pub data: Option<PathBuf>,
+    /// Side of the square images stored; ignored with `--pipeline`.
+    #[arg(long, default_value_t = 125, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub size: u32,
+    /// Store f32 pixels in [0, 1] instead of bytes; ignored with `--pipeline`.
+    #[arg(long)]
+    pub f32: bool,
+    /// Build the cache exactly as this pipeline's `run` would use it.
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
+    /// Delete an existing cache file first, even a valid one.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The plan `cache build` uses without `--pipeline`: the defaults with the asked size and
+/// dtype. Built directly: the model settings a full validation checks play no part here.
+fn default_plan(size: u32, f32: bool) -> Plan {
+    let dtype = if f32 { Dtype::F32 } else { Dtype::U8 };
+    let resize = ResizeConfig {
+        width: size,
+        height: size,
+        ..ResizeConfig::default()
+    };
+    let pipeline = Pipeline {
+        cache: Some(CacheConfig {
+            dtype,
+            ..CacheConfig::default()
+        }),
+        stages: vec![
+            StageConfig::Decode(DecodeConfig::default()),
+            StageConfig::Resize(resize.clone()),
+        ],
+        ..Pipeline::default()
+    };
+    Plan {
+        pipeline,
+        decode: DecodeConfig::default(),
+        resize: Some(resize),
+        pair_batch: None,
+        sink: SinkConfig::Count,
+    }
+}
+
+fn build_cache(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let plan = match &args.pipeline {
+        Some(file) => crate::pipeline::validate::load(file)?,
+        None => default_plan(args.size, args.f32),
+    };
+    let root = super::run::data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
+    let settings = crate::pipeline::runner::RunSettings {
+        data_root: root.clone(),
+        progress: !args.quiet,
+        interrupt: Some(super::run::interrupt_flag()),
+    };
+    let opened = crate::pipeline::runner::build_cache(&plan, &settings, args.force)
+        .with_context(|| format!("building the cache for {}", root.display()))?;
+    println!("{}", opened.status);
+    if let Some(report) = &opened.report {
+        println!("{}", report.table());
+    }
+    for s in opened.skipped.iter().take(SKIPPED_SHOWN) {
+        eprintln!("  skipped {}: {}", s.item, s.reason);
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// How many skipped sources `info` lists before summarising the rest.
 const SKIPPED_SHOWN: usize = 20;
@@ -23,6 +101,9 @@ pub struct CacheArgs {
 /// The `cache` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
+    /// Decode and resize the train and test images into a cache file (Decode -> Resize ->
+    /// cache writer through the stage engine). Does nothing when a valid, current cache exists.
+    Build(BuildArgs),
     /// Show what a cache file holds: rows, image size, dtype, the key it was built with and the
     /// sources that were skipped. Checks the file's structure, not its pixel data.
     Info {
@@ -42,6 +123,7 @@ pub enum CacheCommand {
 /// When the file cannot be opened or fails a check, with the file and the problem named.
 pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        CacheCommand::Build(build) => return build_cache(&build),
         CacheCommand::Info { file } => {
             let cache = TensorCache::open(&file).context("cannot read cache info")?;
             print!("{}", describe(&cache));

@@ -49,6 +49,23 @@ fn default_seed() -> u64 {
     42
 }
 
+/// The same defaults a RON file gets for omitted fields, with no stages.
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            data: DataConfig::default(),
+            cache: None,
+            seed: default_seed(),
+            stages: Vec::new(),
+            model: ModelConfig::default(),
+            loss: Loss::default(),
+            distance: Distance::default(),
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::default(),
+        }
+    }
+}
+
 /// Where LFW-a is and how it is split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -20,6 +20,7 @@ use crate::data::{
     read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits,
 };
 use crate::pipeline::config::ImageSet;
+use crate::stages::cached::{cache_path_for, open_or_build, Opened};
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
 use crate::stages::sink::Counts;
 use crate::stages::source::FileSource;
@@ -227,7 +228,7 @@ fn image_store(
     outcome: &mut RunOutcome,
 ) -> Result<Arc<dyn ImageStore>, RunError> {
     if let Some(config) = &plan.pipeline.cache {
-        let opened = crate::stages::cached::open_or_build(plan, config, settings, entries)?;
+        let opened = open_or_build(plan, config, settings, entries)?;
         outcome.skipped.extend(opened.skipped);
         outcome
             .reports
@@ -257,4 +258,27 @@ pub fn run_images<S: Sink>(
         image_chain(plan, entries, sink_name, sink),
         &options(settings, "images"),
     )
+}
+
+/// Builds (or reuses) the cache a plan would use, without running the rest of it.
+///
+/// `force` deletes an existing cache file first. A plan without `cache` uses the defaults.
+///
+/// # Errors
+/// Data, cache and image-chain errors.
+pub fn build_cache(plan: &Plan, settings: &RunSettings, force: bool) -> Result<Opened, RunError> {
+    let prepared = prepare(plan, &settings.data_root)?;
+    let entries = images_of(plan, &prepared);
+    let config = plan.pipeline.cache.clone().unwrap_or_default();
+    if force {
+        let path = cache_path_for(plan, &config, settings);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|source| CacheError::Io {
+                path: path.clone(),
+                action: "remove",
+                source,
+            })?;
+        }
+    }
+    open_or_build(plan, &config, settings, entries)
 }

@@ -118,6 +118,21 @@ pub fn cache_path(
     ))
 }
 
+fn filter_name(plan: &Plan) -> &'static str {
+    plan.resize.as_ref().map_or("none", |r| r.filter.name())
+}
+
+/// The cache file `run` would use for a plan.
+pub fn cache_path_for(plan: &Plan, config: &CacheConfig, settings: &RunSettings) -> PathBuf {
+    cache_path(
+        config,
+        &settings.data_root,
+        plan.pipeline.data.images,
+        plan.image_size(),
+        filter_name(plan),
+    )
+}
+
 /// Opens the plan's cache, building or rebuilding it first when needed.
 ///
 /// # Errors
@@ -129,9 +144,9 @@ pub fn open_or_build(
     entries: Vec<ImageEntry>,
 ) -> Result<Opened, RunError> {
     let (w, h) = plan.image_size();
-    let filter = plan.resize.as_ref().map_or("none", |r| r.filter.name());
+    let filter = filter_name(plan);
     let root = &settings.data_root;
-    let path = cache_path(config, root, plan.pipeline.data.images, (w, h), filter);
+    let path = cache_path_for(plan, config, settings);
     let key = CacheKey::from_entries(root, &entries, w, h, filter, config.dtype)?;
     let why = match TensorCache::open_checked(&path, &key) {
         Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),

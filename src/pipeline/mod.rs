@@ -11,7 +11,8 @@ pub mod validate;
 
 pub use config::Pipeline;
 pub use engine::{
-    Chain, Emitter, RunOptions, Sink, Source, SourceStage, StageContext, Transform, TransformStage,
+    Chain, Emitter, Flow, RunOptions, Sink, Source, SourceStage, StageContext, Transform,
+    TransformStage,
 };
 pub use error::{PipelineError, StageError};
 pub use item::{ImageItem, Item, PairBatch, Phase};

@@ -18,7 +18,7 @@ use crate::pipeline::config::{CacheConfig, ImageSet};
 use crate::pipeline::metrics::{RunReport, Skipped};
 use crate::pipeline::runner::{run_images, RunError, RunSettings};
 use crate::pipeline::validate::Plan;
-use crate::pipeline::{Item, Sink, StageContext, StageError};
+use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
 
 impl ImageStore for TensorCache {
     fn len(&self) -> usize {
@@ -58,15 +58,15 @@ pub struct CacheSink {
 }
 
 impl Sink for CacheSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
         match item {
-            Item::Image(img) => {
-                self.writer
-                    .push(&img.key, &img.pixels)
-                    .map_err(|source| StageError::Cache {
-                        source: Box::new(source),
-                    })
-            }
+            Item::Image(img) => self
+                .writer
+                .push(&img.key, &img.pixels)
+                .map_err(|source| StageError::Cache {
+                    source: Box::new(source),
+                })
+                .map(|()| Flow::Continue),
             other => Err(StageError::UnexpectedItem {
                 expected: "image",
                 found: other.kind(),

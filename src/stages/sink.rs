@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::validate::Problem;
-use crate::pipeline::{Item, Phase, Sink, StageContext, StageError};
+use crate::pipeline::{Flow, Item, Phase, Sink, StageContext, StageError};
 
 /// Settings of the `Sink` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ pub struct OutputSink {
 }
 
 impl Sink for OutputSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
         let c = &mut self.counts;
         match item {
             Item::Image(img) => {
@@ -105,6 +105,6 @@ impl Sink for OutputSink {
                 })
             }
         }
-        Ok(())
+        Ok(Flow::Continue)
     }
 }

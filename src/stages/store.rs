@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::data::ImageKey;
-use crate::pipeline::{Item, Sink, StageContext, StageError};
+use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
 
 /// Read-only random access to equally sized grayscale images.
 pub trait ImageStore: Send + Sync {
@@ -112,14 +112,16 @@ impl ImageStore for MemoryStore {
 }
 
 impl Sink for MemoryStore {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
         match item {
-            Item::Image(img) => self.push(
-                img.key,
-                img.width as usize,
-                img.height as usize,
-                &img.pixels,
-            ),
+            Item::Image(img) => self
+                .push(
+                    img.key,
+                    img.width as usize,
+                    img.height as usize,
+                    &img.pixels,
+                )
+                .map(|()| Flow::Continue),
             other => Err(StageError::UnexpectedItem {
                 expected: "image",
                 found: other.kind(),

@@ -56,13 +56,22 @@ pub trait Transform: Send {
     ) -> Result<(), StageError>;
 }
 
+/// What a sink wants after an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Send more.
+    Continue,
+    /// Enough (early stopping): stop every stage; the run still succeeds.
+    Stop,
+}
+
 /// Consumes the items at the end of a chain.
 pub trait Sink: Send {
     /// Takes one item.
     ///
     /// # Errors
     /// A problem that must stop the pipeline.
-    fn consume(&mut self, item: Item, ctx: &StageContext) -> Result<(), StageError>;
+    fn consume(&mut self, item: Item, ctx: &StageContext) -> Result<Flow, StageError>;
 
     /// Called once after the last item, only when no stage failed.
     ///
@@ -571,9 +580,15 @@ fn sink_loop<S: Sink>(
         ctx.metrics.item_in();
         let weight = item.weight();
         let t = Instant::now();
-        sink.consume(item, ctx)?;
+        let flow = sink.consume(item, ctx)?;
         ctx.metrics.add_busy(t);
         ctx.shared.progress.fetch_add(weight, Ordering::Relaxed);
+        if flow == Flow::Stop {
+            // Upstream stages see the cancel flag or a closed channel and end quietly;
+            // no error is recorded, so the run succeeds.
+            ctx.shared.cancel.store(true, Ordering::SeqCst);
+            return sink.finish(ctx);
+        }
     }
     if ctx.is_cancelled() {
         return Err(StageError::Cancelled);

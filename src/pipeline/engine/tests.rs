@@ -81,16 +81,21 @@ struct Collect {
     delay: Duration,
     in_flight: Arc<AtomicI64>,
     max_in_flight: i64,
+    stop_after: Option<usize>,
 }
 
 impl Sink for Collect {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<(), StageError> {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
         std::thread::sleep(self.delay);
         self.max_in_flight = self
             .max_in_flight
             .max(self.in_flight.fetch_sub(1, Ordering::SeqCst));
         self.seen.push(number(&item));
-        Ok(())
+        Ok(if Some(self.seen.len()) == self.stop_after {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     }
 }
 
@@ -125,6 +130,7 @@ fn chain(
             delay,
             in_flight,
             max_in_flight: 0,
+            stop_after: None,
         },
     }
 }
@@ -252,5 +258,18 @@ fn a_slow_consumer_keeps_memory_bounded() {
     assert!(
         report.stages[0].send_wait_s > 0.0,
         "the source was held back"
+    );
+}
+
+#[test]
+fn a_sink_can_stop_the_run_early_and_it_still_succeeds() {
+    let start = Instant::now();
+    let mut c = chain(1_000_000, PLAIN, 2, 4, Duration::ZERO);
+    c.sink.stop_after = Some(25);
+    let (sink, _) = run(c, &RunOptions::default()).expect("an early stop is a success");
+    assert_eq!(sink.seen, (0..25).collect::<Vec<_>>());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "upstream stopped promptly"
     );
 }

@@ -9,5 +9,6 @@
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod model;
 pub mod pipeline;
 pub mod stages;

@@ -1,0 +1,143 @@
+//! Custom dfdx operations: 2-D convolution and 2x2 max pooling on runtime-shaped tensors.
+//!
+//! Each op computes its forward pass with its own kernels, then registers a backward closure
+//! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
+//! with dfdx's own ops (`relu`, `matmul`, `sum`, ...) and with `backward()`.
+//!
+//! Layout is NCHW, row-major and contiguous; inputs that are strided views are made
+//! contiguous first with dfdx's `try_contiguous`, which is free for contiguous tensors.
+//!
+//! The kernels are generic over [`Real`] (f32 for training, f64 for exact gradient checks).
+//! Convolution is im2col over chunks of samples plus one large GEMM per chunk (the `gemm`
+//! crate, which picks AVX2 or AVX-512 at run time), with the batch split across rayon threads.
+//!
+//! # What dfdx 0.13 gives for runtime shapes (checked by `dfdx_checks.rs`)
+//! - `matmul` of `(usize, usize)` tensors works, forward and backward, and so does adding a
+//!   bias through `broadcast_like`; a dense layer therefore needs no custom op.
+//! - `dropout` is shape-generic and works on runtime shapes; it always drops, so the caller
+//!   skips it at inference. It is inverted dropout (survivors scaled by `1/(1-p)`), as Keras.
+//! - `reshape_like` flattens `(n, c, h, w)` to `(n, c*h*w)` without a copy.
+//! - Optimizers: `AdamConfig::try_update` / `SgdConfig::try_update` work per tensor with a
+//!   gradient from `Gradients::get_or_alloc_mut`, so a parameter list of runtime-shaped
+//!   tensors can be trained without dfdx's `TensorCollection` machinery.
+//! - Reading a tensor's buffer without a copy is impossible from outside dfdx (its data field
+//!   and `Tensorlike` are crate-private), so each op copies its input once with `copy_into`;
+//!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
+//!   written in place through `get_or_alloc_mut`.
+
+mod conv;
+#[cfg(test)]
+mod gradcheck;
+mod im2col;
+mod linalg;
+mod pool;
+pub mod reference;
+
+pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
+pub use pool::{max_pool2d, try_max_pool2d};
+
+use dfdx::shapes::{Dtype, HasShape, Shape};
+use dfdx::tensor::{Cpu, CpuError, Tensor};
+
+/// Shape of an NCHW activation or an `(out, in, k, k)` kernel, known at run time.
+pub type Shape4 = (usize, usize, usize, usize);
+
+/// Element types the ops support: f32 for training, f64 for gradient checks.
+///
+/// Sealed because the `gemm` crate only has kernels for these.
+pub trait Real: Dtype + sealed::Sealed {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+mod sealed {
+    /// Keeps [`super::Real`] limited to the types the GEMM backend supports.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// Errors of the custom ops: shapes that cannot be combined, or a failed allocation.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The kernel's input channels differ from the input's channels.
+    #[error("{op}: input has {input} channels but the kernel expects {kernel}")]
+    ChannelMismatch {
+        /// The operation that rejected its inputs.
+        op: &'static str,
+        /// Channels of the input tensor.
+        input: usize,
+        /// Input channels of the kernel.
+        kernel: usize,
+    },
+    /// The kernel is not square (`(out, in, k, k)` is required).
+    #[error("{op}: kernel is {kh}x{kw} but only square kernels are supported")]
+    NonSquareKernel {
+        /// The operation that rejected its inputs.
+        op: &'static str,
+        /// Kernel height.
+        kh: usize,
+        /// Kernel width.
+        kw: usize,
+    },
+    /// The bias length differs from the kernel's output channels.
+    #[error("{op}: bias has {bias} elements but the kernel has {out_channels} output channels")]
+    BiasMismatch {
+        /// The operation that rejected its inputs.
+        op: &'static str,
+        /// Elements in the bias.
+        bias: usize,
+        /// Output channels of the kernel.
+        out_channels: usize,
+    },
+    /// The spatial input is smaller than the window, so the output would be empty.
+    #[error("{op}: input is {height}x{width} but the window is {window}x{window}")]
+    InputTooSmall {
+        /// The operation that rejected its inputs.
+        op: &'static str,
+        /// Input height.
+        height: usize,
+        /// Input width.
+        width: usize,
+        /// Window (kernel or pool) side.
+        window: usize,
+    },
+    /// dfdx failed to allocate or wrap a tensor.
+    #[error("{op}: tensor allocation failed")]
+    Device {
+        /// The operation that failed.
+        op: &'static str,
+        /// dfdx's error.
+        #[source]
+        source: CpuError,
+    },
+}
+
+/// Copies a contiguous tensor's elements out of dfdx (there is no borrowing accessor).
+fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    // `vec!` of zeros is a calloc, so the pages are only written once, by the copy.
+    let mut v = vec![E::default(); t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
+
+/// Samples per thread group: the batch is cut into one contiguous range per rayon thread so
+/// each thread reuses one set of scratch buffers for all its samples.
+fn samples_per_group(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// GEMM threading for a group: when there are fewer groups than threads (tiny batches), the
+/// GEMM itself is parallelised instead of the batch.
+fn gemm_parallelism(batch: usize) -> ::gemm::Parallelism {
+    let threads = rayon::current_num_threads().max(1);
+    if batch >= threads {
+        ::gemm::Parallelism::None
+    } else {
+        ::gemm::Parallelism::Rayon(threads)
+    }
+}
+
+/// Wraps an allocation failure with the op's name.
+fn device_err(op: &'static str) -> impl FnOnce(CpuError) -> OpsError {
+    move |source| OpsError::Device { op, source }
+}

@@ -9,6 +9,8 @@
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod pipeline;
 pub mod stages;
+pub mod train;

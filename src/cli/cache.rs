@@ -9,7 +9,7 @@ use clap::Subcommand;
 
 use crate::cache::{Dtype, OpenOptions, TensorCache};
 use crate::pipeline::config::{CacheConfig, Pipeline};
-use crate::pipeline::validate::Plan;
+use crate::pipeline::validate::{End, Plan};
 use crate::stages::{DecodeConfig, ResizeConfig, SinkConfig, StageConfig};
 
 /// Arguments of `twinflow cache build`.
@@ -60,7 +60,7 @@ fn default_plan(size: u32, f32: bool) -> Plan {
         decode: DecodeConfig::default(),
         resize: Some(resize),
         pair_batch: None,
-        sink: SinkConfig::Count,
+        end: End::Sink(SinkConfig::Count),
     }
 }
 
@@ -74,6 +74,7 @@ fn build_cache(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         data_root: root.clone(),
         progress: !args.quiet,
         interrupt: Some(super::run::interrupt_flag()),
+        ..Default::default()
     };
     let opened = crate::pipeline::runner::build_cache(&plan, &settings, args.force)
         .with_context(|| format!("building the cache for {}", root.display()))?;

@@ -17,8 +17,12 @@ use crate::stages::sink::Counts;
 /// Arguments of `twinflow run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The pipeline file.
-    pub pipeline: PathBuf,
+    /// The pipeline file (with `--resume`, the run's own `pipeline.ron` is used).
+    #[arg(required_unless_present = "resume")]
+    pub pipeline: Option<PathBuf>,
+    /// Continue the training run in this folder (e.g. `runs/paper-1`) from its last epoch.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<PathBuf>,
     /// The LFW-a folder (holding `lfw2/` and the pairs files); overrides the RON's `data.root`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
@@ -74,22 +78,33 @@ pub fn data_root(flag: Option<&Path>, ron: Option<&Path>) -> anyhow::Result<Path
 /// # Errors
 /// Invalid pipelines, unusable data and stage failures, with context.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let plan = load(&args.pipeline)?;
+    let pipeline_file = match (&args.resume, &args.pipeline) {
+        (Some(run), _) => run.join("pipeline.ron"),
+        (None, Some(file)) => file.clone(),
+        (None, None) => anyhow::bail!("name a pipeline file, or a run folder with --resume"),
+    };
+    let plan = load(&pipeline_file)?;
     let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
     let settings = RunSettings {
         data_root: root.clone(),
         progress: !args.quiet,
         interrupt: Some(interrupt_flag()),
+        name: run_name(&pipeline_file),
+        resume: args.resume.clone(),
     };
     let outcome = run_plan(&plan, &settings)
-        .with_context(|| format!("running {} on {}", args.pipeline.display(), root.display()))?;
+        .with_context(|| format!("running {} on {}", pipeline_file.display(), root.display()))?;
     if let Some(status) = &outcome.cache {
         println!("cache: {status}");
     }
     for (name, report) in &outcome.reports {
         println!("\n{name}:\n{}", report.table());
     }
-    println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
+    if let Some(t) = &outcome.train {
+        print_training(t);
+    } else {
+        println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
+    }
     if let Some(path) = &args.metrics {
         let chains = outcome
             .reports
@@ -97,7 +112,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .map(|(name, report)| Chain { name, report })
             .collect();
         let doc = MetricsFile {
-            pipeline: &args.pipeline,
+            pipeline: &pipeline_file,
             chains,
             counts: &outcome.counts,
             skipped: &outcome.skipped,
@@ -123,4 +138,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run folder's default name: the pipeline file's stem (`paper` for `pipelines/paper.ron`).
+fn run_name(file: &Path) -> String {
+    file.file_stem()
+        .map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+fn print_training(t: &crate::train::session::TrainSummary) {
+    let e = &t.evaluation;
+    println!(
+        "\ntrained {} parameters for {} epoch(s){}; best epoch {}",
+        t.parameters,
+        t.epochs,
+        if t.stopped_early { " (early stop)" } else { "" },
+        t.best_epoch.map_or("-".into(), |b| b.to_string())
+    );
+    println!(
+        "threshold {:.4} chosen on {} validation pairs (accuracy {:.2}%)",
+        e.threshold,
+        e.validation_pairs,
+        100.0 * e.validation.accuracy
+    );
+    println!("test ({} pairs, restricted protocol): accuracy {:.2}%, AUC {:.4}, precision {:.3}, recall {:.3}",
+        e.test_pairs, 100.0 * e.test.accuracy, e.test.auc, e.test.precision, e.test.recall);
+    println!("run folder: {}", t.run.display());
 }

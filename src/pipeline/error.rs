@@ -61,6 +61,12 @@ pub enum StageError {
         /// The cache's error, boxed because it is large and rare.
         source: Box<crate::cache::CacheError>,
     },
+    /// A training step failed.
+    #[error("training failed: {reason}")]
+    Train {
+        /// Why.
+        reason: String,
+    },
     /// The stage was told to stop (another stage failed, or Ctrl-C).
     #[error("cancelled")]
     Cancelled,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::engine::{run as run_chain, Chain, RunOptions, Sink, SourceStage, TransformStage};
 use super::metrics::{RunReport, Skipped};
-use super::validate::Plan;
+use super::validate::{End, Plan};
 use super::{PipelineError, StageError};
 use crate::cache::CacheError;
 use crate::data::{
@@ -26,6 +26,8 @@ use crate::stages::sink::Counts;
 use crate::stages::source::FileSource;
 use crate::stages::store::{ImageStore, MemoryStore};
 use crate::stages::OnError;
+use crate::train::session::{train, EvalPairs, SessionError, Start, TrainSummary};
+use crate::train::RunDir;
 
 /// What a run needs besides its plan.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +38,10 @@ pub struct RunSettings {
     pub progress: bool,
     /// Set by Ctrl-C to stop the run.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Name for a new run folder (usually the pipeline file's stem).
+    pub name: String,
+    /// Continue the training run in this folder instead of starting a new one.
+    pub resume: Option<PathBuf>,
 }
 
 /// Why a run failed.
@@ -50,6 +56,9 @@ pub enum RunError {
     /// The cache could not be opened or built.
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// Training failed outside its stages (model, checkpoints, run folder).
+    #[error(transparent)]
+    Train(#[from] SessionError),
     /// The pair sampler cannot work with the images it has.
     #[error("stage `PairBatch`: {source}")]
     Sampler {
@@ -71,12 +80,15 @@ pub struct RunOutcome {
     pub cache: Option<String>,
     /// True when skipped items must make the run fail (`on_error: Report`).
     pub failed_items: bool,
+    /// What training produced, when the pipeline ends in `Train`.
+    pub train: Option<TrainSummary>,
 }
 
 /// The dataset and its pairs, resolved and checked.
 struct Prepared {
     dataset: Dataset,
     train_pairs: Vec<Pair>,
+    test_pairs: Vec<Pair>,
     splits: Splits,
 }
 
@@ -93,6 +105,7 @@ fn prepare(plan: &Plan, root: &Path) -> Result<Prepared, RunError> {
     Ok(Prepared {
         dataset,
         train_pairs,
+        test_pairs,
         splits,
     })
 }
@@ -168,9 +181,13 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         skipped: Vec::new(),
         cache: None,
         failed_items: false,
+        train: None,
     };
     let Some(pair_batch) = &plan.pair_batch else {
-        let chain = image_chain(plan, entries, "sink", plan.sink.build());
+        let End::Sink(sink) = &plan.end else {
+            unreachable!("validation puts Train only after PairBatch");
+        };
+        let chain = image_chain(plan, entries, "sink", sink.build());
         let (sink, report) = run_chain(chain, &options(settings, "images"))?;
         outcome.counts = sink.counts;
         outcome.skipped.extend(report.skipped.iter().cloned());
@@ -200,8 +217,47 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         train_identities: &train_identities,
     };
     let epochs = plan.pipeline.schedule.epochs;
-    let source = PairBatchSource::new(pair_batch, store, &sets, epochs, plan.pipeline.seed)
-        .map_err(|source| RunError::Sampler { source })?;
+    let source = PairBatchSource::new(
+        pair_batch,
+        Arc::clone(&store),
+        &sets,
+        epochs,
+        plan.pipeline.seed,
+    )
+    .map_err(|source| RunError::Sampler { source })?;
+    let sink = match &plan.end {
+        End::Sink(sink) => sink.build(),
+        End::Train(config) => {
+            let test = as_keys(&prepared.test_pairs);
+            let pairs = EvalPairs {
+                validation: sets.validation,
+                test: &test,
+            };
+            let start = match &settings.resume {
+                Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
+                None => Start::Fresh {
+                    stem: settings.name.clone(),
+                },
+            };
+            let summary = train(
+                plan,
+                config,
+                store,
+                source,
+                None,
+                &pairs,
+                start,
+                &options(settings, "pairs"),
+            )?;
+            outcome
+                .reports
+                .extend(summary.report.clone().map(|r| ("training".to_string(), r)));
+            outcome.train = Some(summary);
+            outcome.failed_items =
+                plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+            return Ok(outcome);
+        }
+    };
     let chain = Chain {
         source: SourceStage {
             name: "pair-batch".into(),
@@ -210,7 +266,7 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         },
         transforms: Vec::new(),
         sink_name: "sink".into(),
-        sink: plan.sink.build(),
+        sink,
     };
     let (sink, report) = run_chain(chain, &options(settings, "pairs"))?;
     outcome.counts = sink.counts;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use super::config::Pipeline;
 use super::training;
-use crate::stages::{DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig};
+use crate::stages::{
+    DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig, TrainConfig,
+};
 
 /// One problem in a pipeline file, at a RON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +90,17 @@ pub struct Plan {
     pub resize: Option<ResizeConfig>,
     /// The pair batcher, if any.
     pub pair_batch: Option<PairBatchConfig>,
-    /// The sink.
-    pub sink: SinkConfig,
+    /// The last stage.
+    pub end: End,
+}
+
+/// The stage a pipeline ends in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum End {
+    /// Count or save what arrives.
+    Sink(SinkConfig),
+    /// Train the network.
+    Train(TrainConfig),
 }
 
 /// The side of LFW-a images, assumed when no `Resize` stage says otherwise.
@@ -181,7 +192,12 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             }
             StageConfig::Sink(c) => {
                 order(i == last, "must be the last stage");
-                sink = sink.or(Some(c.clone()));
+                sink = sink.or(Some(End::Sink(c.clone())));
+            }
+            StageConfig::Train(c) => {
+                order(i == last, "must be the last stage");
+                order(pair_batch.is_some(), "needs a PairBatch stage before it");
+                sink = sink.or(Some(End::Train(c.clone())));
             }
         }
     }
@@ -200,12 +216,12 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let side = resize.as_ref().map_or(LFW_SIDE, |r| r.width.min(r.height));
     training::problems(&pipeline, side as usize, &mut problems);
     match (problems.is_empty(), decode, sink) {
-        (true, Some(decode), Some(sink)) => Ok(Plan {
+        (true, Some(decode), Some(end)) => Ok(Plan {
             pipeline,
             decode,
             resize,
             pair_batch,
-            sink,
+            end,
         }),
         _ => Err(problems),
     }

@@ -11,6 +11,7 @@ pub mod resize;
 pub mod sink;
 pub mod source;
 pub mod store;
+pub mod train;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,7 @@ pub use decode::DecodeConfig;
 pub use pair_batch::{PairBatchConfig, Sampler};
 pub use resize::{Filter, ResizeConfig};
 pub use sink::SinkConfig;
+pub use train::TrainConfig;
 
 use crate::pipeline::validate::Problem;
 
@@ -32,6 +34,8 @@ pub enum StageConfig {
     PairBatch(PairBatchConfig),
     /// End the pipeline: count or save what arrives.
     Sink(SinkConfig),
+    /// End the pipeline: train the Siamese network on the batches.
+    Train(TrainConfig),
 }
 
 impl StageConfig {
@@ -42,6 +46,7 @@ impl StageConfig {
             StageConfig::Resize(_) => "Resize",
             StageConfig::PairBatch(_) => "PairBatch",
             StageConfig::Sink(_) => "Sink",
+            StageConfig::Train(_) => "Train",
         }
     }
 
@@ -52,6 +57,7 @@ impl StageConfig {
             StageConfig::Resize(c) => c.problems(path, out),
             StageConfig::PairBatch(c) => c.problems(path, out),
             StageConfig::Sink(c) => c.problems(path, out),
+            StageConfig::Train(c) => c.problems(path, out),
         }
     }
 

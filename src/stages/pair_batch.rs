@@ -118,6 +118,7 @@ pub struct PairBatchSource {
     validation: Vec<(u32, u32)>,
     identities: Vec<Vec<u32>>,
     missing: Vec<String>,
+    start_epoch: usize,
 }
 
 impl PairBatchSource {
@@ -164,9 +165,17 @@ impl PairBatchSource {
             validation,
             identities,
             missing,
+            start_epoch: 0,
         };
         source.check()?;
         Ok(source)
+    }
+
+    /// Skips the epochs before `epoch` (to resume a run); later epochs are unchanged,
+    /// since every epoch draws from its own seed.
+    pub fn starting_at(mut self, epoch: usize) -> Self {
+        self.start_epoch = epoch;
+        self
     }
 
     fn check(&self) -> Result<(), StageError> {
@@ -248,32 +257,37 @@ impl PairBatchSource {
             )
         }
     }
+}
 
-    fn gather(&self, phase: Phase, epoch: usize, index: usize, rows: &[(u32, u32)]) -> PairBatch {
-        let (h, w) = (self.store.height(), self.store.width());
-        let n = h * w;
-        let mut left = vec![0.0; rows.len() * n];
-        let mut right = vec![0.0; rows.len() * n];
-        let mut labels = Vec::with_capacity(rows.len());
-        for (i, &(a, b)) in rows.iter().enumerate() {
-            self.store
-                .copy_f32(a as usize, &mut left[i * n..(i + 1) * n]);
-            self.store
-                .copy_f32(b as usize, &mut right[i * n..(i + 1) * n]);
-            let same = self.store.key(a as usize).name == self.store.key(b as usize).name;
-            labels.push(if same { 1.0 } else { 0.0 });
-        }
-        PairBatch {
-            phase,
-            epoch,
-            index,
-            height: h,
-            width: w,
-            rows: rows.to_vec(),
-            left,
-            right,
-            labels,
-        }
+/// Copies the pairs' images out of the store into a batch (pixels as f32 in [0, 1]).
+pub fn gather(
+    store: &dyn ImageStore,
+    phase: Phase,
+    epoch: usize,
+    index: usize,
+    rows: &[(u32, u32)],
+) -> PairBatch {
+    let (h, w) = (store.height(), store.width());
+    let n = h * w;
+    let mut left = vec![0.0; rows.len() * n];
+    let mut right = vec![0.0; rows.len() * n];
+    let mut labels = Vec::with_capacity(rows.len());
+    for (i, &(a, b)) in rows.iter().enumerate() {
+        store.copy_f32(a as usize, &mut left[i * n..(i + 1) * n]);
+        store.copy_f32(b as usize, &mut right[i * n..(i + 1) * n]);
+        let same = store.key(a as usize).name == store.key(b as usize).name;
+        labels.push(if same { 1.0 } else { 0.0 });
+    }
+    PairBatch {
+        phase,
+        epoch,
+        index,
+        height: h,
+        width: w,
+        rows: rows.to_vec(),
+        left,
+        right,
+        labels,
     }
 }
 
@@ -284,7 +298,8 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 impl Source for PairBatchSource {
     fn len_hint(&self) -> Option<u64> {
-        Some((self.epochs * (self.train_pairs_per_epoch() + self.validation.len())) as u64)
+        let epochs = self.epochs.saturating_sub(self.start_epoch);
+        Some((epochs * (self.train_pairs_per_epoch() + self.validation.len())) as u64)
     }
 
     fn run(&mut self, ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError> {
@@ -292,14 +307,21 @@ impl Source for PairBatchSource {
             ctx.skip(pair, "an image of this pair is not in the image store");
         }
         let b = self.config.batch_size;
-        for epoch in 0..self.epochs {
+        for epoch in self.start_epoch..self.epochs {
             let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(self.seed, epoch));
             let pairs = self.epoch_pairs(&mut rng);
             for (index, chunk) in pairs.chunks(b).enumerate() {
-                out.emit(Item::Batch(self.gather(Phase::Train, epoch, index, chunk)))?;
+                out.emit(Item::Batch(gather(
+                    self.store.as_ref(),
+                    Phase::Train,
+                    epoch,
+                    index,
+                    chunk,
+                )))?;
             }
             for (index, chunk) in self.validation.chunks(b).enumerate() {
-                out.emit(Item::Batch(self.gather(
+                out.emit(Item::Batch(gather(
+                    self.store.as_ref(),
                     Phase::Validation,
                     epoch,
                     index,

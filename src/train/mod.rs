@@ -1,0 +1,12 @@
+//! Training: the loop (a sink of the batch chain), optimizers, checkpoints and run folders.
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod optim;
+pub mod rundir;
+pub mod session;
+pub mod trainer;
+
+pub use optim::Optimizer;
+pub use rundir::RunDir;
+pub use trainer::{EpochMetrics, LoopState, Trainer};

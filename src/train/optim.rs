@@ -1,0 +1,164 @@
+//! Optimizers over the network's flat parameters, using dfdx's update kernels per tensor.
+//!
+//! dfdx's `Optimizer` trait needs compile-time-shaped modules, so this keeps the moment
+//! buffers itself (one dfdx `Gradients` store per buffer kind, keyed by parameter id) and
+//! calls `AdamConfig::try_update` and its siblings on each parameter. Learning-rate decay
+//! follows Keras' legacy `decay`: `lr / (1 + decay * step)`.
+
+use dfdx::tensor::{Cpu, Gradients};
+use dfdx::tensor_ops::{AdamConfig, Momentum, RMSpropConfig, SgdConfig};
+
+use super::checkpoint::Tensors;
+use crate::model::net::{ModelError, Param};
+use crate::pipeline::training::OptimizerConfig;
+
+/// An optimizer's saved state.
+#[derive(Debug, Clone, Default)]
+pub struct OptimizerState {
+    /// Steps taken.
+    pub step: i32,
+    /// Moment buffers, named `m1/<param>` and so on.
+    pub tensors: Tensors,
+}
+
+/// An optimizer with its state.
+#[derive(Debug)]
+pub struct Optimizer {
+    config: OptimizerConfig,
+    step: i32,
+    first: Gradients<f32, Cpu>,
+    second: Gradients<f32, Cpu>,
+    third: Gradients<f32, Cpu>,
+}
+
+fn err(e: impl std::fmt::Debug) -> ModelError {
+    ModelError::Device {
+        message: format!("{e:?}"),
+    }
+}
+
+impl Optimizer {
+    /// A fresh optimizer.
+    pub fn new(config: OptimizerConfig) -> Self {
+        Self {
+            config,
+            step: 0,
+            first: Gradients::leaky(),
+            second: Gradients::leaky(),
+            third: Gradients::leaky(),
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> i32 {
+        self.step
+    }
+
+    /// The learning rate the next step uses.
+    pub fn current_lr(&self) -> f64 {
+        let (lr, decay) = self.config.lr_and_decay();
+        lr / (1.0 + decay * f64::from(self.step))
+    }
+
+    /// The optimizer's buffers and step, for a checkpoint.
+    ///
+    /// # Errors
+    /// dfdx allocation failures.
+    pub fn export(&mut self, params: &[Param]) -> Result<OptimizerState, ModelError> {
+        let mut tensors = Vec::new();
+        for (kind, store) in [
+            ("m1", &mut self.first),
+            ("m2", &mut self.second),
+            ("m3", &mut self.third),
+        ] {
+            for p in params {
+                let buf = store.get_or_alloc_mut(&p.value).map_err(err)?;
+                tensors.push((format!("{kind}/{}", p.name), p.shape.clone(), buf.to_vec()));
+            }
+        }
+        Ok(OptimizerState {
+            step: self.step,
+            tensors,
+        })
+    }
+
+    /// Restores what [`Optimizer::export`] saved.
+    ///
+    /// # Errors
+    /// A buffer missing or of the wrong size.
+    pub fn import(&mut self, params: &[Param], state: &OptimizerState) -> Result<(), ModelError> {
+        self.step = state.step;
+        for (kind, store) in [
+            ("m1", &mut self.first),
+            ("m2", &mut self.second),
+            ("m3", &mut self.third),
+        ] {
+            for p in params {
+                let name = format!("{kind}/{}", p.name);
+                let found = state.tensors.iter().find(|(n, _, _)| *n == name);
+                let buf = store.get_or_alloc_mut(&p.value).map_err(err)?;
+                match found {
+                    Some((_, _, data)) if data.len() == buf.len() => buf.copy_from_slice(data),
+                    _ => {
+                        return Err(ModelError::Device {
+                            message: format!("optimizer state lacks {name}"),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one update to every parameter from `grads`.
+    ///
+    /// # Errors
+    /// dfdx kernel failures.
+    pub fn update(
+        &mut self,
+        params: &mut [Param],
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<(), ModelError> {
+        let lr = self.current_lr();
+        self.step += 1;
+        for p in params.iter_mut() {
+            let g = grads.get_or_alloc_mut(&p.value).map_err(err)?;
+            let m1 = self.first.get_or_alloc_mut(&p.value).map_err(err)?;
+            match self.config {
+                OptimizerConfig::Adam { .. } => {
+                    let v = self.second.get_or_alloc_mut(&p.value).map_err(err)?;
+                    let cfg = AdamConfig {
+                        lr,
+                        ..AdamConfig::default()
+                    };
+                    cfg.try_update(self.step, &mut p.value, m1, v, g)
+                        .map_err(err)?;
+                }
+                OptimizerConfig::RmsProp { .. } => {
+                    let sq = self.second.get_or_alloc_mut(&p.value).map_err(err)?;
+                    let avg = self.third.get_or_alloc_mut(&p.value).map_err(err)?;
+                    // Keras' RMSprop: rho 0.9, epsilon 1e-7, no momentum, not centred.
+                    let cfg = RMSpropConfig {
+                        lr,
+                        alpha: 0.9,
+                        eps: 1e-7,
+                        momentum: None,
+                        centered: false,
+                        weight_decay: None,
+                    };
+                    cfg.try_update(&mut p.value, m1, sq, avg, g).map_err(err)?;
+                }
+                OptimizerConfig::Sgd { momentum, .. } => {
+                    let momentum = (momentum > 0.0).then_some(Momentum::Classic(momentum));
+                    let cfg = SgdConfig {
+                        lr,
+                        momentum,
+                        weight_decay: None,
+                    };
+                    cfg.try_update(&mut p.value, m1, g).map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! A run's folder under `runs/`: the resolved pipeline, per-epoch metrics, the best and the
+//! last checkpoints, and the loop state that `--resume` continues from.
+
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::{self, Tensors};
+use std::collections::HashMap;
+
+use super::optim::OptimizerState;
+use super::trainer::LoopState;
+
+/// Why a run folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// File I/O failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A checkpoint failed.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    /// A JSON file is damaged.
+    #[error("{} is not valid: {source}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+}
+
+/// A run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> RunDirError + 'a {
+    move |source| RunDirError::Io {
+        path: path.into(),
+        action,
+        source,
+    }
+}
+
+impl RunDir {
+    /// Creates `root/<stem>-<n>` with the first free `n`.
+    ///
+    /// # Errors
+    /// When the folder cannot be created.
+    pub fn create(root: &Path, stem: &str) -> Result<Self, RunDirError> {
+        std::fs::create_dir_all(root).map_err(io(root, "create"))?;
+        for n in 1.. {
+            let path = root.join(format!("{stem}-{n}"));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(Self { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(&path, "create")(e)),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// An existing run folder.
+    ///
+    /// # Errors
+    /// When it is not a folder.
+    pub fn open(path: &Path) -> Result<Self, RunDirError> {
+        std::fs::read_dir(path).map_err(io(path, "open run folder"))?;
+        Ok(Self { path: path.into() })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The resolved pipeline.
+    pub fn pipeline(&self) -> PathBuf {
+        self.path.join("pipeline.ron")
+    }
+
+    /// The best weights so far (lowest validation loss).
+    pub fn best_weights(&self) -> PathBuf {
+        self.path.join("best.safetensors")
+    }
+
+    /// The final evaluation.
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+
+    /// Writes a file into the run folder.
+    ///
+    /// # Errors
+    /// I/O failures.
+    pub fn write(&self, name: &str, text: &str) -> Result<PathBuf, RunDirError> {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).map_err(io(&path, "write"))?;
+        Ok(path)
+    }
+
+    /// Saves the last weights, optimizer state, loop state and metrics (CSV and JSON).
+    ///
+    /// # Errors
+    /// I/O and serialisation failures.
+    pub fn save_progress(
+        &self,
+        params: &Tensors,
+        optimizer: &OptimizerState,
+        state: &LoopState,
+    ) -> Result<(), RunDirError> {
+        checkpoint::write(&self.path.join("last.safetensors"), params, None)?;
+        let meta = HashMap::from([("step".to_string(), optimizer.step.to_string())]);
+        checkpoint::write(
+            &self.path.join("optimizer.safetensors"),
+            &optimizer.tensors,
+            Some(meta),
+        )?;
+        let json = serde_json::to_string_pretty(state).map_err(|source| RunDirError::Json {
+            path: self.path.join("state.json"),
+            source,
+        })?;
+        self.write("state.json", &json)?;
+        let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s\n");
+        for m in &state.history {
+            csv.push_str(&format!(
+                "{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.4},{:.4},{:.3e},{:.1},{:.1}\n",
+                m.epoch,
+                m.train_loss,
+                m.train.accuracy,
+                m.val_loss,
+                m.val.accuracy,
+                m.val.auc,
+                m.val.precision,
+                m.val.recall,
+                m.lr,
+                m.seconds,
+                m.pairs_per_s
+            ));
+        }
+        self.write("metrics.csv", &csv)?;
+        Ok(())
+    }
+
+    /// Reads what `save_progress` wrote: last weights, optimizer tensors and metadata, state.
+    ///
+    /// # Errors
+    /// Missing or damaged files.
+    pub fn load_progress(&self) -> Result<(Tensors, OptimizerState, LoopState), RunDirError> {
+        let params = checkpoint::read(&self.path.join("last.safetensors"))?;
+        let path = self.path.join("optimizer.safetensors");
+        let (tensors, meta) = checkpoint::read_with_metadata(&path)?;
+        let step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let optimizer = OptimizerState { step, tensors };
+        let path = self.path.join("state.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path, "read"))?;
+        let state =
+            serde_json::from_str(&text).map_err(|source| RunDirError::Json { path, source })?;
+        Ok((params, optimizer, state))
+    }
+}

@@ -1,0 +1,244 @@
+//! One training run from a plan: build (or resume) the network, stream batches into the
+//! [`Trainer`], then score validation and test pairs with the best weights and write the
+//! run's summary. Thresholds are chosen on validation, never on test.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::checkpoint::{self, load_params};
+use super::metrics::{summarize, Summary};
+use super::optim::Optimizer;
+use super::rundir::{RunDir, RunDirError};
+use super::trainer::{LoopState, Trainer};
+use crate::data::ImageKey;
+use crate::model::net::{ModelError, SiameseNet};
+use crate::pipeline::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
+use crate::pipeline::metrics::RunReport;
+use crate::pipeline::training::Loss;
+use crate::pipeline::validate::Plan;
+use crate::pipeline::{PipelineError, StageError};
+use crate::stages::pair_batch::{gather, PairBatchSource};
+use crate::stages::store::ImageStore;
+use crate::stages::TrainConfig;
+
+/// Why a training run failed before or after its chain.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The network could not be built or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The run folder could not be written or read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// A checkpoint could not be used.
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    /// The batch chain failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Test results with the threshold chosen on validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Pairs scored on validation.
+    pub validation_pairs: usize,
+    /// Pairs scored on test.
+    pub test_pairs: usize,
+    /// The score threshold, chosen to maximise validation accuracy.
+    pub threshold: f64,
+    /// Validation metrics at that threshold.
+    pub validation: Summary,
+    /// Test metrics at that threshold (LFW restricted protocol: the test pairs file).
+    pub test: Summary,
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Epochs run (in total, across resumes).
+    pub epochs: usize,
+    /// The epoch with the lowest validation loss, whose weights were kept.
+    pub best_epoch: Option<usize>,
+    /// True when early stopping ended the run.
+    pub stopped_early: bool,
+    /// Final evaluation with the best weights.
+    pub evaluation: Evaluation,
+    /// Metrics of the batch chain.
+    #[serde(skip)]
+    pub report: Option<RunReport>,
+}
+
+/// The pairs a run trains and evaluates on, as image keys.
+pub struct EvalPairs<'a> {
+    /// Validation pairs.
+    pub validation: &'a [(ImageKey, ImageKey)],
+    /// Test pairs.
+    pub test: &'a [(ImageKey, ImageKey)],
+}
+
+/// Where a run starts.
+pub enum Start {
+    /// A new run folder named after `stem` (unless the stage names it).
+    Fresh {
+        /// Default run name.
+        stem: String,
+    },
+    /// Continue the run in this folder from its last finished epoch.
+    Resume(RunDir),
+}
+
+/// The score threshold used for per-epoch accuracy: a sigmoid output of 0.5 for BCE, and
+/// half the margin for the contrastive loss (scores there are negative distances).
+pub fn default_threshold(loss: Loss) -> f64 {
+    match loss {
+        Loss::BinaryCrossEntropy => 0.5,
+        Loss::Contrastive { margin } => -margin / 2.0,
+    }
+}
+
+/// Trains as the plan says, then evaluates on validation and test.
+///
+/// # Errors
+/// Model, checkpoint, run folder and pipeline errors.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    plan: &Plan,
+    config: &TrainConfig,
+    store: Arc<dyn ImageStore>,
+    source: PairBatchSource,
+    augment: Option<TransformStage>,
+    pairs: &EvalPairs<'_>,
+    start: Start,
+    options: &RunOptions,
+) -> Result<TrainSummary, SessionError> {
+    let p = &plan.pipeline;
+    let mut net = SiameseNet::new(
+        &p.model,
+        p.distance,
+        p.loss,
+        (store.height(), store.width()),
+        p.seed,
+    )?;
+    let mut optimizer = Optimizer::new(p.optimizer);
+    let (run, state) = match start {
+        Start::Fresh { stem } => {
+            let run = RunDir::create(&config.runs, config.name.as_deref().unwrap_or(&stem))?;
+            let ron =
+                ron::ser::to_string_pretty(p, ron::ser::PrettyConfig::new()).unwrap_or_default();
+            run.write("pipeline.ron", &ron)?;
+            (run, LoopState::default())
+        }
+        Start::Resume(run) => {
+            let (params, opt_state, state) = run.load_progress()?;
+            load_params(
+                &run.path().join("last.safetensors"),
+                &mut net.params,
+                &params,
+            )?;
+            optimizer.import(&net.params, &opt_state)?;
+            (run, state)
+        }
+    };
+    let parameters = net.parameter_count();
+    let source = source.starting_at(state.epochs_done);
+    let trainer = Trainer::new(
+        net,
+        optimizer,
+        p.schedule,
+        run.clone(),
+        state,
+        default_threshold(p.loss),
+    );
+    let chain = Chain {
+        source: SourceStage {
+            name: "pair-batch".into(),
+            capacity: plan.pair_batch.as_ref().map_or(4, |c| c.capacity),
+            source: Box::new(source),
+        },
+        transforms: augment.into_iter().collect(),
+        sink_name: "train".into(),
+        sink: trainer,
+    };
+    let (trainer, report) = run_chain(chain, options)?;
+    let mut net = trainer.net().clone();
+    let best = run.best_weights();
+    if best.exists() {
+        load_params(&best, &mut net.params, &checkpoint::read(&best)?)?;
+    }
+    let evaluation = evaluate(&net, store.as_ref(), pairs, config.eval_batch)?;
+    let state = trainer.state();
+    let summary = TrainSummary {
+        run: run.path().to_path_buf(),
+        parameters,
+        epochs: state.epochs_done,
+        best_epoch: state.best.map(|(_, e)| e),
+        stopped_early: trainer.stopped_early(),
+        evaluation,
+        report: Some(report),
+    };
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    run.write("summary.json", &json)?;
+    Ok(summary)
+}
+
+/// Scores `pairs` with `net`, `batch` pairs per forward pass. Pairs whose images are not in
+/// the store are left out.
+///
+/// # Errors
+/// Model errors.
+pub fn score_pairs(
+    net: &SiameseNet,
+    store: &dyn ImageStore,
+    pairs: &[(ImageKey, ImageKey)],
+    batch: usize,
+) -> Result<(Vec<f64>, Vec<bool>), ModelError> {
+    let rows: Vec<(u32, u32)> = pairs
+        .iter()
+        .filter_map(|(a, b)| Some((store.row_of(a)? as u32, store.row_of(b)? as u32)))
+        .collect();
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for chunk in rows.chunks(batch.max(1)) {
+        let b = gather(store, crate::pipeline::Phase::Validation, 0, 0, chunk);
+        let (_, s) = net.evaluate(&b.left, &b.right, &b.labels)?;
+        scores.extend(s.iter().map(|&v| f64::from(v)));
+        labels.extend(b.labels.iter().map(|&l| l > 0.5));
+    }
+    Ok((scores, labels))
+}
+
+/// Chooses the threshold on validation and applies it unchanged to test.
+///
+/// # Errors
+/// Model errors.
+pub fn evaluate(
+    net: &SiameseNet,
+    store: &dyn ImageStore,
+    pairs: &EvalPairs<'_>,
+    batch: usize,
+) -> Result<Evaluation, ModelError> {
+    let (vs, vl) = score_pairs(net, store, pairs.validation, batch)?;
+    let (ts, tl) = score_pairs(net, store, pairs.test, batch)?;
+    let threshold = crate::eval::best_threshold(&vs, &vl).map_or(0.5, |t| t.value);
+    Ok(Evaluation {
+        validation_pairs: vs.len(),
+        test_pairs: ts.len(),
+        threshold,
+        validation: summarize(&vs, &vl, Some(threshold)),
+        test: summarize(&ts, &tl, Some(threshold)),
+    })
+}
+
+impl From<SessionError> for StageError {
+    fn from(e: SessionError) -> Self {
+        StageError::Train {
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The training loop, as the sink of the batch chain: batches in, forward, loss, backward,
+//! optimizer step; at each epoch's end, validation metrics, checkpoints and early stopping.
+//!
+//! Batches arrive in order (the engine keeps it): each epoch's train batches, then its
+//! validation batches. An epoch closes when the next epoch's first batch arrives, or at the
+//! end of the stream.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use dfdx::tensor_ops::Backward;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, params_of};
+use super::metrics::{summarize, Summary};
+use super::optim::Optimizer;
+use super::rundir::RunDir;
+use crate::model::net::SiameseNet;
+use crate::pipeline::training::Schedule;
+use crate::pipeline::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
+
+/// One row of the per-epoch metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Train loss without penalties, mean over pairs.
+    pub train_loss: f64,
+    /// Train accuracy at the score threshold 0.5 (BCE) or 0 (contrastive's negative distance
+    /// at the best validation threshold).
+    pub train: Summary,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation metrics.
+    pub val: Summary,
+    /// Learning rate at the epoch's end.
+    pub lr: f64,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+    /// Train pairs per second.
+    pub pairs_per_s: f64,
+}
+
+/// Scores and losses gathered over one phase of one epoch.
+#[derive(Debug, Default)]
+struct Phase1 {
+    loss_sum: f64,
+    pairs: usize,
+    scores: Vec<f64>,
+    labels: Vec<bool>,
+}
+
+impl Phase1 {
+    fn add(&mut self, loss: f32, scores: &[f32], labels: &[f32]) {
+        self.loss_sum += f64::from(loss) * scores.len() as f64;
+        self.pairs += scores.len();
+        self.scores.extend(scores.iter().map(|&s| f64::from(s)));
+        self.labels.extend(labels.iter().map(|&l| l > 0.5));
+    }
+
+    fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.pairs.max(1) as f64
+    }
+}
+
+/// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Best validation loss so far and its epoch.
+    pub best: Option<(f64, usize)>,
+    /// Epochs since the best.
+    pub since_best: usize,
+    /// Every finished epoch's metrics.
+    pub history: Vec<EpochMetrics>,
+}
+
+/// The `Train` stage's runtime.
+pub struct Trainer {
+    net: SiameseNet,
+    optimizer: Optimizer,
+    schedule: Schedule,
+    run: RunDir,
+    state: LoopState,
+    epoch: Option<usize>,
+    started: Instant,
+    train: Phase1,
+    val: Phase1,
+    threshold: f64,
+    stopped: bool,
+}
+
+impl Trainer {
+    /// A trainer writing into `run`; `state` is empty for a new run.
+    pub fn new(
+        net: SiameseNet,
+        optimizer: Optimizer,
+        schedule: Schedule,
+        run: RunDir,
+        state: LoopState,
+        threshold: f64,
+    ) -> Self {
+        Self {
+            net,
+            optimizer,
+            schedule,
+            run,
+            state,
+            epoch: None,
+            started: Instant::now(),
+            train: Phase1::default(),
+            val: Phase1::default(),
+            threshold,
+            stopped: false,
+        }
+    }
+
+    /// The loop's state (history, best epoch).
+    pub fn state(&self) -> &LoopState {
+        &self.state
+    }
+
+    /// The network as trained so far (the last weights, not the best).
+    pub fn net(&self) -> &SiameseNet {
+        &self.net
+    }
+
+    /// The run folder.
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    /// True when early stopping ended the run.
+    pub fn stopped_early(&self) -> bool {
+        self.stopped
+    }
+
+    fn step(&mut self, b: &PairBatch) -> Result<(), StageError> {
+        let err = |e: crate::model::net::ModelError| StageError::Train {
+            reason: e.to_string(),
+        };
+        match b.phase {
+            Phase::Train => {
+                let out = self
+                    .net
+                    .forward_train(&b.left, &b.right, &b.labels)
+                    .map_err(err)?;
+                let mut grads = out.loss.backward();
+                self.optimizer
+                    .update(&mut self.net.params, &mut grads)
+                    .map_err(err)?;
+                self.train.add(out.data_loss, &out.scores, &b.labels);
+            }
+            Phase::Validation => {
+                let (loss, scores) = self
+                    .net
+                    .evaluate(&b.left, &b.right, &b.labels)
+                    .map_err(err)?;
+                self.val.add(loss, &scores, &b.labels);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the current epoch: metrics, checkpoints, early stopping. Returns true to stop.
+    fn close_epoch(&mut self, epoch: usize) -> Result<bool, StageError> {
+        let (train, val) = (
+            std::mem::take(&mut self.train),
+            std::mem::take(&mut self.val),
+        );
+        let seconds = self.started.elapsed().as_secs_f64();
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: train.mean_loss(),
+            train: summarize(&train.scores, &train.labels, Some(self.threshold)),
+            val_loss: val.mean_loss(),
+            val: summarize(&val.scores, &val.labels, Some(self.threshold)),
+            lr: self.optimizer.current_lr(),
+            seconds,
+            pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
+        };
+        let improved = self
+            .state
+            .best
+            .is_none_or(|(best, _)| metrics.val_loss < best);
+        if improved {
+            self.state.best = Some((metrics.val_loss, epoch));
+            self.state.since_best = 0;
+        } else {
+            self.state.since_best += 1;
+        }
+        self.state.history.push(metrics);
+        self.state.epochs_done = epoch + 1;
+        let write = |e: Box<dyn std::error::Error + Send + Sync>, path: PathBuf| {
+            StageError::Write { path, source: e }
+        };
+        let params = params_of(&self.net);
+        if improved {
+            let path = self.run.best_weights();
+            checkpoint::write(&path, &params, None).map_err(|e| write(e.into(), path))?;
+        }
+        let optimizer = self
+            .optimizer
+            .export(&self.net.params)
+            .map_err(|e| StageError::Train {
+                reason: e.to_string(),
+            })?;
+        self.run
+            .save_progress(&params, &optimizer, &self.state)
+            .map_err(|e| write(e.into(), self.run.path().into()))?;
+        self.started = Instant::now();
+        Ok(self
+            .schedule
+            .patience
+            .is_some_and(|p| self.state.since_best >= p))
+    }
+}
+
+impl Sink for Trainer {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
+        let Item::Batch(batch) = item else {
+            return Err(StageError::UnexpectedItem {
+                expected: "batch",
+                found: item.kind(),
+            });
+        };
+        if let Some(current) = self.epoch.filter(|&e| e != batch.epoch) {
+            if self.close_epoch(current)? {
+                self.stopped = true;
+                self.epoch = None;
+                return Ok(Flow::Stop);
+            }
+        }
+        if self.epoch.is_none() {
+            self.started = Instant::now();
+        }
+        self.epoch = Some(batch.epoch);
+        self.step(&batch)?;
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _ctx: &StageContext) -> Result<(), StageError> {
+        if let Some(epoch) = self.epoch.take() {
+            self.stopped = self.close_epoch(epoch)?;
+        }
+        Ok(())
+    }
+}

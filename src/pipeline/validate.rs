@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use super::config::Pipeline;
 use super::training;
-use crate::stages::{DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig};
+use crate::stages::{
+    AugmentConfig, DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig,
+};
 
 /// One problem in a pipeline file, at a RON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub struct Plan {
     pub resize: Option<ResizeConfig>,
     /// The pair batcher, if any.
     pub pair_batch: Option<PairBatchConfig>,
+    /// The augmenter, if any (only with a pair batcher).
+    pub augment: Option<AugmentConfig>,
     /// The sink.
     pub sink: SinkConfig,
 }
@@ -143,6 +147,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Pipeline, LoadError> {
 pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
     let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
+    let mut augment = None;
     let last = pipeline.stages.len().saturating_sub(1);
     if pipeline.stages.is_empty() {
         problems.push(Problem::new(
@@ -179,6 +184,11 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
                 order(decode.is_some(), "must come after the image stages");
                 pair_batch = pair_batch.or(Some(c.clone()));
             }
+            StageConfig::Augment(c) => {
+                order(augment.is_none(), "may appear once");
+                order(pair_batch.is_some(), "must come after PairBatch");
+                augment = augment.or(Some(c.clone()));
+            }
             StageConfig::Sink(c) => {
                 order(i == last, "must be the last stage");
                 sink = sink.or(Some(c.clone()));
@@ -205,6 +215,7 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             decode,
             resize,
             pair_batch,
+            augment,
             sink,
         }),
         _ => Err(problems),

@@ -109,6 +109,7 @@ fn stages_command_lists_every_kind() {
         "Decode",
         "Resize",
         "PairBatch",
+        "Augment",
         "Sink",
         "Balanced",
         "on_error",

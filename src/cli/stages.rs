@@ -12,7 +12,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let pretty = ron::ser::PrettyConfig::new()
         .depth_limit(3)
         .struct_names(true);
-    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch] -> Sink.\n");
+    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch -> [Augment]] -> Sink.\n");
     for (stage, about) in StageConfig::catalogue() {
         println!("{}: {about}", stage.kind());
         println!(

@@ -21,6 +21,7 @@ const EPS: f32 = 1e-6;
 
 type M<T> = Tensor<(usize, usize), f32, Cpu, T>;
 type V<T> = Tensor<(usize,), f32, Cpu, T>;
+type LossAndScores<T> = (Tensor<(), f32, Cpu, T>, Vec<f32>);
 
 impl SiameseNet {
     /// A `(pairs, 2 * pairs)` matrix that maps stacked embeddings `[left; right]` to
@@ -123,7 +124,7 @@ impl SiameseNet {
         features: M<T>,
         y: &Tensor<(usize,), f32, Cpu>,
         first: usize,
-    ) -> Result<(Tensor<(), f32, Cpu, T>, Vec<f32>), ModelError> {
+    ) -> Result<LossAndScores<T>, ModelError> {
         let b = y.shape().0;
         let k = self.params[first].shape[0];
         let w = self.param::<T>(first).reshape_like(&(k, 1));

@@ -4,7 +4,8 @@
 //! A run has up to two engine chains. The image chain (files -> Decode -> Resize) ends in
 //! the cache writer, in a memory store, or in the sink itself when there is no `PairBatch`.
 //! The batch chain starts at `PairBatch`, which samples from an [`ImageStore`]: the
-//! memory-mapped cache or the memory store, so both paths feed the same downstream stages.
+//! memory-mapped cache or the memory store, so both paths feed the same downstream stages
+//! (`Augment`, when the plan has it, then the sink).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -244,7 +245,7 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
                 config,
                 store,
                 source,
-                None,
+                augment_stage(plan),
                 &pairs,
                 start,
                 &options(settings, "pairs"),
@@ -264,7 +265,7 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
             capacity: pair_batch.capacity,
             source: Box::new(source),
         },
-        transforms: Vec::new(),
+        transforms: augment_stage(plan).into_iter().collect(),
         sink_name: "sink".into(),
         sink,
     };
@@ -274,6 +275,15 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
     outcome.reports.push(("batches".into(), report));
     outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
     Ok(outcome)
+}
+
+/// The plan's `Augment` stage, seeded by the pipeline's seed, if it has one.
+fn augment_stage(plan: &Plan) -> Option<TransformStage> {
+    plan.augment.as_ref().map(|augment| TransformStage {
+        name: "augment".into(),
+        capacity: augment.capacity,
+        workers: augment.build(plan.pipeline.seed),
+    })
 }
 
 /// The images as a store: the cache when the plan has one, else decoded into memory.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use super::config::Pipeline;
 use super::training;
 use crate::stages::{
-    DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig, TrainConfig,
+    AugmentConfig, DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig,
+    TrainConfig,
 };
 
 /// One problem in a pipeline file, at a RON path.
@@ -90,6 +91,8 @@ pub struct Plan {
     pub resize: Option<ResizeConfig>,
     /// The pair batcher, if any.
     pub pair_batch: Option<PairBatchConfig>,
+    /// The augmenter, if any (only with a pair batcher).
+    pub augment: Option<AugmentConfig>,
     /// The last stage.
     pub end: End,
 }
@@ -154,6 +157,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Pipeline, LoadError> {
 pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
     let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
+    let mut augment = None;
     let last = pipeline.stages.len().saturating_sub(1);
     if pipeline.stages.is_empty() {
         problems.push(Problem::new(
@@ -190,6 +194,11 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
                 order(decode.is_some(), "must come after the image stages");
                 pair_batch = pair_batch.or(Some(c.clone()));
             }
+            StageConfig::Augment(c) => {
+                order(augment.is_none(), "may appear once");
+                order(pair_batch.is_some(), "must come after PairBatch");
+                augment = augment.or(Some(c.clone()));
+            }
             StageConfig::Sink(c) => {
                 order(i == last, "must be the last stage");
                 sink = sink.or(Some(End::Sink(c.clone())));
@@ -221,6 +230,7 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             decode,
             resize,
             pair_batch,
+            augment,
             end,
         }),
         _ => Err(problems),

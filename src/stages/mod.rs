@@ -2,8 +2,10 @@
 //!
 //! Image stages (`Decode`, `Resize`) turn files into images, one item at a time and in
 //! parallel. `PairBatch` turns an image store (the memory-mapped cache, or the images
-//! collected in memory) into minibatches of pairs. A `Sink` ends the chain.
+//! collected in memory) into minibatches of pairs, which `Augment` may distort. A `Sink`
+//! ends the chain.
 
+pub mod augment;
 pub mod cached;
 pub mod decode;
 pub mod pair_batch;
@@ -15,6 +17,7 @@ pub mod train;
 
 use serde::{Deserialize, Serialize};
 
+pub use augment::AugmentConfig;
 pub use decode::DecodeConfig;
 pub use pair_batch::{PairBatchConfig, Sampler};
 pub use resize::{Filter, ResizeConfig};
@@ -32,6 +35,8 @@ pub enum StageConfig {
     Resize(ResizeConfig),
     /// Sample pairs and gather them into minibatches.
     PairBatch(PairBatchConfig),
+    /// Randomly distort train pairs (affine, flip, brightness, contrast).
+    Augment(AugmentConfig),
     /// End the pipeline: count or save what arrives.
     Sink(SinkConfig),
     /// End the pipeline: train the Siamese network on the batches.
@@ -45,6 +50,7 @@ impl StageConfig {
             StageConfig::Decode(_) => "Decode",
             StageConfig::Resize(_) => "Resize",
             StageConfig::PairBatch(_) => "PairBatch",
+            StageConfig::Augment(_) => "Augment",
             StageConfig::Sink(_) => "Sink",
             StageConfig::Train(_) => "Train",
         }
@@ -56,6 +62,7 @@ impl StageConfig {
             StageConfig::Decode(c) => c.problems(path, out),
             StageConfig::Resize(c) => c.problems(path, out),
             StageConfig::PairBatch(c) => c.problems(path, out),
+            StageConfig::Augment(c) => c.problems(path, out),
             StageConfig::Sink(c) => c.problems(path, out),
             StageConfig::Train(c) => c.problems(path, out),
         }
@@ -75,6 +82,10 @@ impl StageConfig {
             (
                 StageConfig::PairBatch(PairBatchConfig::default()),
                 "sample same/different pairs and gather them into minibatches",
+            ),
+            (
+                StageConfig::Augment(AugmentConfig::default()),
+                "distort train pairs: Koch et al.'s affine maps, flips, brightness and contrast",
             ),
             (
                 StageConfig::Sink(SinkConfig::default()),

@@ -7,3 +7,6 @@
 pub mod head;
 pub mod net;
 pub mod ops;
+
+#[cfg(test)]
+mod tests;

@@ -2,4 +2,5 @@
 
 mod pipelines;
 mod run;
+mod train;
 mod util;

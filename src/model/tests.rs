@@ -5,14 +5,30 @@ use dfdx::tensor::AsArray;
 use dfdx::tensor_ops::Backward;
 
 use super::net::SiameseNet;
-use crate::pipeline::training::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::pipeline::training::{
+    ConvLayer, DenseLayer, Distance, Loss, ModelConfig, OptimizerConfig,
+};
 use crate::train::checkpoint::{load_params, params_of, read, write};
 use crate::train::Optimizer;
 
 fn small() -> ModelConfig {
     ModelConfig {
-        conv: vec![ConvLayer { filters: 4, kernel: 3, pool: true }, ConvLayer { filters: 6, kernel: 3, pool: false }],
-        dense: DenseLayer { units: 16, ..DenseLayer::default() },
+        conv: vec![
+            ConvLayer {
+                filters: 4,
+                kernel: 3,
+                pool: true,
+            },
+            ConvLayer {
+                filters: 6,
+                kernel: 3,
+                pool: false,
+            },
+        ],
+        dense: DenseLayer {
+            units: 16,
+            ..DenseLayer::default()
+        },
         ..ModelConfig::default()
     }
 }
@@ -20,7 +36,8 @@ fn small() -> ModelConfig {
 /// A batch where same pairs share a bright square's position and different pairs do not.
 fn batch(pairs: usize, side: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = side * side;
-    let (mut left, mut right, mut labels) = (vec![0.1; pairs * n], vec![0.1; pairs * n], Vec::new());
+    let (mut left, mut right, mut labels) =
+        (vec![0.1; pairs * n], vec![0.1; pairs * n], Vec::new());
     for i in 0..pairs {
         let same = i % 2 == 0;
         let (a, b) = (i % 3, if same { i % 3 } else { (i + 1) % 3 });
@@ -39,8 +56,14 @@ fn batch(pairs: usize, side: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
 #[test]
 fn the_seed_model_has_the_documented_parameter_count() {
     // The seed report's best model (Keras summary): 8,440,857 trainable parameters.
-    let net = SiameseNet::new(&ModelConfig::default(), Distance::L1, Loss::BinaryCrossEntropy, (125, 125), 1)
-        .expect("builds");
+    let net = SiameseNet::new(
+        &ModelConfig::default(),
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (125, 125),
+        1,
+    )
+    .expect("builds");
     assert_eq!(net.parameter_count(), 8_440_857);
 }
 
@@ -64,7 +87,11 @@ fn every_parameter_gets_a_gradient_with_every_head() {
         for p in &net.params {
             let g = grads.get_or_alloc_mut(&p.value).expect("grad");
             let norm: f32 = g.iter().map(|v| v * v).sum();
-            assert!(norm > 0.0 && norm.is_finite(), "{} got no gradient with {distance:?} {loss:?}", p.name);
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "{} got no gradient with {distance:?} {loss:?}",
+                p.name
+            );
         }
     }
 }
@@ -73,8 +100,18 @@ fn train_steps(seed: u64, steps: usize) -> (SiameseNet, Vec<f32>) {
     let mut config = small();
     config.l2.conv = 0.0;
     config.l2.dense = 0.0;
-    let mut net = SiameseNet::new(&config, Distance::L1, Loss::BinaryCrossEntropy, (12, 12), seed).expect("builds");
-    let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-2, decay: 0.0 });
+    let mut net = SiameseNet::new(
+        &config,
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (12, 12),
+        seed,
+    )
+    .expect("builds");
+    let mut opt = Optimizer::new(OptimizerConfig::Adam {
+        lr: 1e-2,
+        decay: 0.0,
+    });
     let (l, r, y) = batch(12, 12);
     let mut losses = Vec::new();
     for _ in 0..steps {
@@ -101,7 +138,12 @@ fn the_same_seed_gives_the_same_weights_on_cpu() {
     for ((pa, pb), pc) in a.params.iter().zip(&b.params).zip(&c.params) {
         assert_eq!(pa.value.as_vec(), pb.value.as_vec(), "{}", pa.name);
         if pa.shape.len() > 1 {
-            assert_ne!(pa.value.as_vec(), pc.value.as_vec(), "{} ignores the seed", pa.name);
+            assert_ne!(
+                pa.value.as_vec(),
+                pc.value.as_vec(),
+                "{} ignores the seed",
+                pa.name
+            );
         }
     }
 }
@@ -112,7 +154,14 @@ fn a_reloaded_checkpoint_reproduces_the_outputs_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("w.safetensors");
     write(&path, &params_of(&net), None).expect("write");
-    let mut fresh = SiameseNet::new(&net_config(), Distance::L1, Loss::BinaryCrossEntropy, (12, 12), 77).expect("builds");
+    let mut fresh = SiameseNet::new(
+        &net_config(),
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (12, 12),
+        77,
+    )
+    .expect("builds");
     load_params(&path, &mut fresh.params, &read(&path).expect("read")).expect("load");
     let (l, r, y) = batch(5, 12);
     let a = net.evaluate(&l, &r, &y).expect("eval");
@@ -120,8 +169,22 @@ fn a_reloaded_checkpoint_reproduces_the_outputs_exactly() {
     assert_eq!(a.1, b.1);
     assert_eq!(a.0.to_bits(), b.0.to_bits());
     // A checkpoint of another shape is refused with a clear error.
-    let mut other = SiameseNet::new(&ModelConfig { dense: DenseLayer { units: 8, ..DenseLayer::default() }, ..small() }, Distance::L1, Loss::BinaryCrossEntropy, (12, 12), 1).expect("builds");
-    let err = load_params(&path, &mut other.params, &read(&path).expect("read")).expect_err("mismatch");
+    let mut other = SiameseNet::new(
+        &ModelConfig {
+            dense: DenseLayer {
+                units: 8,
+                ..DenseLayer::default()
+            },
+            ..small()
+        },
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (12, 12),
+        1,
+    )
+    .expect("builds");
+    let err =
+        load_params(&path, &mut other.params, &read(&path).expect("read")).expect_err("mismatch");
     assert!(err.to_string().contains("dense.weight"), "{err}");
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Library modules return `thiserror` errors; this layer adds context with `anyhow`.
 
+pub mod bench;
 pub mod cache;
 pub mod data;
 pub mod run;
@@ -28,6 +29,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Run a pipeline and print what every stage did.
     Run(run::RunArgs),
+    /// Measure training speed (and compare with Keras).
+    Bench(bench::BenchArgs),
     /// Check pipeline files and list every problem.
     Validate(validate::ValidateArgs),
     /// List every stage kind with its options and defaults.
@@ -45,6 +48,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(args) => data::run(args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),

@@ -1,0 +1,14 @@
+//! Evaluation of a verifier's scores: ROC, AUC and EER, and threshold choice.
+//!
+//! Every metric takes scores where higher means "more likely the same person" (negate
+//! distances first) and labels where `true` means same. Input that gives no meaningful
+//! number (no scores, NaN, a single class) is an [`EvalError`], never a NaN or a panic.
+
+mod error;
+mod roc;
+mod scores;
+mod threshold;
+
+pub use error::EvalError;
+pub use roc::{Eer, Roc};
+pub use threshold::{accuracy_at, best_threshold, Confusion, Threshold};

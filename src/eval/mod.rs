@@ -1,14 +1,19 @@
-//! Evaluation of a verifier's scores: ROC, AUC and EER, and threshold choice.
+//! Evaluation of a verifier's scores: ROC, AUC and EER, threshold choice, and the
+//! validation-then-test protocol with bootstrap intervals.
 //!
 //! Every metric takes scores where higher means "more likely the same person" (negate
 //! distances first) and labels where `true` means same. Input that gives no meaningful
 //! number (no scores, NaN, a single class) is an [`EvalError`], never a NaN or a panic.
 
+mod bootstrap;
 mod error;
+mod report;
 mod roc;
 mod scores;
 mod threshold;
 
+pub use bootstrap::Interval;
 pub use error::EvalError;
+pub use report::ValTestReport;
 pub use roc::{Eer, Roc};
 pub use threshold::{accuracy_at, best_threshold, Confusion, Threshold};

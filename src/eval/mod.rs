@@ -1,5 +1,6 @@
-//! Evaluation of a verifier's scores: ROC, AUC and EER, threshold choice, and the
-//! validation-then-test protocol with bootstrap intervals.
+//! Evaluation of a verifier's scores: ROC, AUC and EER, threshold choice, the
+//! validation-then-test protocol with bootstrap intervals, LFW-style k-fold accuracy,
+//! and Koch's one-shot N-way identification.
 //!
 //! Every metric takes scores where higher means "more likely the same person" (negate
 //! distances first) and labels where `true` means same. Input that gives no meaningful
@@ -7,6 +8,8 @@
 
 mod bootstrap;
 mod error;
+mod kfold;
+mod one_shot;
 mod report;
 mod roc;
 mod scores;
@@ -14,6 +17,8 @@ mod threshold;
 
 pub use bootstrap::Interval;
 pub use error::EvalError;
+pub use kfold::{contiguous_folds, kfold_accuracy, KFold};
+pub use one_shot::{one_shot_accuracy, OneShot};
 pub use report::ValTestReport;
 pub use roc::{Eer, Roc};
 pub use threshold::{accuracy_at, best_threshold, Confusion, Threshold};

@@ -2,9 +2,10 @@
 //! curves. The file extension picks the format.
 //!
 //! Text uses Noto Sans embedded in the binary, so plots render the same on machines
-//! without any system fonts: plotters measures it through its `ab_glyph` feature and
-//! [`text::CrispText`] draws it into PNGs (SVGs carry it as text). PNGs are rasterised
-//! into a buffer and encoded with the `image` crate the rest of the crate uses.
+//! without any system fonts: plotters measures it through its `ab_glyph` feature and a
+//! small backend wrapper (`text.rs`) draws it into PNGs; SVGs carry it as text. PNGs
+//! are rasterised into a buffer and encoded with the `image` crate the crate already
+//! uses.
 
 mod curves;
 mod histogram;

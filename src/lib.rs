@@ -3,8 +3,9 @@
 //!
 //! The crate is laid out by concept: [`data`] reads LFW-a and its pairs files, [`pipeline`]
 //! holds the RON schema, its validation and the threaded stage engine, [`stages`] holds one
-//! file per stage kind, and [`cache`] holds the memory-mapped tensor cache. The `twinflow`
-//! binary in `src/main.rs` is a thin shell over [`cli`].
+//! file per stage kind, [`cache`] holds the memory-mapped tensor cache, and [`eval`] turns
+//! scores into metrics, reports and plots. The `twinflow` binary in `src/main.rs` is a
+//! thin shell over [`cli`].
 
 pub mod cache;
 pub mod cli;

@@ -12,9 +12,11 @@
 //! time, across sample boundaries) and multiplies them with a register-blocked 6x16 kernel
 //! compiled for AVX2+FMA and chosen at run time; the batch is split across rayon threads.
 //!
-//! # What dfdx 0.13 gives for runtime shapes (checked by `dfdx_checks.rs`)
+//! # What dfdx 0.13 gives for runtime shapes (checked by the tests in `dfdx_checks.rs`)
 //! - `matmul` of `(usize, usize)` tensors works, forward and backward, and so does adding a
-//!   bias through `broadcast_like`; a dense layer therefore needs no custom op.
+//!   bias with `broadcast_like::<_, Axis<0>>(&(n, units))` (the axis must be named: with
+//!   two runtime dims it is ambiguous); a dense layer therefore needs no custom op. Its
+//!   matmul uses gemm 0.15 (AVX2 at most).
 //! - `dropout` is shape-generic and works on runtime shapes; it always drops, so the caller
 //!   skips it at inference. It is inverted dropout (survivors scaled by `1/(1-p)`), as Keras.
 //! - `reshape_like` flattens `(n, c, h, w)` to `(n, c*h*w)` without a copy.
@@ -27,6 +29,8 @@
 //!   written in place through `get_or_alloc_mut`.
 
 mod conv;
+#[cfg(test)]
+mod dfdx_checks;
 #[cfg(test)]
 mod gradcheck;
 mod im2col;

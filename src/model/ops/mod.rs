@@ -1,4 +1,5 @@
-//! Custom dfdx operations: 2-D convolution and 2x2 max pooling on runtime-shaped tensors.
+//! Custom dfdx operations on runtime-shaped NCHW tensors: 2-D convolution, 2x2 max pooling
+//! and per-channel batch normalisation.
 //!
 //! Each op computes its forward pass with its own kernels, then registers a backward closure
 //! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
@@ -28,6 +29,7 @@
 //!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
 //!   written in place through `get_or_alloc_mut`.
 
+mod batch_norm;
 mod conv;
 #[cfg(test)]
 mod dfdx_checks;
@@ -38,6 +40,7 @@ mod microkernel;
 mod pool;
 pub mod reference;
 
+pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
 
 /// The slice-level kernels behind the ops (NCHW, contiguous), for benchmarks and for callers

@@ -38,24 +38,6 @@ impl Runs {
         (self.n == 1 && first.len == LANES).then_some(first.src)
     }
 
-    /// Splits a panel's source offsets into maximal runs of consecutive offsets.
-    fn of(offsets: &[usize]) -> Self {
-        let mut runs = Runs {
-            n: 0,
-            items: [Run::default(); LANES],
-        };
-        for (col, &src) in offsets.iter().enumerate() {
-            match runs.items[..runs.n].last_mut() {
-                Some(last) if last.src + last.len == src => last.len += 1,
-                _ => {
-                    runs.items[runs.n] = Run { col, len: 1, src };
-                    runs.n += 1;
-                }
-            }
-        }
-        runs
-    }
-
     /// The runs in column order.
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Run> {
@@ -65,32 +47,43 @@ impl Runs {
 
 /// The runs of patch corners in the input and of channel-0 elements in the output for the
 /// `len <= LANES` positions starting at `q0`, offsets relative to the group's first sample.
+/// Input runs end with each output row, output runs with each sample.
 pub(crate) fn panel_runs(g: &Conv2dShape, q0: usize, len: usize) -> (Runs, Runs) {
-    let (mut input, mut output) = ([0; LANES], [0; LANES]);
-    walk_positions(g, q0, len, |i, xo, yo| (input[i], output[i]) = (xo, yo));
-    (Runs::of(&input[..len]), Runs::of(&output[..len]))
-}
-
-/// Calls `f(i, input offset, output offset)` for positions `q0..q0 + len`, stepping
-/// row and sample indices instead of dividing per position.
-fn walk_positions(g: &Conv2dShape, q0: usize, len: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (p, ow) = (g.pixels(), g.out_width());
-    let (mut s, pix) = (q0 / p, q0 % p);
-    let (mut oi, mut oj) = (pix / ow, pix % ow);
-    for i in 0..len {
-        f(
-            i,
-            s * g.in_sample() + oi * g.width + oj,
-            s * g.out_sample() + oi * ow + oj,
-        );
-        oj += 1;
-        if oj == ow {
-            (oj, oi) = (0, oi + 1);
-            if oi == g.out_height() {
-                (oi, s) = (0, s + 1);
-            }
+    let mut input = Runs {
+        n: 0,
+        items: [Run::default(); LANES],
+    };
+    let mut output = Runs {
+        n: 0,
+        items: [Run::default(); LANES],
+    };
+    let mut col = 0;
+    while col < len {
+        let (s, pix) = ((q0 + col) / p, (q0 + col) % p);
+        let seg = (p - pix).min(len - col);
+        output.items[output.n] = Run {
+            col,
+            len: seg,
+            src: s * g.out_sample() + pix,
+        };
+        output.n += 1;
+        let mut c = col;
+        while c < col + seg {
+            let (oi, oj) = ((pix + c - col) / ow, (pix + c - col) % ow);
+            let run = (ow - oj).min(col + seg - c);
+            let src = s * g.in_sample() + oi * g.width + oj;
+            input.items[input.n] = Run {
+                col: c,
+                len: run,
+                src,
+            };
+            input.n += 1;
+            c += run;
         }
+        col += seg;
     }
+    (input, output)
 }
 
 /// Offset of every tap from its patch's top-left input element, in weight order.

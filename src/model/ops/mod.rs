@@ -39,6 +39,7 @@ mod im2col;
 mod microkernel;
 mod pool;
 pub mod reference;
+mod tiles;
 
 pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};

@@ -11,10 +11,11 @@
 
 use rayon::prelude::*;
 
-use super::super::im2col::{add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets};
-use super::super::microkernel::{
-    panel_dots, rows_times_panel, rows_times_strided, DOT_A, DOT_B, LANES, ROWS,
+use super::super::im2col::{
+    add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs,
 };
+use super::super::microkernel::{panel_dots, rows_times, rows_times_scatter_add, LANES, ROWS};
+use super::super::tiles::PanelRows;
 use super::super::{samples_per_group, Real};
 use super::Conv2dShape;
 
@@ -67,19 +68,29 @@ fn forward_group<E: Real>(
     y: &mut [E],
 ) {
     let (positions, p) = (y.len() / g.out_sample() * g.pixels(), g.pixels());
+    let lane_offsets = row_offsets(g.taps(), LANES);
     let mut panel = vec![E::default(); g.taps() * LANES];
     let mut out = vec![E::default(); packed.len() / g.taps() * LANES];
     for q0 in (0..positions).step_by(LANES) {
         let len = LANES.min(positions - q0);
         let (input, output) = panel_runs(g, q0, len);
         // A panel inside one output row reads its patches in place, saving the im2col copy.
-        match input.whole() {
-            Some(base) => rows_times_strided(packed, x, base, taps, &mut out),
+        let rows = match input.whole() {
+            Some(base) => PanelRows {
+                data: x,
+                base,
+                offsets: taps,
+            },
             None => {
                 fill_patch_panel(x, taps, &input, len, &mut panel);
-                rows_times_panel(packed, &panel, &mut out);
+                PanelRows {
+                    data: &panel,
+                    base: 0,
+                    offsets: &lane_offsets,
+                }
             }
-        }
+        };
+        rows_times(packed, rows, &mut out);
         for (o, (row, &bias)) in out.chunks_exact(LANES).zip(b).enumerate() {
             for r in output.iter() {
                 let dst = &mut y[r.src + o * p..][..r.len];
@@ -89,6 +100,11 @@ fn forward_group<E: Real>(
             }
         }
     }
+}
+
+/// Offsets `0, step, 2 * step, ...` of `rows` rows.
+fn row_offsets(rows: usize, step: usize) -> Vec<usize> {
+    (0..rows).map(|r| r * step).collect()
 }
 
 /// Backward pass: returns `(dw, db)` for output gradient `gy`, and adds the input gradient
@@ -112,7 +128,7 @@ pub fn backward<E: Real>(
     let group = samples_per_group(g.batch);
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());
     let taps = tap_offsets(g);
-    let parts: Vec<Vec<E>> = match gx {
+    let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
         Some(gx) => {
             assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
             let wt = pack_rows(g.taps(), g.out_channels, |t, o| w[o * g.taps() + t]);
@@ -127,87 +143,166 @@ pub fn backward<E: Real>(
             .map(|(xg, gyg)| backward_group(g, &taps, xg, gyg, None))
             .collect(),
     };
-    // Each part is the group's padded `[out][tap]` weight gradient.
-    let taps_pad = g.taps().next_multiple_of(DOT_B);
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
-    for part in parts {
-        for (d, p) in dw
-            .chunks_exact_mut(g.taps())
-            .zip(part.chunks_exact(taps_pad))
-        {
-            d.iter_mut().zip(p).for_each(|(a, &v)| *a += v);
-        }
+    let mut db = vec![E::default(); g.out_channels];
+    for (pdw, pdb) in parts {
+        dw.iter_mut().zip(&pdw).for_each(|(a, &v)| *a += v);
+        db.iter_mut().zip(&pdb).for_each(|(a, &v)| *a += v);
     }
-    (dw, bias_grad(g, gy))
+    (dw, db)
 }
 
-/// Panels per backward chunk: its patch panels (up to 16 x 512 taps x 16 positions, 512 KiB)
-/// stay in a Zen 3 core's L2 cache while the weight gradient reduces over them.
+/// Panels per backward chunk: its copied patch panels (at most 16 x 512 taps x 16
+/// positions, 512 KiB) stay in a Zen 3 core's L2 cache while the weight gradient reduces
+/// over them.
 const CHUNK_PANELS: usize = 16;
 
-/// One group's backward pass: returns its padded `[out][tap]` weight gradient, and adds its
-/// input gradient onto `gx` when given (with the transposed packed weights).
+/// Row offsets and scratch buffers of one group's backward pass.
+struct Scratch<E> {
+    /// `o * pixels`: output-gradient rows read in place.
+    gy_offsets: Vec<usize>,
+    /// `o * LANES`: output-gradient rows of a copied panel.
+    grad_offsets: Vec<usize>,
+    /// `t * LANES`: patch rows of a copied panel.
+    patch_offsets: Vec<usize>,
+    /// Copied patch panels of a chunk, `[panel][tap][LANES]`.
+    patches: Vec<E>,
+    /// Copied output-gradient panels of a chunk, `[panel][out][LANES]`.
+    grads: Vec<E>,
+    /// One panel's patch gradients, for panels that span output rows.
+    dpatch: Vec<E>,
+}
+
+impl<E: Real> Scratch<E> {
+    fn new(g: &Conv2dShape) -> Self {
+        let (outs, taps) = (g.out_channels, g.taps());
+        Self {
+            gy_offsets: row_offsets(outs, g.pixels()),
+            grad_offsets: row_offsets(outs, LANES),
+            patch_offsets: row_offsets(taps, LANES),
+            patches: vec![E::default(); CHUNK_PANELS * taps * LANES],
+            grads: vec![E::default(); CHUNK_PANELS * outs * LANES],
+            dpatch: vec![E::default(); taps.next_multiple_of(ROWS) * LANES],
+        }
+    }
+}
+
+/// One group's backward pass: returns its `(dw, db)`, and adds its input gradient onto `gx`
+/// when given (with the transposed packed weights). Panels whose positions are consecutive
+/// in the input or output are read there in place; the others are copied first.
 fn backward_group<E: Real>(
     g: &Conv2dShape,
     taps: &[usize],
     x: &[E],
     gy: &[E],
     mut gx: Option<(&[E], &mut [E])>,
-) -> Vec<E> {
-    let (outs, p) = (g.out_channels, g.pixels());
-    let (outs_pad, taps_pad) = (
-        outs.next_multiple_of(DOT_A),
-        g.taps().next_multiple_of(DOT_B),
-    );
-    let positions = gy.len() / g.out_sample() * p;
-    // Padding rows are never written, so they stay zero and add nothing.
-    let mut patches = vec![E::default(); CHUNK_PANELS * taps_pad * LANES];
-    let mut grads = vec![E::default(); CHUNK_PANELS * outs_pad * LANES];
-    let mut dpatch = vec![E::default(); g.taps().next_multiple_of(ROWS) * LANES];
-    let mut dw = vec![E::default(); outs_pad * taps_pad];
+) -> (Vec<E>, Vec<E>) {
+    let positions = gy.len() / g.out_sample() * g.pixels();
+    let mut sc = Scratch::new(g);
+    let mut dw = vec![E::default(); g.out_channels * g.taps()];
+    let mut db_lanes = vec![[E::default(); LANES]; g.out_channels];
     for c0 in (0..positions).step_by(CHUNK_PANELS * LANES) {
-        let panels = (positions - c0).div_ceil(LANES).min(CHUNK_PANELS);
-        for pn in 0..panels {
+        let runs = copy_chunk(g, taps, x, gy, c0, positions, &mut sc);
+        let grad_rows: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(pn, (_, out))| match out.whole() {
+                Some(base) => PanelRows {
+                    data: gy,
+                    base,
+                    offsets: &sc.gy_offsets,
+                },
+                None => {
+                    let base = pn * g.out_channels * LANES;
+                    PanelRows {
+                        data: &sc.grads,
+                        base,
+                        offsets: &sc.grad_offsets,
+                    }
+                }
+            })
+            .collect();
+        let patch_rows: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(pn, (input, _))| match input.whole() {
+                Some(base) => PanelRows {
+                    data: x,
+                    base,
+                    offsets: taps,
+                },
+                None => {
+                    let base = pn * g.taps() * LANES;
+                    PanelRows {
+                        data: &sc.patches,
+                        base,
+                        offsets: &sc.patch_offsets,
+                    }
+                }
+            })
+            .collect();
+        for ((input, _), rows) in runs.iter().zip(&grad_rows) {
+            for (o, lanes) in db_lanes.iter_mut().enumerate() {
+                lanes
+                    .iter_mut()
+                    .zip(rows.row(o))
+                    .for_each(|(a, &v)| *a += v);
+            }
+            if let Some((wt, gx)) = gx.as_mut() {
+                // A panel inside one output row adds its patch gradients straight onto gx.
+                match input.whole() {
+                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps),
+                    None => {
+                        rows_times(wt, *rows, &mut sc.dpatch);
+                        add_patch_panel(&sc.dpatch, taps, input, gx);
+                    }
+                }
+            }
+        }
+        panel_dots(&grad_rows, &patch_rows, &mut dw);
+    }
+    let db = db_lanes
+        .iter()
+        .map(|l| l.iter().fold(E::default(), |a, &v| a + v))
+        .collect();
+    (dw, db)
+}
+
+/// Computes the runs of the chunk of panels starting at position `c0`, and copies the
+/// patches and output gradients of the panels that cannot be read in place.
+fn copy_chunk<E: Real>(
+    g: &Conv2dShape,
+    taps: &[usize],
+    x: &[E],
+    gy: &[E],
+    c0: usize,
+    positions: usize,
+    sc: &mut Scratch<E>,
+) -> Vec<(Runs, Runs)> {
+    let (outs, p) = (g.out_channels, g.pixels());
+    let panels = (positions - c0).div_ceil(LANES).min(CHUNK_PANELS);
+    (0..panels)
+        .map(|pn| {
             let q0 = c0 + pn * LANES;
             let len = LANES.min(positions - q0);
             let (input, output) = panel_runs(g, q0, len);
-            let pp = &mut patches[pn * taps_pad * LANES..][..g.taps() * LANES];
-            fill_patch_panel(x, taps, &input, len, pp);
-            let gp = &mut grads[pn * outs_pad * LANES..][..outs * LANES];
-            for (o, row) in gp.chunks_exact_mut(LANES).enumerate() {
-                for r in output.iter() {
-                    copy_run(
-                        &mut row[r.col..r.col + r.len],
-                        &gy[r.src + o * p..][..r.len],
-                    );
+            if input.whole().is_none() {
+                let dst = &mut sc.patches[pn * g.taps() * LANES..][..g.taps() * LANES];
+                fill_patch_panel(x, taps, &input, len, dst);
+            }
+            if output.whole().is_none() {
+                let dst = &mut sc.grads[pn * outs * LANES..][..outs * LANES];
+                for (o, row) in dst.chunks_exact_mut(LANES).enumerate() {
+                    for r in output.iter() {
+                        copy_run(
+                            &mut row[r.col..r.col + r.len],
+                            &gy[r.src + o * p..][..r.len],
+                        );
+                    }
+                    row[len..].fill(E::default());
                 }
-                row[len..].fill(E::default());
             }
-            if let Some((wt, gx)) = gx.as_mut() {
-                rows_times_panel(wt, gp, &mut dpatch);
-                add_patch_panel(&dpatch, taps, &input, gx);
-            }
-        }
-        let grads = &grads[..panels * outs_pad * LANES];
-        panel_dots(
-            grads,
-            outs_pad,
-            &patches[..panels * taps_pad * LANES],
-            taps_pad,
-            &mut dw,
-        );
-    }
-    dw
-}
-
-/// The bias gradient: each output channel's gradient summed over samples and positions.
-fn bias_grad<E: Real>(g: &Conv2dShape, gy: &[E]) -> Vec<E> {
-    let p = g.pixels();
-    (0..g.out_channels)
-        .map(|o| {
-            gy.chunks_exact(g.out_sample())
-                .flat_map(|s| &s[o * p..(o + 1) * p])
-                .fold(E::default(), |acc, &v| acc + v)
+            (input, output)
         })
         .collect()
 }

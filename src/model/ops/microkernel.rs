@@ -9,10 +9,90 @@
 //! (8-16 output channels), where packing the large operand dominates. [`panel_dots`]
 //! reduces over panels instead, for the weight gradient.
 
-use super::tiles::{self, AddStrided, Blocks, PanelRows, TileSink};
+use super::tiles::{self, AddStrided, Blocks, TileSink};
 use super::Real;
 
 pub(crate) use super::tiles::{LANES, ROWS};
+
+/// `LANES`-wide rows of one operand: row `i` is `data[base + offsets[i]..][..LANES]`.
+///
+/// The rows are bounds-checked once, when made, so the tiles' inner loops fetch them
+/// without checks (a check per row cost as much as the multiply in the dot tile).
+pub(crate) struct PanelRows<'a, E> {
+    data: &'a [E],
+    base: usize,
+    offsets: &'a [usize],
+}
+
+impl<E> Clone for PanelRows<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for PanelRows<'_, E> {}
+
+/// The row offsets of an operand layout, with their maximum, so that [`PanelRows`] can
+/// check a whole panel's rows with one comparison.
+#[derive(Debug, Clone)]
+pub(crate) struct RowTable {
+    offsets: Vec<usize>,
+    max: usize,
+}
+
+impl RowTable {
+    /// A table of the given offsets.
+    pub(crate) fn new(offsets: Vec<usize>) -> Self {
+        let max = offsets.iter().copied().max().unwrap_or(0);
+        Self { offsets, max }
+    }
+
+    /// Offsets `0, step, 2 * step, ...` of `rows` rows.
+    pub(crate) fn strided(rows: usize, step: usize) -> Self {
+        Self::new((0..rows).map(|r| r * step).collect())
+    }
+
+    /// The offsets.
+    pub(crate) fn as_slice(&self) -> &[usize] {
+        &self.offsets
+    }
+}
+
+impl<'a, E> PanelRows<'a, E> {
+    /// Rows at `data[base + table[i]..][..LANES]`.
+    ///
+    /// # Panics
+    /// If the last row reaches past `data`.
+    pub(crate) fn new(data: &'a [E], base: usize, table: &'a RowTable) -> Self {
+        assert!(
+            base + table.max + LANES <= data.len(),
+            "panel rows reach past their data"
+        );
+        Self {
+            data,
+            base,
+            offsets: &table.offsets,
+        }
+    }
+
+    /// Rows of the operand.
+    #[inline(always)]
+    pub(crate) fn rows(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Row `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`Self::rows`].
+    #[inline(always)]
+    pub(crate) fn row(&self, i: usize) -> &'a [E; LANES] {
+        let start = self.base + self.offsets[i];
+        // SAFETY: `new` checked `base + max + LANES <= data.len()` where `max` is the largest
+        // offset of the table, and `offsets[i]` is one of them (indexed with a check above).
+        unsafe { &*(self.data.as_ptr().add(start) as *const [E; LANES]) }
+    }
+}
 
 /// Whether the CPU runs the AVX2+FMA copies.
 #[cfg(target_arch = "x86_64")]
@@ -28,7 +108,7 @@ fn has_fma() -> bool {
 /// If the lengths do not describe whole blocks, or a row of `b` reaches past its data.
 pub(crate) fn rows_times<E: Real>(a: &[E], b: PanelRows<'_, E>, out: &mut [E]) {
     check_blocks(a, b);
-    assert_eq!(out.len(), a.len() / b.offsets.len() * LANES, "output rows");
+    assert_eq!(out.len(), a.len() / b.rows() * LANES, "output rows");
     dispatch_rows_times(a, b, Blocks(out));
 }
 
@@ -47,7 +127,7 @@ pub(crate) fn rows_times_scatter_add<E: Real>(
 ) {
     check_blocks(a, b);
     assert!(
-        offsets.len() <= a.len() / b.offsets.len(),
+        offsets.len() <= a.len() / b.rows(),
         "more offsets than rows"
     );
     dispatch_rows_times(a, b, AddStrided { dst, base, offsets });
@@ -55,7 +135,7 @@ pub(crate) fn rows_times_scatter_add<E: Real>(
 
 /// Panics unless `a` holds whole `ROWS`-row blocks over `b`'s rows.
 fn check_blocks<E>(a: &[E], b: PanelRows<'_, E>) {
-    let inner = b.offsets.len();
+    let inner = b.rows();
     assert!(
         inner > 0 && a.len() % (inner * ROWS) == 0,
         "packed rows do not match the panel"
@@ -89,11 +169,7 @@ unsafe fn rows_times_fma<E: Real, S: TileSink<E>>(a: &[E], b: PanelRows<'_, E>, 
 /// reaches past its data.
 pub(crate) fn panel_dots<E: Real>(a: &[PanelRows<'_, E>], b: &[PanelRows<'_, E>], out: &mut [E]) {
     assert!(!a.is_empty() && a.len() == b.len(), "panel counts");
-    assert_eq!(
-        out.len(),
-        a[0].offsets.len() * b[0].offsets.len(),
-        "output size"
-    );
+    assert_eq!(out.len(), a[0].rows() * b[0].rows(), "output size");
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
         // SAFETY: `panel_dots_fma` only requires the AVX2 and FMA instruction sets, which
@@ -116,8 +192,8 @@ mod tests {
     use super::*;
 
     /// Row offsets of a packed `[row][LANES]` panel.
-    fn packed(rows: usize) -> Vec<usize> {
-        (0..rows).map(|r| r * LANES).collect()
+    fn packed(rows: usize) -> RowTable {
+        RowTable::strided(rows, LANES)
     }
 
     /// Two row blocks against direct sums, on both code paths, from a packed panel and
@@ -137,11 +213,7 @@ mod tests {
                 .sum();
         }
         let offs = packed(inner);
-        let panel = PanelRows {
-            data: &b,
-            base: 0,
-            offsets: &offs,
-        };
+        let panel = PanelRows::new(&b, 0, &offs);
         let mut out = vec![0.0; 2 * ROWS * LANES];
         rows_times(&a, panel, &mut out);
         assert_eq!(out, want);
@@ -152,17 +224,9 @@ mod tests {
         (0..inner)
             .rev()
             .for_each(|t| reversed.extend_from_slice(&b[t * LANES..][..LANES]));
-        let offs: Vec<usize> = (0..inner).map(|t| (inner - 1 - t) * LANES).collect();
+        let offs = RowTable::new((0..inner).map(|t| (inner - 1 - t) * LANES).collect());
         let mut out = vec![0.0; 2 * ROWS * LANES];
-        rows_times(
-            &a,
-            PanelRows {
-                data: &reversed,
-                base: 5,
-                offsets: &offs,
-            },
-            &mut out,
-        );
+        rows_times(&a, PanelRows::new(&reversed, 5, &offs), &mut out);
         assert_eq!(out, want);
         // Scatter-add 7 of the 12 rows, row i onto dst[1 + 20 * i..], over ones.
         let dst_offs: Vec<usize> = (0..7).map(|i| 20 * i).collect();
@@ -195,18 +259,10 @@ mod tests {
         }
         let (oa, ob) = (packed(ar), packed(br));
         let pa: Vec<_> = (0..panels)
-            .map(|pn| PanelRows {
-                data: &a,
-                base: pn * ar * LANES,
-                offsets: &oa,
-            })
+            .map(|pn| PanelRows::new(&a, pn * ar * LANES, &oa))
             .collect();
         let pb: Vec<_> = (0..panels)
-            .map(|pn| PanelRows {
-                data: &b,
-                base: pn * br * LANES,
-                offsets: &ob,
-            })
+            .map(|pn| PanelRows::new(&b, pn * br * LANES, &ob))
             .collect();
         let mut out = vec![1.0; ar * br];
         panel_dots(&pa, &pb, &mut out);

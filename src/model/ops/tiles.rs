@@ -1,10 +1,11 @@
 //! Register tiles on generic operands: the safe bodies that `microkernel` compiles twice,
 //! once with AVX2+FMA enabled and once portably.
 //!
-//! Both tiles take their `LANES`-wide rows through [`PanelRows`], so a row can live in a
+//! Both tiles take their `LANES`-wide rows through `PanelRows`, so a row can live in a
 //! copied panel or in place in the input (or output gradient) when a panel's positions are
 //! consecutive there; the loops are monomorphised per source and sink, without branches.
 
+use super::microkernel::PanelRows;
 use super::Real;
 
 /// Rows of a [`rows_times`] tile (output channels or kernel taps).
@@ -17,37 +18,6 @@ const DOT_A: usize = 4;
 const DOT_B: usize = 2;
 /// Half a panel row: one accumulator of a dot tile (one AVX2 vector of f32).
 const HALF: usize = LANES / 2;
-
-/// `LANES`-wide rows of one operand: row `i` is `data[base + offsets[i]..][..LANES]`.
-pub(crate) struct PanelRows<'a, E> {
-    /// The buffer the rows live in.
-    pub data: &'a [E],
-    /// Offset added to every row.
-    pub base: usize,
-    /// Each row's offset from `base`.
-    pub offsets: &'a [usize],
-}
-
-impl<E> Clone for PanelRows<'_, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<E> Copy for PanelRows<'_, E> {}
-
-impl<'a, E> PanelRows<'a, E> {
-    /// Row `i`.
-    ///
-    /// # Panics
-    /// If the row reaches past `data`.
-    #[inline(always)]
-    pub(crate) fn row(&self, i: usize) -> &'a [E; LANES] {
-        self.data[self.base + self.offsets[i]..][..LANES]
-            .try_into()
-            .expect("LANES elements")
-    }
-}
 
 /// Where finished [`rows_times`] tiles go.
 pub(crate) trait TileSink<E> {
@@ -101,7 +71,7 @@ pub(crate) fn rows_times<E: Real, S: TileSink<E>, const FMA: bool>(
     b: PanelRows<'_, E>,
     mut out: S,
 ) {
-    let inner = b.offsets.len();
+    let inner = b.rows();
     for (i, block) in a.chunks_exact(inner * ROWS).enumerate() {
         let mut acc = [[E::default(); LANES]; ROWS];
         for (t, ar) in block.chunks_exact(ROWS).enumerate() {
@@ -130,7 +100,7 @@ pub(crate) fn panel_dots<E: Real, const FMA: bool>(
     b: &[PanelRows<'_, E>],
     out: &mut [E],
 ) {
-    let (ar, br) = (a[0].offsets.len(), b[0].offsets.len());
+    let (ar, br) = (a[0].rows(), b[0].rows());
     for j0 in (0..br).step_by(DOT_B) {
         for i0 in (0..ar).step_by(DOT_A) {
             // Full tiles nearly always; the edge tiles of odd sizes get their own loops.
@@ -159,15 +129,18 @@ fn dot_tile<E: Real, const FMA: bool, const NA: usize, const NB: usize>(
 ) {
     let mut acc = [[[E::default(); HALF]; NB]; NA];
     for (pa, pb) in a.iter().zip(b) {
-        // Row values copied into locals (registers in practice): through references LLVM
-        // neither unrolls nor vectorises this nest.
-        let av: [[E; LANES]; NA] = std::array::from_fn(|i| *pa.row(i0 + i));
-        let bv: [[E; LANES]; NB] = std::array::from_fn(|j| *pb.row(j0 + j));
+        let arows: [&[E; LANES]; NA] = std::array::from_fn(|i| pa.row(i0 + i));
+        let brows: [&[E; LANES]; NB] = std::array::from_fn(|j| pb.row(j0 + j));
         for h in 0..2 {
+            // Half-rows copied into locals (8 accumulators + 6 values fit the 16 AVX2
+            // registers): through references LLVM neither unrolls nor vectorises this nest.
+            let half = |r: &[E; LANES]| -> [E; HALF] { std::array::from_fn(|l| r[h * HALF + l]) };
+            let av: [[E; HALF]; NA] = std::array::from_fn(|i| half(arows[i]));
+            let bv: [[E; HALF]; NB] = std::array::from_fn(|j| half(brows[j]));
             for i in 0..NA {
                 for j in 0..NB {
                     for l in 0..HALF {
-                        let (x, y, c) = (av[i][h * HALF + l], bv[j][h * HALF + l], acc[i][j][l]);
+                        let (x, y, c) = (av[i][l], bv[j][l], acc[i][j][l]);
                         acc[i][j][l] = if FMA { x.mul_add(y, c) } else { c + x * y };
                     }
                 }

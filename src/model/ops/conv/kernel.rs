@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use super::super::im2col::{
     add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs,
 };
-use super::super::microkernel::{panel_dots, rows_times, rows_times_scatter_add, LANES, ROWS};
-use super::super::tiles::PanelRows;
+use super::super::microkernel::{
+    panel_dots, rows_times, rows_times_scatter_add, PanelRows, RowTable, LANES, ROWS,
+};
 use super::super::{samples_per_group, Real};
 use super::Conv2dShape;
 
@@ -49,7 +50,7 @@ pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     check_lengths(g, x, w);
     assert_eq!(b.len(), g.out_channels, "conv2d: bias length");
     let mut y = vec![E::default(); g.batch * g.out_sample()];
-    let taps = tap_offsets(g);
+    let taps = RowTable::new(tap_offsets(g));
     let packed = pack_rows(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
     let group = samples_per_group(g.batch);
     y.par_chunks_mut(group * g.out_sample())
@@ -63,12 +64,12 @@ fn forward_group<E: Real>(
     g: &Conv2dShape,
     x: &[E],
     packed: &[E],
-    taps: &[usize],
+    taps: &RowTable,
     b: &[E],
     y: &mut [E],
 ) {
     let (positions, p) = (y.len() / g.out_sample() * g.pixels(), g.pixels());
-    let lane_offsets = row_offsets(g.taps(), LANES);
+    let lane_offsets = RowTable::strided(g.taps(), LANES);
     let mut panel = vec![E::default(); g.taps() * LANES];
     let mut out = vec![E::default(); packed.len() / g.taps() * LANES];
     for q0 in (0..positions).step_by(LANES) {
@@ -76,18 +77,10 @@ fn forward_group<E: Real>(
         let (input, output) = panel_runs(g, q0, len);
         // A panel inside one output row reads its patches in place, saving the im2col copy.
         let rows = match input.whole() {
-            Some(base) => PanelRows {
-                data: x,
-                base,
-                offsets: taps,
-            },
+            Some(base) => PanelRows::new(x, base, taps),
             None => {
-                fill_patch_panel(x, taps, &input, len, &mut panel);
-                PanelRows {
-                    data: &panel,
-                    base: 0,
-                    offsets: &lane_offsets,
-                }
+                fill_patch_panel(x, taps.as_slice(), &input, len, &mut panel);
+                PanelRows::new(&panel, 0, &lane_offsets)
             }
         };
         rows_times(packed, rows, &mut out);
@@ -100,11 +93,6 @@ fn forward_group<E: Real>(
             }
         }
     }
-}
-
-/// Offsets `0, step, 2 * step, ...` of `rows` rows.
-fn row_offsets(rows: usize, step: usize) -> Vec<usize> {
-    (0..rows).map(|r| r * step).collect()
 }
 
 /// Backward pass: returns `(dw, db)` for output gradient `gy`, and adds the input gradient
@@ -127,7 +115,7 @@ pub fn backward<E: Real>(
     );
     let group = samples_per_group(g.batch);
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());
-    let taps = tap_offsets(g);
+    let taps = RowTable::new(tap_offsets(g));
     let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
         Some(gx) => {
             assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
@@ -160,11 +148,11 @@ const CHUNK_PANELS: usize = 16;
 /// Row offsets and scratch buffers of one group's backward pass.
 struct Scratch<E> {
     /// `o * pixels`: output-gradient rows read in place.
-    gy_offsets: Vec<usize>,
+    gy_offsets: RowTable,
     /// `o * LANES`: output-gradient rows of a copied panel.
-    grad_offsets: Vec<usize>,
+    grad_offsets: RowTable,
     /// `t * LANES`: patch rows of a copied panel.
-    patch_offsets: Vec<usize>,
+    patch_offsets: RowTable,
     /// Copied patch panels of a chunk, `[panel][tap][LANES]`.
     patches: Vec<E>,
     /// Copied output-gradient panels of a chunk, `[panel][out][LANES]`.
@@ -177,9 +165,9 @@ impl<E: Real> Scratch<E> {
     fn new(g: &Conv2dShape) -> Self {
         let (outs, taps) = (g.out_channels, g.taps());
         Self {
-            gy_offsets: row_offsets(outs, g.pixels()),
-            grad_offsets: row_offsets(outs, LANES),
-            patch_offsets: row_offsets(taps, LANES),
+            gy_offsets: RowTable::strided(outs, g.pixels()),
+            grad_offsets: RowTable::strided(outs, LANES),
+            patch_offsets: RowTable::strided(taps, LANES),
             patches: vec![E::default(); CHUNK_PANELS * taps * LANES],
             grads: vec![E::default(); CHUNK_PANELS * outs * LANES],
             dpatch: vec![E::default(); taps.next_multiple_of(ROWS) * LANES],
@@ -192,7 +180,7 @@ impl<E: Real> Scratch<E> {
 /// in the input or output are read there in place; the others are copied first.
 fn backward_group<E: Real>(
     g: &Conv2dShape,
-    taps: &[usize],
+    taps: &RowTable,
     x: &[E],
     gy: &[E],
     mut gx: Option<(&[E], &mut [E])>,
@@ -207,18 +195,10 @@ fn backward_group<E: Real>(
             .iter()
             .enumerate()
             .map(|(pn, (_, out))| match out.whole() {
-                Some(base) => PanelRows {
-                    data: gy,
-                    base,
-                    offsets: &sc.gy_offsets,
-                },
+                Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
                 None => {
                     let base = pn * g.out_channels * LANES;
-                    PanelRows {
-                        data: &sc.grads,
-                        base,
-                        offsets: &sc.grad_offsets,
-                    }
+                    PanelRows::new(&sc.grads, base, &sc.grad_offsets)
                 }
             })
             .collect();
@@ -226,18 +206,10 @@ fn backward_group<E: Real>(
             .iter()
             .enumerate()
             .map(|(pn, (input, _))| match input.whole() {
-                Some(base) => PanelRows {
-                    data: x,
-                    base,
-                    offsets: taps,
-                },
+                Some(base) => PanelRows::new(x, base, taps),
                 None => {
                     let base = pn * g.taps() * LANES;
-                    PanelRows {
-                        data: &sc.patches,
-                        base,
-                        offsets: &sc.patch_offsets,
-                    }
+                    PanelRows::new(&sc.patches, base, &sc.patch_offsets)
                 }
             })
             .collect();
@@ -251,10 +223,10 @@ fn backward_group<E: Real>(
             if let Some((wt, gx)) = gx.as_mut() {
                 // A panel inside one output row adds its patch gradients straight onto gx.
                 match input.whole() {
-                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps),
+                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps.as_slice()),
                     None => {
                         rows_times(wt, *rows, &mut sc.dpatch);
-                        add_patch_panel(&sc.dpatch, taps, input, gx);
+                        add_patch_panel(&sc.dpatch, taps.as_slice(), input, gx);
                     }
                 }
             }
@@ -272,7 +244,7 @@ fn backward_group<E: Real>(
 /// patches and output gradients of the panels that cannot be read in place.
 fn copy_chunk<E: Real>(
     g: &Conv2dShape,
-    taps: &[usize],
+    taps: &RowTable,
     x: &[E],
     gy: &[E],
     c0: usize,
@@ -288,7 +260,7 @@ fn copy_chunk<E: Real>(
             let (input, output) = panel_runs(g, q0, len);
             if input.whole().is_none() {
                 let dst = &mut sc.patches[pn * g.taps() * LANES..][..g.taps() * LANES];
-                fill_patch_panel(x, taps, &input, len, dst);
+                fill_patch_panel(x, taps.as_slice(), &input, len, dst);
             }
             if output.whole().is_none() {
                 let dst = &mut sc.grads[pn * outs * LANES..][..outs * LANES];

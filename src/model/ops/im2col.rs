@@ -1,49 +1,137 @@
-//! im2col and its adjoint: lay convolution patches out as GEMM operands and back.
+//! Index maps between output positions and input patches, and the copies they drive.
 //!
-//! For a chunk of `s` samples the column matrix has one row per kernel tap
-//! `kk = (c * k + ki) * k + kj` (the order of the weights' `(in, k, k)` axes) and one column per
-//! output position `q = sample * oh * ow + oi * ow + oj`, stored row-major: every row is a run
-//! of contiguous copies of input rows, so filling it is memcpy-speed.
+//! A thread's group of samples is one range of output positions `q = sample * oh * ow +
+//! oi * ow + oj`, crossing sample boundaries so that small late-layer feature maps still fill
+//! whole panels. Position `q` reads the patch whose top-left input element is at
+//! `sample * in_sample + oi * width + oj`; tap `kk = (c * k + ki) * k + kj` (the weights' own
+//! order) adds `c * plane + ki * width + kj` to that. Consecutive positions in one output row
+//! read consecutive inputs, so panels are filled by runs of slice copies.
+//!
+//! A panel holds [`LANES`] positions; `[tap][LANES]` panels are the patches (im2col) and
+//! `[out][LANES]` panels the output gradients of those positions.
 
 use super::conv::Conv2dShape;
+use super::microkernel::LANES;
 use super::Real;
 
-/// Fills `col` (`g.taps() x samples * g.pixels()`) with the patches of `samples` inputs in `x`.
-pub(crate) fn im2col<E: Real>(g: &Conv2dShape, x: &[E], samples: usize, col: &mut [E]) {
-    let (k, oh, ow, p) = (g.kernel, g.out_height(), g.out_width(), g.pixels());
-    let sp = samples * p;
-    debug_assert_eq!(x.len(), samples * g.in_sample());
-    debug_assert_eq!(col.len(), g.taps() * sp);
-    for (kk, row) in col.chunks_exact_mut(sp).enumerate() {
-        let (c, ki, kj) = (kk / (k * k), kk / k % k, kk % k);
-        for s in 0..samples {
-            let plane = &x[s * g.in_sample() + c * g.plane()..][..g.plane()];
-            let dst = &mut row[s * p..][..p];
-            for (oi, out_row) in dst.chunks_exact_mut(ow).enumerate().take(oh) {
-                let start = (oi + ki) * g.width + kj;
-                out_row.copy_from_slice(&plane[start..start + ow]);
-            }
-        }
+/// Panel columns `col..col + len` whose sources start at `src` and are consecutive.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub col: usize,
+    pub len: usize,
+    pub src: usize,
+}
+
+/// The runs of one panel of at most [`LANES`] positions.
+#[derive(Debug)]
+pub(crate) struct Runs {
+    n: usize,
+    items: [Run; LANES],
+}
+
+impl Runs {
+    /// The source offset when all `LANES` columns form one run, so the panel can be read in
+    /// place instead of copied.
+    #[inline]
+    pub(crate) fn whole(&self) -> Option<usize> {
+        let first = self.items[0];
+        (self.n == 1 && first.len == LANES).then_some(first.src)
+    }
+
+    /// The runs in column order.
+    #[inline]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Run> {
+        self.items[..self.n].iter()
     }
 }
 
-/// Adds the column-matrix gradient `col` back onto the input gradient `dx` of `samples`
-/// inputs: the adjoint of [`im2col`], where overlapping patches sum.
-pub(crate) fn col2im_add<E: Real>(g: &Conv2dShape, col: &[E], samples: usize, dx: &mut [E]) {
-    let (k, oh, ow, p) = (g.kernel, g.out_height(), g.out_width(), g.pixels());
-    let sp = samples * p;
-    debug_assert_eq!(dx.len(), samples * g.in_sample());
-    debug_assert_eq!(col.len(), g.taps() * sp);
-    for (kk, row) in col.chunks_exact(sp).enumerate() {
-        let (c, ki, kj) = (kk / (k * k), kk / k % k, kk % k);
-        for s in 0..samples {
-            let plane = &mut dx[s * g.in_sample() + c * g.plane()..][..g.plane()];
-            let src = &row[s * p..][..p];
-            for (oi, in_row) in src.chunks_exact(ow).enumerate().take(oh) {
-                let start = (oi + ki) * g.width + kj;
-                for (d, &v) in plane[start..start + ow].iter_mut().zip(in_row) {
-                    *d += v;
-                }
+/// The runs of patch corners in the input and of channel-0 elements in the output for the
+/// `len <= LANES` positions starting at `q0`, offsets relative to the group's first sample.
+/// Input runs end with each output row, output runs with each sample.
+pub(crate) fn panel_runs(g: &Conv2dShape, q0: usize, len: usize) -> (Runs, Runs) {
+    let (p, ow) = (g.pixels(), g.out_width());
+    let mut input = Runs {
+        n: 0,
+        items: [Run::default(); LANES],
+    };
+    let mut output = Runs {
+        n: 0,
+        items: [Run::default(); LANES],
+    };
+    let mut col = 0;
+    while col < len {
+        let (s, pix) = ((q0 + col) / p, (q0 + col) % p);
+        let seg = (p - pix).min(len - col);
+        output.items[output.n] = Run {
+            col,
+            len: seg,
+            src: s * g.out_sample() + pix,
+        };
+        output.n += 1;
+        let mut c = col;
+        while c < col + seg {
+            let (oi, oj) = ((pix + c - col) / ow, (pix + c - col) % ow);
+            let run = (ow - oj).min(col + seg - c);
+            let src = s * g.in_sample() + oi * g.width + oj;
+            input.items[input.n] = Run {
+                col: c,
+                len: run,
+                src,
+            };
+            input.n += 1;
+            c += run;
+        }
+        col += seg;
+    }
+    (input, output)
+}
+
+/// Offset of every tap from its patch's top-left input element, in weight order.
+pub(crate) fn tap_offsets(g: &Conv2dShape) -> Vec<usize> {
+    let k = g.kernel;
+    (0..g.taps())
+        .map(|kk| (kk / (k * k)) * g.plane() + (kk / k % k) * g.width + kk % k)
+        .collect()
+}
+
+/// Fills a `[tap][LANES]` panel with the patches of the positions in `runs` (zero past
+/// `len`).
+pub(crate) fn fill_patch_panel<E: Real>(
+    x: &[E],
+    taps: &[usize],
+    runs: &Runs,
+    len: usize,
+    panel: &mut [E],
+) {
+    for (row, &tap) in panel.chunks_exact_mut(LANES).zip(taps) {
+        for r in runs.iter() {
+            copy_run(&mut row[r.col..r.col + r.len], &x[r.src + tap..][..r.len]);
+        }
+        row[len..].fill(E::default());
+    }
+}
+
+/// Copies a run of at most [`LANES`] elements; a whole-panel run is a fixed-size copy that
+/// compiles to a few vector moves instead of a `memcpy` call.
+#[inline(always)]
+pub(crate) fn copy_run<E: Real>(dst: &mut [E], src: &[E]) {
+    match (
+        <&mut [E; LANES]>::try_from(&mut *dst),
+        <&[E; LANES]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = *s,
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// Adds a `[tap][LANES]` panel of patch gradients onto the input gradient `dx`: the adjoint
+/// of [`fill_patch_panel`], where overlapping patches sum.
+pub(crate) fn add_patch_panel<E: Real>(panel: &[E], taps: &[usize], runs: &Runs, dx: &mut [E]) {
+    for (row, &tap) in panel.chunks_exact(LANES).zip(taps) {
+        for r in runs.iter() {
+            let dst = &mut dx[r.src + tap..][..r.len];
+            for (d, &v) in dst.iter_mut().zip(&row[r.col..r.col + r.len]) {
+                *d += v;
             }
         }
     }
@@ -53,32 +141,72 @@ pub(crate) fn col2im_add<E: Real>(g: &Conv2dShape, col: &[E], samples: usize, dx
 mod tests {
     use super::*;
 
-    /// im2col then col2im_add multiplies each input element by the number of patches that
-    /// cover it, which is easy to count by hand for a 3x4 input and a 2x2 kernel.
+    /// Panel runs split where a position wraps to the next output row or sample.
     #[test]
-    fn adjoint_counts_patch_coverage() {
-        let g = Conv2dShape::new((2, 1, 3, 4), (1, 1, 2, 2), 1).unwrap();
-        let x: Vec<f64> = vec![1.0; 2 * 12];
-        let mut col = vec![0.0; g.taps() * 2 * g.pixels()];
-        im2col(&g, &x, 2, &mut col);
-        assert!(col.iter().all(|&v| v == 1.0));
-        let mut dx = vec![0.0; 24];
-        col2im_add(&g, &col, 2, &mut dx);
-        // Corners are in 1 patch, edges in 2, the two inner cells in 4.
-        let one = [1.0, 2.0, 2.0, 1.0, 2.0, 4.0, 4.0, 2.0, 1.0, 2.0, 2.0, 1.0];
-        assert_eq!(&dx[..12], &one);
-        assert_eq!(&dx[12..], &one);
+    fn runs_break_at_rows_and_samples() {
+        // 2 samples of 1x4x5 input, two 2x2 filters: 3x4 = 12 positions per sample.
+        let g = Conv2dShape::new((2, 1, 4, 5), (2, 1, 2, 2), 2).unwrap();
+        let (input, output) = panel_runs(&g, 6, 10);
+        let input: Vec<_> = input.iter().copied().collect();
+        // q 6..8 is row 1 (cols 2, 3), q 8..12 row 2, q 12..16 sample 1 row 0.
+        assert_eq!(
+            input,
+            [
+                Run {
+                    col: 0,
+                    len: 2,
+                    src: 7
+                },
+                Run {
+                    col: 2,
+                    len: 4,
+                    src: 10
+                },
+                Run {
+                    col: 6,
+                    len: 4,
+                    src: 20
+                },
+            ]
+        );
+        let output: Vec<_> = output.iter().copied().collect();
+        // Outputs only break between samples (2 channels of 12 per sample).
+        assert_eq!(
+            output,
+            [
+                Run {
+                    col: 0,
+                    len: 6,
+                    src: 6
+                },
+                Run {
+                    col: 6,
+                    len: 4,
+                    src: 24
+                }
+            ]
+        );
     }
 
-    /// Each column-matrix entry is the input element the tap addresses.
+    /// Filling then adding back a panel multiplies each input by the number of patches of
+    /// the panel that cover it, which is easy to count for a 3x4 input and a 2x2 kernel.
     #[test]
-    fn im2col_picks_patch_elements() {
-        let g = Conv2dShape::new((1, 2, 3, 3), (1, 2, 2, 2), 1).unwrap();
-        let x: Vec<f64> = (0..18).map(f64::from).collect();
-        let mut col = vec![0.0; g.taps() * g.pixels()];
-        im2col(&g, &x, 1, &mut col);
-        // Tap (c=1, ki=1, kj=0) at output (0, 1) reads x[1, 1, 1] = 9 + 3 + 1.
-        let kk = 4 + 2;
-        assert_eq!(col[kk * 4 + 1], 13.0);
+    fn add_is_the_adjoint_of_fill() {
+        let g = Conv2dShape::new((1, 1, 3, 4), (1, 1, 2, 2), 1).unwrap();
+        let taps = tap_offsets(&g);
+        assert_eq!(taps, [0, 1, 4, 5]);
+        let x = vec![1.0f64; 12];
+        let (runs, _) = panel_runs(&g, 0, 6);
+        let mut panel = vec![f64::NAN; 4 * LANES];
+        fill_patch_panel(&x, &taps, &runs, 6, &mut panel);
+        assert!(panel
+            .chunks(LANES)
+            .all(|r| r[..6] == [1.0; 6] && r[6..].iter().all(|&v| v == 0.0)));
+        let mut dx = vec![0.0; 12];
+        add_patch_panel(&panel, &taps, &runs, &mut dx);
+        assert_eq!(
+            dx,
+            [1.0, 2.0, 2.0, 1.0, 2.0, 4.0, 4.0, 2.0, 1.0, 2.0, 2.0, 1.0]
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Custom dfdx operations: 2-D convolution and 2x2 max pooling on runtime-shaped tensors.
+//! Custom dfdx operations on runtime-shaped NCHW tensors: 2-D convolution, 2x2 max pooling
+//! and per-channel batch normalisation.
 //!
 //! Each op computes its forward pass with its own kernels, then registers a backward closure
 //! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
@@ -8,12 +9,15 @@
 //! contiguous first with dfdx's `try_contiguous`, which is free for contiguous tensors.
 //!
 //! The kernels are generic over [`Real`] (f32 for training, f64 for exact gradient checks).
-//! Convolution is im2col over chunks of samples plus one large GEMM per chunk (the `gemm`
-//! crate, which picks AVX2 or AVX-512 at run time), with the batch split across rayon threads.
+//! Convolution copies input patches into small panels (im2col, 16 output positions at a
+//! time, across sample boundaries) and multiplies them with a register-blocked 6x16 kernel
+//! compiled for AVX2+FMA and chosen at run time; the batch is split across rayon threads.
 //!
-//! # What dfdx 0.13 gives for runtime shapes (checked by `dfdx_checks.rs`)
+//! # What dfdx 0.13 gives for runtime shapes (checked by the tests in `dfdx_checks.rs`)
 //! - `matmul` of `(usize, usize)` tensors works, forward and backward, and so does adding a
-//!   bias through `broadcast_like`; a dense layer therefore needs no custom op.
+//!   bias with `broadcast_like::<_, Axis<0>>(&(n, units))` (the axis must be named: with
+//!   two runtime dims it is ambiguous); a dense layer therefore needs no custom op. Its
+//!   matmul uses gemm 0.15 (AVX2 at most).
 //! - `dropout` is shape-generic and works on runtime shapes; it always drops, so the caller
 //!   skips it at inference. It is inverted dropout (survivors scaled by `1/(1-p)`), as Keras.
 //! - `reshape_like` flattens `(n, c, h, w)` to `(n, c*h*w)` without a copy.
@@ -25,15 +29,27 @@
 //!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
 //!   written in place through `get_or_alloc_mut`.
 
+mod batch_norm;
 mod conv;
+#[cfg(test)]
+mod dfdx_checks;
 #[cfg(test)]
 mod gradcheck;
 mod im2col;
-mod linalg;
+mod microkernel;
 mod pool;
 pub mod reference;
+mod tiles;
 
+pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
+
+/// The slice-level kernels behind the ops (NCHW, contiguous), for benchmarks and for callers
+/// that manage their own buffers. They trust their arguments: build a [`Conv2dShape`] first.
+pub mod kernels {
+    pub use super::conv::{backward as conv2d_backward, forward as conv2d_forward};
+    pub use super::pool::{backward as max_pool2d_backward, forward as max_pool2d_forward};
+}
 pub use pool::{max_pool2d, try_max_pool2d};
 
 use dfdx::shapes::{Dtype, HasShape, Shape};
@@ -44,13 +60,28 @@ pub type Shape4 = (usize, usize, usize, usize);
 
 /// Element types the ops support: f32 for training, f64 for gradient checks.
 ///
-/// Sealed because the `gemm` crate only has kernels for these.
-pub trait Real: Dtype + sealed::Sealed {}
-impl Real for f32 {}
-impl Real for f64 {}
+/// Sealed: the kernels are only tuned and tested for these two.
+pub trait Real: Dtype + sealed::Sealed {
+    /// `self * a + b`, fused (one rounding); fast only where the CPU has FMA.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+}
 
 mod sealed {
-    /// Keeps [`super::Real`] limited to the types the GEMM backend supports.
+    /// Keeps [`super::Real`] limited to f32 and f64.
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
@@ -124,17 +155,6 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
 /// each thread reuses one set of scratch buffers for all its samples.
 fn samples_per_group(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
-}
-
-/// GEMM threading for a group: when there are fewer groups than threads (tiny batches), the
-/// GEMM itself is parallelised instead of the batch.
-fn gemm_parallelism(batch: usize) -> ::gemm::Parallelism {
-    let threads = rayon::current_num_threads().max(1);
-    if batch >= threads {
-        ::gemm::Parallelism::None
-    } else {
-        ::gemm::Parallelism::Rayon(threads)
-    }
 }
 
 /// Wraps an allocation failure with the op's name.

@@ -63,8 +63,12 @@ pub fn try_max_pool2d<E: Real, T: Tape<E, Cpu>>(
 
 /// Pools every channel plane of `x`; returns the output and, per output, the winning cell
 /// (`2 * row + column` inside the window).
-pub(crate) fn forward<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<u8>) {
+///
+/// # Panics
+/// If `x` does not hold `shape`'s elements.
+pub fn forward<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<u8>) {
     let (n, c, h, w) = shape;
+    assert_eq!(x.len(), n * c * h * w, "max_pool2d: input length");
     let (oh, ow) = (h / 2, w / 2);
     let mut y = vec![E::default(); n * c * oh * ow];
     let mut winners = vec![0u8; y.len()];
@@ -95,9 +99,19 @@ pub(crate) fn forward<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<u8>) {
 }
 
 /// Adds each output gradient in `gy` onto its window's winning cell in `gx`.
-pub(crate) fn backward<E: Real>(shape: Shape4, winners: &[u8], gy: &[E], gx: &mut [E]) {
-    let (_, _, h, w) = shape;
+///
+/// # Panics
+/// If the slices do not hold `shape`'s (input) or its pooled (output) elements.
+pub fn backward<E: Real>(shape: Shape4, winners: &[u8], gy: &[E], gx: &mut [E]) {
+    let (n, c, h, w) = shape;
     let (oh, ow) = (h / 2, w / 2);
+    assert_eq!(gx.len(), n * c * h * w, "max_pool2d: input gradient length");
+    assert_eq!(
+        gy.len(),
+        n * c * oh * ow,
+        "max_pool2d: output gradient length"
+    );
+    assert_eq!(winners.len(), gy.len(), "max_pool2d: winners length");
     gx.par_chunks_mut(h * w)
         .zip(gy.par_chunks(oh * ow).zip(winners.par_chunks(oh * ow)))
         .for_each(|(gxp, (gyp, wp))| {

@@ -1,39 +1,61 @@
-//! Convolution kernels on plain slices: im2col plus GEMM, batched over chunks of samples.
+//! Convolution kernels on plain slices: patch panels times packed weights.
 //!
-//! The batch is cut into one contiguous group per rayon thread; each group walks its samples
-//! in chunks sized so the GEMM's long side (`samples * pixels`) is a few thousand, which keeps
-//! late layers with tiny feature maps (8x8) efficient, and reuses one scratch set per group.
-//!
-//! GEMM shapes, with `q` ranging over a chunk's `samples * pixels` output positions:
-//! - forward: `Y[q, o] = sum_kk col[kk, q] * W[o, kk]`, then scatter to NCHW adding the bias;
-//! - weights: `dW[o, kk] += sum_q col[kk, q] * dY[o, q]` (reduction over the whole chunk);
-//! - input: `dcol[kk, q] = sum_o W[o, kk] * dY[o, q]`, then col2im adds it onto `dx`.
+//! The batch is cut into one contiguous group of samples per rayon thread. Within a group,
+//! output positions are taken 16 at a time (across sample boundaries, see `im2col`):
+//! - forward: the positions' patches fill a `[tap][16]` panel, multiplied by the weights
+//!   packed 6 output channels at a time, then written to NCHW with the bias added;
+//! - input gradient: the positions' output gradients form an `[out][16]` panel, multiplied by
+//!   the transposed weights packed 6 taps at a time, and the patch gradients are added back;
+//! - weight gradient: over chunks of 16 panels, dot products of every output-gradient row
+//!   with every patch row, 4x2 at a time in registers.
 
 use rayon::prelude::*;
 
-use super::super::im2col::{col2im_add, im2col};
-use super::super::linalg::{matmul, MatMut, MatRef};
-use super::super::{gemm_parallelism, samples_per_group, Real};
+use super::super::im2col::{
+    add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs,
+};
+use super::super::microkernel::{
+    panel_dots, rows_times, rows_times_scatter_add, PanelRows, RowTable, LANES, ROWS,
+};
+use super::super::{samples_per_group, Real};
 use super::Conv2dShape;
 
-/// GEMM rows wanted per chunk; measured with `examples/ops_bench.rs`.
-const TARGET_CHUNK_POSITIONS: usize = 4096;
+/// Packs `rows x inner` values (`at(row, t)`) as blocks of [`ROWS`] rows, each `[t][ROWS]`,
+/// zero-padding the last block.
+fn pack_rows<E: Real>(rows: usize, inner: usize, at: impl Fn(usize, usize) -> E) -> Vec<E> {
+    let mut packed = vec![E::default(); rows.div_ceil(ROWS) * ROWS * inner];
+    for (blk, dst) in packed.chunks_exact_mut(ROWS * inner).enumerate() {
+        for (t, d) in dst.chunks_exact_mut(ROWS).enumerate() {
+            for (r, v) in d.iter_mut().enumerate() {
+                if blk * ROWS + r < rows {
+                    *v = at(blk * ROWS + r, t);
+                }
+            }
+        }
+    }
+    packed
+}
 
-/// Samples per chunk for a group of `group` samples.
-fn chunk_samples(g: &Conv2dShape, group: usize) -> usize {
-    TARGET_CHUNK_POSITIONS
-        .div_ceil(g.pixels())
-        .clamp(1, group.max(1))
+/// Panics unless `x` and `w` have the lengths `g` implies.
+fn check_lengths<E>(g: &Conv2dShape, x: &[E], w: &[E]) {
+    assert_eq!(x.len(), g.batch * g.in_sample(), "conv2d: input length");
+    assert_eq!(w.len(), g.out_channels * g.taps(), "conv2d: weight length");
 }
 
 /// Forward pass: returns the `(batch, out, oh, ow)` output of `x` convolved with `w` plus `b`.
-pub(crate) fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
+///
+/// # Panics
+/// If a slice's length does not match `g`.
+pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
+    check_lengths(g, x, w);
+    assert_eq!(b.len(), g.out_channels, "conv2d: bias length");
     let mut y = vec![E::default(); g.batch * g.out_sample()];
+    let taps = RowTable::new(tap_offsets(g));
+    let packed = pack_rows(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
     let group = samples_per_group(g.batch);
-    let par = gemm_parallelism(g.batch.div_ceil(group));
     y.par_chunks_mut(group * g.out_sample())
         .zip(x.par_chunks(group * g.in_sample()))
-        .for_each(|(yg, xg)| forward_group(g, xg, w, b, yg, par));
+        .for_each(|(yg, xg)| forward_group(g, xg, &packed, &taps, b, yg));
     y
 }
 
@@ -41,58 +63,32 @@ pub(crate) fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Ve
 fn forward_group<E: Real>(
     g: &Conv2dShape,
     x: &[E],
-    w: &[E],
+    packed: &[E],
+    taps: &RowTable,
     b: &[E],
     y: &mut [E],
-    par: gemm::Parallelism,
 ) {
-    let (n, p, taps, outs) = (
-        y.len() / g.out_sample(),
-        g.pixels(),
-        g.taps(),
-        g.out_channels,
-    );
-    let chunk = chunk_samples(g, n);
-    let mut col = vec![E::default(); taps * chunk * p];
-    let mut tmp = vec![E::default(); outs * chunk * p];
-    for s0 in (0..n).step_by(chunk) {
-        let s = chunk.min(n - s0);
-        let sp = s * p;
-        let col = &mut col[..taps * sp];
-        im2col(g, &x[s0 * g.in_sample()..(s0 + s) * g.in_sample()], s, col);
-        let tmp = &mut tmp[..outs * sp];
-        matmul(
-            MatMut {
-                data: tmp,
-                rows: sp,
-                cols: outs,
-                rs: 1,
-                cs: sp,
-            },
-            MatRef {
-                data: col,
-                rows: sp,
-                cols: taps,
-                rs: 1,
-                cs: sp,
-            },
-            MatRef {
-                data: w,
-                rows: taps,
-                cols: outs,
-                rs: 1,
-                cs: taps,
-            },
-            false,
-            par,
-        );
-        // `tmp` is (out, sample, pixel); NCHW wants (sample, out, pixel).
-        for si in 0..s {
-            let ys = &mut y[(s0 + si) * g.out_sample()..][..g.out_sample()];
-            for (o, yo) in ys.chunks_exact_mut(p).enumerate() {
-                let src = &tmp[o * sp + si * p..][..p];
-                for (d, &v) in yo.iter_mut().zip(src) {
-                    *d = v + b[o];
+    let (positions, p) = (y.len() / g.out_sample() * g.pixels(), g.pixels());
+    let lane_offsets = RowTable::strided(g.taps(), LANES);
+    let mut panel = vec![E::default(); g.taps() * LANES];
+    let mut out = vec![E::default(); packed.len() / g.taps() * LANES];
+    for q0 in (0..positions).step_by(LANES) {
+        let len = LANES.min(positions - q0);
+        let (input, output) = panel_runs(g, q0, len);
+        // A panel inside one output row reads its patches in place, saving the im2col copy.
+        let rows = match input.whole() {
+            Some(base) => PanelRows::new(x, base, taps),
+            None => {
+                fill_patch_panel(x, taps.as_slice(), &input, len, &mut panel);
+                PanelRows::new(&panel, 0, &lane_offsets)
+            }
+        };
+        rows_times(packed, rows, &mut out);
+        for (o, (row, &bias)) in out.chunks_exact(LANES).zip(b).enumerate() {
+            for r in output.iter() {
+                let dst = &mut y[r.src + o * p..][..r.len];
+                for (d, &v) in dst.iter_mut().zip(&row[r.col..r.col + r.len]) {
+                    *d = v + bias;
                 }
             }
         }
@@ -101,26 +97,38 @@ fn forward_group<E: Real>(
 
 /// Backward pass: returns `(dw, db)` for output gradient `gy`, and adds the input gradient
 /// onto `gx` when given.
-pub(crate) fn backward<E: Real>(
+///
+/// # Panics
+/// If a slice's length does not match `g`.
+pub fn backward<E: Real>(
     g: &Conv2dShape,
     x: &[E],
     w: &[E],
     gy: &[E],
     gx: Option<&mut [E]>,
 ) -> (Vec<E>, Vec<E>) {
+    check_lengths(g, x, w);
+    assert_eq!(
+        gy.len(),
+        g.batch * g.out_sample(),
+        "conv2d: output gradient length"
+    );
     let group = samples_per_group(g.batch);
-    let par = gemm_parallelism(g.batch.div_ceil(group));
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());
+    let taps = RowTable::new(tap_offsets(g));
     let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
-        Some(gx) => gx
-            .par_chunks_mut(xs)
-            .zip(x.par_chunks(xs).zip(gy.par_chunks(ys)))
-            .map(|(gxg, (xg, gyg))| backward_group(g, xg, w, gyg, Some(gxg), par))
-            .collect(),
+        Some(gx) => {
+            assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
+            let wt = pack_rows(g.taps(), g.out_channels, |t, o| w[o * g.taps() + t]);
+            gx.par_chunks_mut(xs)
+                .zip(x.par_chunks(xs).zip(gy.par_chunks(ys)))
+                .map(|(gxg, (xg, gyg))| backward_group(g, &taps, xg, gyg, Some((&wt, gxg))))
+                .collect()
+        }
         None => x
             .par_chunks(xs)
             .zip(gy.par_chunks(ys))
-            .map(|(xg, gyg)| backward_group(g, xg, w, gyg, None, par))
+            .map(|(xg, gyg)| backward_group(g, &taps, xg, gyg, None))
             .collect(),
     };
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
@@ -132,109 +140,141 @@ pub(crate) fn backward<E: Real>(
     (dw, db)
 }
 
-/// Backward pass over one thread's group: its partial `(dw, db)`, and its slice of `gx`.
-fn backward_group<E: Real>(
-    g: &Conv2dShape,
-    x: &[E],
-    w: &[E],
-    gy: &[E],
-    mut gx: Option<&mut [E]>,
-    par: gemm::Parallelism,
-) -> (Vec<E>, Vec<E>) {
-    let (n, p, taps, outs) = (
-        gy.len() / g.out_sample(),
-        g.pixels(),
-        g.taps(),
-        g.out_channels,
-    );
-    let chunk = chunk_samples(g, n);
-    let mut col = vec![E::default(); taps * chunk * p];
-    let mut gyt = vec![E::default(); outs * chunk * p];
-    let mut dw = vec![E::default(); outs * taps];
-    let mut db = vec![E::default(); outs];
-    for s0 in (0..n).step_by(chunk) {
-        let s = chunk.min(n - s0);
-        let sp = s * p;
-        let gyt = &mut gyt[..outs * sp];
-        gather_output_grad(
-            g,
-            &gy[s0 * g.out_sample()..(s0 + s) * g.out_sample()],
-            gyt,
-            &mut db,
-        );
-        let col = &mut col[..taps * sp];
-        im2col(g, &x[s0 * g.in_sample()..(s0 + s) * g.in_sample()], s, col);
-        matmul(
-            MatMut {
-                data: &mut dw,
-                rows: taps,
-                cols: outs,
-                rs: 1,
-                cs: taps,
-            },
-            MatRef {
-                data: col,
-                rows: taps,
-                cols: sp,
-                rs: sp,
-                cs: 1,
-            },
-            MatRef {
-                data: gyt,
-                rows: sp,
-                cols: outs,
-                rs: 1,
-                cs: sp,
-            },
-            true,
-            par,
-        );
-        if let Some(gx) = gx.as_deref_mut() {
-            // The column buffer is free again: reuse it for the patch gradients.
-            matmul(
-                MatMut {
-                    data: col,
-                    rows: sp,
-                    cols: taps,
-                    rs: 1,
-                    cs: sp,
-                },
-                MatRef {
-                    data: gyt,
-                    rows: sp,
-                    cols: outs,
-                    rs: 1,
-                    cs: sp,
-                },
-                MatRef {
-                    data: w,
-                    rows: outs,
-                    cols: taps,
-                    rs: taps,
-                    cs: 1,
-                },
-                false,
-                par,
-            );
-            col2im_add(
-                g,
-                col,
-                s,
-                &mut gx[s0 * g.in_sample()..(s0 + s) * g.in_sample()],
-            );
+/// Panels per backward chunk: its copied patch panels (at most 16 x 512 taps x 16
+/// positions, 512 KiB) stay in a Zen 3 core's L2 cache while the weight gradient reduces
+/// over them.
+const CHUNK_PANELS: usize = 16;
+
+/// Row offsets and scratch buffers of one group's backward pass.
+struct Scratch<E> {
+    /// `o * pixels`: output-gradient rows read in place.
+    gy_offsets: RowTable,
+    /// `o * LANES`: output-gradient rows of a copied panel.
+    grad_offsets: RowTable,
+    /// `t * LANES`: patch rows of a copied panel.
+    patch_offsets: RowTable,
+    /// Copied patch panels of a chunk, `[panel][tap][LANES]`.
+    patches: Vec<E>,
+    /// Copied output-gradient panels of a chunk, `[panel][out][LANES]`.
+    grads: Vec<E>,
+    /// One panel's patch gradients, for panels that span output rows.
+    dpatch: Vec<E>,
+}
+
+impl<E: Real> Scratch<E> {
+    fn new(g: &Conv2dShape) -> Self {
+        let (outs, taps) = (g.out_channels, g.taps());
+        Self {
+            gy_offsets: RowTable::strided(outs, g.pixels()),
+            grad_offsets: RowTable::strided(outs, LANES),
+            patch_offsets: RowTable::strided(taps, LANES),
+            patches: vec![E::default(); CHUNK_PANELS * taps * LANES],
+            grads: vec![E::default(); CHUNK_PANELS * outs * LANES],
+            dpatch: vec![E::default(); taps.next_multiple_of(ROWS) * LANES],
         }
     }
+}
+
+/// One group's backward pass: returns its `(dw, db)`, and adds its input gradient onto `gx`
+/// when given (with the transposed packed weights). Panels whose positions are consecutive
+/// in the input or output are read there in place; the others are copied first.
+fn backward_group<E: Real>(
+    g: &Conv2dShape,
+    taps: &RowTable,
+    x: &[E],
+    gy: &[E],
+    mut gx: Option<(&[E], &mut [E])>,
+) -> (Vec<E>, Vec<E>) {
+    let positions = gy.len() / g.out_sample() * g.pixels();
+    let mut sc = Scratch::new(g);
+    let mut dw = vec![E::default(); g.out_channels * g.taps()];
+    let mut db_lanes = vec![[E::default(); LANES]; g.out_channels];
+    for c0 in (0..positions).step_by(CHUNK_PANELS * LANES) {
+        let runs = copy_chunk(g, taps, x, gy, c0, positions, &mut sc);
+        let grad_rows: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(pn, (_, out))| match out.whole() {
+                Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
+                None => {
+                    let base = pn * g.out_channels * LANES;
+                    PanelRows::new(&sc.grads, base, &sc.grad_offsets)
+                }
+            })
+            .collect();
+        let patch_rows: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(pn, (input, _))| match input.whole() {
+                Some(base) => PanelRows::new(x, base, taps),
+                None => {
+                    let base = pn * g.taps() * LANES;
+                    PanelRows::new(&sc.patches, base, &sc.patch_offsets)
+                }
+            })
+            .collect();
+        for ((input, _), rows) in runs.iter().zip(&grad_rows) {
+            for (o, lanes) in db_lanes.iter_mut().enumerate() {
+                lanes
+                    .iter_mut()
+                    .zip(rows.row(o))
+                    .for_each(|(a, &v)| *a += v);
+            }
+            if let Some((wt, gx)) = gx.as_mut() {
+                // A panel inside one output row adds its patch gradients straight onto gx.
+                match input.whole() {
+                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps.as_slice()),
+                    None => {
+                        rows_times(wt, *rows, &mut sc.dpatch);
+                        add_patch_panel(&sc.dpatch, taps.as_slice(), input, gx);
+                    }
+                }
+            }
+        }
+        panel_dots(&grad_rows, &patch_rows, &mut dw);
+    }
+    let db = db_lanes
+        .iter()
+        .map(|l| l.iter().fold(E::default(), |a, &v| a + v))
+        .collect();
     (dw, db)
 }
 
-/// Copies a chunk's NCHW output gradient into `(out, sample, pixel)` order (the GEMM layout)
-/// and adds its per-channel sums onto the bias gradient `db`.
-fn gather_output_grad<E: Real>(g: &Conv2dShape, gy: &[E], gyt: &mut [E], db: &mut [E]) {
-    let (p, s) = (g.pixels(), gy.len() / g.out_sample());
-    for (si, gys) in gy.chunks_exact(g.out_sample()).enumerate() {
-        for (o, src) in gys.chunks_exact(p).enumerate() {
-            gyt[o * s * p + si * p..][..p].copy_from_slice(src);
-            db[o] += src.iter().fold(E::default(), |acc, &v| acc + v);
-        }
-    }
+/// Computes the runs of the chunk of panels starting at position `c0`, and copies the
+/// patches and output gradients of the panels that cannot be read in place.
+fn copy_chunk<E: Real>(
+    g: &Conv2dShape,
+    taps: &RowTable,
+    x: &[E],
+    gy: &[E],
+    c0: usize,
+    positions: usize,
+    sc: &mut Scratch<E>,
+) -> Vec<(Runs, Runs)> {
+    let (outs, p) = (g.out_channels, g.pixels());
+    let panels = (positions - c0).div_ceil(LANES).min(CHUNK_PANELS);
+    (0..panels)
+        .map(|pn| {
+            let q0 = c0 + pn * LANES;
+            let len = LANES.min(positions - q0);
+            let (input, output) = panel_runs(g, q0, len);
+            if input.whole().is_none() {
+                let dst = &mut sc.patches[pn * g.taps() * LANES..][..g.taps() * LANES];
+                fill_patch_panel(x, taps.as_slice(), &input, len, dst);
+            }
+            if output.whole().is_none() {
+                let dst = &mut sc.grads[pn * outs * LANES..][..outs * LANES];
+                for (o, row) in dst.chunks_exact_mut(LANES).enumerate() {
+                    for r in output.iter() {
+                        copy_run(
+                            &mut row[r.col..r.col + r.len],
+                            &gy[r.src + o * p..][..r.len],
+                        );
+                    }
+                    row[len..].fill(E::default());
+                }
+            }
+            (input, output)
+        })
+        .collect()
 }

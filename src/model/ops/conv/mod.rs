@@ -8,7 +8,7 @@ mod kernel;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use kernel::{backward, forward};
+pub use kernel::{backward, forward};
 
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
@@ -116,27 +116,27 @@ impl Conv2dShape {
     }
 
     /// Output positions per channel.
-    pub(crate) fn pixels(&self) -> usize {
+    pub fn pixels(&self) -> usize {
         self.out_height() * self.out_width()
     }
 
     /// Kernel taps per output channel: the GEMM's inner dimension.
-    pub(crate) fn taps(&self) -> usize {
+    pub fn taps(&self) -> usize {
         self.in_channels * self.kernel * self.kernel
     }
 
     /// Elements of one input channel plane.
-    pub(crate) fn plane(&self) -> usize {
+    pub fn plane(&self) -> usize {
         self.height * self.width
     }
 
     /// Elements of one input sample.
-    pub(crate) fn in_sample(&self) -> usize {
+    pub fn in_sample(&self) -> usize {
         self.in_channels * self.plane()
     }
 
     /// Elements of one output sample.
-    pub(crate) fn out_sample(&self) -> usize {
+    pub fn out_sample(&self) -> usize {
         self.out_channels * self.pixels()
     }
 }

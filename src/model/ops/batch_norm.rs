@@ -1,0 +1,252 @@
+//! `batch_norm2d`: per-channel batch normalisation of NCHW activations, as a dfdx op.
+//!
+//! Follows Keras 3 `BatchNormalization` (axis = channels): in training the batch's mean and
+//! biased variance over `(n, h, w)` normalise it, and the running statistics move towards
+//! them, `running = momentum * running + (1 - momentum) * batch`; in inference the running
+//! statistics are used. Learnable `gamma` (scale) and `beta` (shift) follow.
+
+use dfdx::shapes::HasShape;
+use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
+
+use super::{device_err, to_vec, OpsError, Real, Shape4};
+
+const OP: &str = "batch_norm2d";
+
+/// Running mean and variance per channel, updated in training and used in inference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningStats<E> {
+    /// Running mean per channel.
+    pub mean: Vec<E>,
+    /// Running (biased) variance per channel.
+    pub var: Vec<E>,
+}
+
+impl<E: Real> RunningStats<E> {
+    /// Keras' initial state: mean 0 and variance 1 for every channel.
+    pub fn new(channels: usize) -> Self {
+        Self {
+            mean: vec![E::default(); channels],
+            var: vec![E::ONE; channels],
+        }
+    }
+}
+
+/// Whether to normalise with the batch's statistics or the running ones.
+#[derive(Debug)]
+pub enum BatchNormMode<'a, E> {
+    /// Normalise with the batch statistics and move `stats` towards them by `momentum`
+    /// (Keras' default is 0.99).
+    Train {
+        /// The running statistics to update.
+        stats: &'a mut RunningStats<E>,
+        /// Weight of the old running value.
+        momentum: E,
+    },
+    /// Normalise with the running statistics.
+    Infer(&'a RunningStats<E>),
+}
+
+/// Normalises `x` `(batch, ch, h, w)` per channel, then scales by `gamma` and shifts by
+/// `beta` (both `(ch,)`); `eps` (Keras: 1e-3) is added to the variance.
+///
+/// On `backward()` the gradients of `x`, `gamma` and `beta` are accumulated; in training the
+/// input gradient includes the batch statistics' dependence on `x`.
+///
+/// # Errors
+/// [`OpsError::ChannelMismatch`] when `gamma`, `beta` or the statistics do not have one
+/// entry per channel, [`OpsError::Device`] when dfdx cannot allocate the output.
+pub fn try_batch_norm2d<E: Real, T, R>(
+    x: Tensor<Shape4, E, Cpu, T>,
+    gamma: Tensor<(usize,), E, Cpu, R>,
+    beta: Tensor<(usize,), E, Cpu, R>,
+    mode: BatchNormMode<'_, E>,
+    eps: E,
+) -> Result<Tensor<Shape4, E, Cpu, T>, OpsError>
+where
+    T: Tape<E, Cpu> + Merge<R>,
+    R: Tape<E, Cpu>,
+{
+    let shape @ (_, c, _, _) = *x.shape();
+    let stats_len = match &mode {
+        BatchNormMode::Train { stats, .. } => stats.mean.len().min(stats.var.len()),
+        BatchNormMode::Infer(stats) => stats.mean.len().min(stats.var.len()),
+    };
+    for kernel in [gamma.shape().0, beta.shape().0, stats_len] {
+        if kernel != c {
+            return Err(OpsError::ChannelMismatch {
+                op: OP,
+                input: c,
+                kernel,
+            });
+        }
+    }
+    let (x, tape) = x.try_contiguous().map_err(device_err(OP))?.split_tape();
+    let (gamma, tape_g) = gamma.try_contiguous().map_err(device_err(OP))?.split_tape();
+    let (beta, tape_b) = beta.try_contiguous().map_err(device_err(OP))?.split_tape();
+    let mut tape = tape.merge(tape_g).merge(tape_b);
+    let (gv, bv) = (to_vec(&gamma), to_vec(&beta));
+    let xs = to_vec(&x);
+    let (mean, inv_std, train) = match mode {
+        BatchNormMode::Train { stats, momentum } => {
+            let (mean, var) = batch_stats(shape, &xs);
+            update_running(stats, &mean, &var, momentum);
+            (mean, inv_std(&var, eps), true)
+        }
+        BatchNormMode::Infer(stats) => (stats.mean.clone(), inv_std(&stats.var, eps), false),
+    };
+    let xhat = normalise(shape, xs, &mean, &inv_std);
+    let y = affine(shape, &xhat, &gv, &bv);
+    let out = x
+        .device()
+        .try_tensor_from_vec(y, shape)
+        .map_err(device_err(OP))?;
+    if T::OWNS_TAPE {
+        let (x_id, g_id, b_id, out_id) = (x.ghost(), gamma.ghost(), beta.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            // Moved out and back: dfdx has no shared accessor beside the mutable one.
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
+            let (dgamma, dbeta) = channel_sums(shape, &gy, &xhat);
+            let gx = grads.get_or_alloc_mut(&x_id)?;
+            input_grad(
+                shape,
+                &gy,
+                &xhat,
+                &gv,
+                &inv_std,
+                train.then_some((&dgamma, &dbeta)),
+                gx,
+            );
+            add_assign(grads.get_or_alloc_mut(&g_id)?, &dgamma);
+            add_assign(grads.get_or_alloc_mut(&b_id)?, &dbeta);
+            **grads.get_or_alloc_mut(&out_id)? = gy;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// Calls `f(channel, plane)` for every `h * w` plane of an NCHW buffer.
+fn planes<E>(shape: Shape4, v: &[E]) -> impl Iterator<Item = (usize, &[E])> {
+    let (_, c, h, w) = shape;
+    v.chunks_exact(h * w)
+        .enumerate()
+        .map(move |(i, p)| (i % c, p))
+}
+
+/// Per-channel mean and biased variance (two passes, for accuracy).
+fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
+    let (n, c, h, w) = shape;
+    let count = E::from_usize(n * h * w).expect("element count fits the float type");
+    let mut mean = vec![E::default(); c];
+    for (ch, p) in planes(shape, x) {
+        mean[ch] += p.iter().fold(E::default(), |a, &v| a + v);
+    }
+    mean.iter_mut().for_each(|m| *m /= count);
+    let mut var = vec![E::default(); c];
+    for (ch, p) in planes(shape, x) {
+        var[ch] += p
+            .iter()
+            .fold(E::default(), |a, &v| a + (v - mean[ch]) * (v - mean[ch]));
+    }
+    var.iter_mut().for_each(|v| *v /= count);
+    (mean, var)
+}
+
+/// `running = momentum * running + (1 - momentum) * batch`, for mean and variance.
+fn update_running<E: Real>(stats: &mut RunningStats<E>, mean: &[E], var: &[E], momentum: E) {
+    for (r, &b) in stats
+        .mean
+        .iter_mut()
+        .zip(mean)
+        .chain(stats.var.iter_mut().zip(var))
+    {
+        *r = momentum * *r + (E::ONE - momentum) * b;
+    }
+}
+
+/// `1 / sqrt(var + eps)` per channel.
+fn inv_std<E: Real>(var: &[E], eps: E) -> Vec<E> {
+    var.iter()
+        .map(|&v| {
+            let s = (v + eps).to_f64().expect("float converts to f64").sqrt();
+            E::from_f64(1.0 / s).expect("f64 converts to the float type")
+        })
+        .collect()
+}
+
+/// `(x - mean) * inv_std` per channel, in place in `x`.
+fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -> Vec<E> {
+    let (_, c, h, w) = shape;
+    x.par_chunks_mut(h * w).enumerate().for_each(|(i, p)| {
+        let (m, s) = (mean[i % c], inv_std[i % c]);
+        p.iter_mut().for_each(|v| *v = (*v - m) * s);
+    });
+    x
+}
+
+/// `gamma * xhat + beta` per channel.
+fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E> {
+    let (_, c, h, w) = shape;
+    let mut y = vec![E::default(); xhat.len()];
+    y.par_chunks_mut(h * w)
+        .zip(xhat.par_chunks(h * w))
+        .enumerate()
+        .for_each(|(i, (yp, xp))| {
+            let (g, b) = (gamma[i % c], beta[i % c]);
+            yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = g * x + b);
+        });
+    y
+}
+
+/// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
+fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
+    let c = shape.1;
+    let (mut dgamma, mut dbeta) = (vec![E::default(); c], vec![E::default(); c]);
+    for ((ch, gp), (_, xp)) in planes(shape, gy).zip(planes(shape, xhat)) {
+        dgamma[ch] += gp
+            .iter()
+            .zip(xp)
+            .fold(E::default(), |a, (&g, &x)| a + g * x);
+        dbeta[ch] += gp.iter().fold(E::default(), |a, &g| a + g);
+    }
+    (dgamma, dbeta)
+}
+
+/// Adds the input gradient onto `gx`. In inference it is `gy * gamma * inv_std`; in training
+/// (`sums` holds the gamma and beta gradients) the batch statistics' share is subtracted:
+/// `gamma * inv_std * (gy - (sum(gy) + xhat * sum(gy * xhat)) / m)`.
+fn input_grad<E: Real>(
+    shape: Shape4,
+    gy: &[E],
+    xhat: &[E],
+    gamma: &[E],
+    inv_std: &[E],
+    sums: Option<(&Vec<E>, &Vec<E>)>,
+    gx: &mut [E],
+) {
+    let (n, c, h, w) = shape;
+    let count = E::from_usize(n * h * w).expect("element count fits the float type");
+    gx.par_chunks_mut(h * w)
+        .zip(gy.par_chunks(h * w).zip(xhat.par_chunks(h * w)))
+        .enumerate()
+        .for_each(|(i, (gxp, (gyp, xp)))| {
+            let ch = i % c;
+            let scale = gamma[ch] * inv_std[ch];
+            let (mean_g, mean_gx) = sums.map_or((E::default(), E::default()), |(dg, db)| {
+                (db[ch] / count, dg[ch] / count)
+            });
+            for ((d, &g), &x) in gxp.iter_mut().zip(gyp).zip(xp) {
+                *d += scale * (g - mean_g - x * mean_gx);
+            }
+        });
+}
+
+/// `acc += v`, element by element: gradients accumulate over every use of a tensor.
+fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
+    acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! Register tiles on generic operands: the safe bodies that `microkernel` compiles twice,
+//! once with AVX2+FMA enabled and once portably.
+//!
+//! Both tiles take their `LANES`-wide rows through `PanelRows`, so a row can live in a
+//! copied panel or in place in the input (or output gradient) when a panel's positions are
+//! consecutive there; the loops are monomorphised per source and sink, without branches.
+
+use super::microkernel::PanelRows;
+use super::Real;
+
+/// Rows of a [`rows_times`] tile (output channels or kernel taps).
+pub(crate) const ROWS: usize = 6;
+/// Columns of a tile and of a panel (output positions or kernel taps).
+pub(crate) const LANES: usize = 16;
+/// Rows of a [`panel_dots`] tile (taken from `a`).
+const DOT_A: usize = 4;
+/// Columns of a [`panel_dots`] tile (taken from `b`).
+const DOT_B: usize = 2;
+/// Half a panel row: one accumulator of a dot tile (one AVX2 vector of f32).
+const HALF: usize = LANES / 2;
+
+/// Where finished [`rows_times`] tiles go.
+pub(crate) trait TileSink<E> {
+    /// Takes the tile of row block `block`.
+    fn store(&mut self, block: usize, acc: &[[E; LANES]; ROWS]);
+}
+
+/// Tiles written one after another, `[row][LANES]`.
+pub(crate) struct Blocks<'a, E>(pub &'a mut [E]);
+
+impl<E: Real> TileSink<E> for Blocks<'_, E> {
+    #[inline(always)]
+    fn store(&mut self, block: usize, acc: &[[E; LANES]; ROWS]) {
+        let dst = &mut self.0[block * ROWS * LANES..][..ROWS * LANES];
+        for (d, row) in dst.chunks_exact_mut(LANES).zip(acc) {
+            let d: &mut [E; LANES] = d.try_into().expect("LANES elements");
+            *d = *row;
+        }
+    }
+}
+
+/// Row `i` added onto `dst[base + offsets[i]..][..LANES]`; rows past `offsets` (padding)
+/// are dropped.
+pub(crate) struct AddStrided<'a, E> {
+    pub dst: &'a mut [E],
+    pub base: usize,
+    pub offsets: &'a [usize],
+}
+
+impl<E: Real> TileSink<E> for AddStrided<'_, E> {
+    #[inline(always)]
+    fn store(&mut self, block: usize, acc: &[[E; LANES]; ROWS]) {
+        for (row, &off) in acc.iter().zip(self.offsets.iter().skip(block * ROWS)) {
+            let d: &mut [E; LANES] = (&mut self.dst[self.base + off..][..LANES])
+                .try_into()
+                .expect("LANES elements");
+            // Added as whole arrays (by value): element by element through the references
+            // it is not vectorised.
+            let (sum, v) = (*d, *row);
+            *d = std::array::from_fn(|l| sum[l] + v[l]);
+        }
+    }
+}
+
+/// For every block of `ROWS` rows packed in `a` (each `[inner][ROWS]`), hands
+/// `acc[r][j] = sum_t a[t][r] * b.row(t)[j]` to `out`. `FMA` selects fused multiply-adds,
+/// which are only fast where the CPU has them (elsewhere `mul_add` is a library call).
+#[inline(always)]
+pub(crate) fn rows_times<E: Real, S: TileSink<E>, const FMA: bool>(
+    a: &[E],
+    b: PanelRows<'_, E>,
+    mut out: S,
+) {
+    let inner = b.rows();
+    for (i, block) in a.chunks_exact(inner * ROWS).enumerate() {
+        let mut acc = [[E::default(); LANES]; ROWS];
+        for (t, ar) in block.chunks_exact(ROWS).enumerate() {
+            let br = b.row(t);
+            for (accr, &av) in acc.iter_mut().zip(ar) {
+                for (c, &bv) in accr.iter_mut().zip(br) {
+                    *c = if FMA {
+                        av.mul_add(bv, *c)
+                    } else {
+                        *c + av * bv
+                    };
+                }
+            }
+        }
+        out.store(i, &acc);
+    }
+}
+
+/// Adds onto `out[i][j]` (`a_rows x b_rows`, the rows `a[0].offsets` and `b[0].offsets`
+/// list) the dot product of row `i` of `a` with row `j` of `b`, summed over all panels
+/// (`a[pn]` pairs with `b[pn]`). Tiles of 4x2 keep 8 accumulators in registers across all
+/// panels and sum their lanes once; `b`'s rows are outermost so they stay in L1.
+#[inline(always)]
+pub(crate) fn panel_dots<E: Real, const FMA: bool>(
+    a: &[PanelRows<'_, E>],
+    b: &[PanelRows<'_, E>],
+    out: &mut [E],
+) {
+    let (ar, br) = (a[0].rows(), b[0].rows());
+    for j0 in (0..br).step_by(DOT_B) {
+        for i0 in (0..ar).step_by(DOT_A) {
+            // Full tiles nearly always; the edge tiles of odd sizes get their own loops.
+            match ((ar - i0).min(DOT_A), (br - j0).min(DOT_B)) {
+                (4, 2) => dot_tile::<E, FMA, 4, 2>(a, b, (i0, j0), out, br),
+                (4, _) => dot_tile::<E, FMA, 4, 1>(a, b, (i0, j0), out, br),
+                (3, 2) => dot_tile::<E, FMA, 3, 2>(a, b, (i0, j0), out, br),
+                (3, _) => dot_tile::<E, FMA, 3, 1>(a, b, (i0, j0), out, br),
+                (2, 2) => dot_tile::<E, FMA, 2, 2>(a, b, (i0, j0), out, br),
+                (2, _) => dot_tile::<E, FMA, 2, 1>(a, b, (i0, j0), out, br),
+                (_, 2) => dot_tile::<E, FMA, 1, 2>(a, b, (i0, j0), out, br),
+                _ => dot_tile::<E, FMA, 1, 1>(a, b, (i0, j0), out, br),
+            }
+        }
+    }
+}
+
+/// One `NA x NB` tile of [`panel_dots`] at rows `(i0, j0)`.
+#[inline(always)]
+fn dot_tile<E: Real, const FMA: bool, const NA: usize, const NB: usize>(
+    a: &[PanelRows<'_, E>],
+    b: &[PanelRows<'_, E>],
+    (i0, j0): (usize, usize),
+    out: &mut [E],
+    br: usize,
+) {
+    let mut acc = [[[E::default(); HALF]; NB]; NA];
+    for (pa, pb) in a.iter().zip(b) {
+        let arows: [&[E; LANES]; NA] = std::array::from_fn(|i| pa.row(i0 + i));
+        let brows: [&[E; LANES]; NB] = std::array::from_fn(|j| pb.row(j0 + j));
+        for h in 0..2 {
+            // Half-rows copied into locals (8 accumulators + 6 values fit the 16 AVX2
+            // registers): through references LLVM neither unrolls nor vectorises this nest.
+            let half = |r: &[E; LANES]| -> [E; HALF] { std::array::from_fn(|l| r[h * HALF + l]) };
+            let av: [[E; HALF]; NA] = std::array::from_fn(|i| half(arows[i]));
+            let bv: [[E; HALF]; NB] = std::array::from_fn(|j| half(brows[j]));
+            for i in 0..NA {
+                for j in 0..NB {
+                    for l in 0..HALF {
+                        let (x, y, c) = (av[i][l], bv[j][l], acc[i][j][l]);
+                        acc[i][j][l] = if FMA { x.mul_add(y, c) } else { c + x * y };
+                    }
+                }
+            }
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        for (j, acc_ij) in acc_i.iter().enumerate() {
+            out[(i0 + i) * br + j0 + j] += acc_ij.iter().fold(E::default(), |s, &v| s + v);
+        }
+    }
+}

@@ -137,7 +137,7 @@ pub(crate) fn rows_times_scatter_add<E: Real>(
 fn check_blocks<E>(a: &[E], b: PanelRows<'_, E>) {
     let inner = b.rows();
     assert!(
-        inner > 0 && a.len() % (inner * ROWS) == 0,
+        inner > 0 && a.len().is_multiple_of(inner * ROWS),
         "packed rows do not match the panel"
     );
 }

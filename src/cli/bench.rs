@@ -52,9 +52,17 @@ pub enum BenchCommand {
 /// # Errors
 /// Model errors and a failing Keras script.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Train { batches, steps, peak, keras } = &args.command;
+    let BenchCommand::Train {
+        batches,
+        steps,
+        peak,
+        keras,
+    } = &args.command;
     println!("twinflow bench train: the seed's model (8,440,857 parameters), 125x125, Adam 1e-4");
-    println!("{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}", "batch", "s/step", "forward", "backward", "update", "pairs/s", "GFLOP/s", "of peak");
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "batch", "s/step", "forward", "backward", "update", "pairs/s", "GFLOP/s", "of peak"
+    );
     let mut ours = Vec::new();
     for &batch in batches {
         let t = time_steps(batch, *steps)?;
@@ -62,14 +70,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let gflops = rate * FLOP_PER_PAIR / 1e9;
         println!(
             "{batch:>6} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {rate:>10.1} {gflops:>10.1} {:>7.1}%",
-            t.total, t.forward, t.backward, t.update, 100.0 * gflops / peak
+            t.total,
+            t.forward,
+            t.backward,
+            t.update,
+            100.0 * gflops / peak
         );
         ours.push((batch, rate));
     }
     if let Some(python) = keras {
         compare_with_keras(python, batches, *steps, &ours)?;
     }
-    let keras_flag = keras.as_ref().map_or(String::new(), |p| format!(" --keras {}", p.display()));
+    let keras_flag = keras
+        .as_ref()
+        .map_or(String::new(), |p| format!(" --keras {}", p.display()));
     let flags: String = batches.iter().map(|b| format!(" --batch {b}")).collect();
     println!("\nreproduce: cargo run --release -- bench train{flags} --steps {steps}{keras_flag}");
     Ok(ExitCode::SUCCESS)
@@ -85,8 +99,17 @@ struct Timing {
 
 fn time_steps(batch: usize, steps: usize) -> anyhow::Result<Timing> {
     let model = ModelConfig::default();
-    let mut net = SiameseNet::new(&model, Distance::L1, Loss::BinaryCrossEntropy, (125, 125), 1)?;
-    let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-4, decay: 0.0 });
+    let mut net = SiameseNet::new(
+        &model,
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (125, 125),
+        1,
+    )?;
+    let mut opt = Optimizer::new(OptimizerConfig::Adam {
+        lr: 1e-4,
+        decay: 0.0,
+    });
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let n = batch * 125 * 125;
     let left: Vec<f32> = (0..n).map(|_| rng.gen()).collect();
@@ -108,25 +131,52 @@ fn time_steps(batch: usize, steps: usize) -> anyhow::Result<Timing> {
         }
     }
     let s = steps.max(1) as f64;
-    let (forward, backward, update) = (fwd.as_secs_f64() / s, bwd.as_secs_f64() / s, upd.as_secs_f64() / s);
-    Ok(Timing { total: forward + backward + update, forward, backward, update })
+    let (forward, backward, update) = (
+        fwd.as_secs_f64() / s,
+        bwd.as_secs_f64() / s,
+        upd.as_secs_f64() / s,
+    );
+    Ok(Timing {
+        total: forward + backward + update,
+        forward,
+        backward,
+        update,
+    })
 }
 
-fn compare_with_keras(python: &PathBuf, batches: &[usize], steps: usize, ours: &[(usize, f64)]) -> anyhow::Result<()> {
+fn compare_with_keras(
+    python: &PathBuf,
+    batches: &[usize],
+    steps: usize,
+    ours: &[(usize, f64)],
+) -> anyhow::Result<()> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/keras_train.py");
     let mut cmd = Command::new(python);
     cmd.arg(&script).arg("--steps").arg(steps.to_string());
     for b in batches {
         cmd.arg("--batch").arg(b.to_string());
     }
-    let out = cmd.output().with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
     if !out.status.success() {
-        anyhow::bail!("the Keras benchmark failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        anyhow::bail!(
+            "the Keras benchmark failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    println!("\n{:>6} {:>14} {:>14} {:>8}", "batch", "twinflow p/s", "keras p/s", "ratio");
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('{')) {
+    println!(
+        "\n{:>6} {:>14} {:>14} {:>8}",
+        "batch", "twinflow p/s", "keras p/s", "ratio"
+    );
+    for line in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+    {
         let v: serde_json::Value = serde_json::from_str(line)?;
-        let (Some(batch), Some(rate)) = (v["batch"].as_u64(), v["pairs_per_s"].as_f64()) else { continue };
+        let (Some(batch), Some(rate)) = (v["batch"].as_u64(), v["pairs_per_s"].as_f64()) else {
+            continue;
+        };
         if let Some((_, mine)) = ours.iter().find(|(b, _)| *b as u64 == batch) {
             println!("{batch:>6} {mine:>14.1} {rate:>14.1} {:>7.2}x", mine / rate);
         }

@@ -147,7 +147,6 @@ fn run_name(file: &Path) -> String {
 }
 
 fn print_training(t: &crate::train::session::TrainSummary) {
-    let e = &t.evaluation;
     println!(
         "\ntrained {} parameters for {} epoch(s){}; best epoch {}",
         t.parameters,
@@ -156,12 +155,11 @@ fn print_training(t: &crate::train::session::TrainSummary) {
         t.best_epoch.map_or("-".into(), |b| b.to_string())
     );
     println!(
-        "threshold {:.4} chosen on {} validation pairs (accuracy {:.2}%)",
-        e.threshold,
-        e.validation_pairs,
-        100.0 * e.validation.accuracy
+        "test evaluation (restricted protocol, threshold chosen on validation):\n{}",
+        t.evaluation
     );
-    println!("test ({} pairs, restricted protocol): accuracy {:.2}%, AUC {:.4}, precision {:.3}, recall {:.3}",
-        e.test_pairs, 100.0 * e.test.accuracy, e.test.auc, e.test.precision, e.test.recall);
+    for plot in &t.plots {
+        println!("plot: {}", plot.display());
+    }
     println!("run folder: {}", t.run.display());
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::checkpoint::{self, load_params};
-use super::metrics::{summarize, Summary};
 use super::optim::Optimizer;
 use super::rundir::{RunDir, RunDirError};
 use super::trainer::{LoopState, Trainer};
 use crate::data::ImageKey;
+use crate::eval::{plot_curves, plot_roc, plot_score_histograms, EvalError, Roc, ValTestReport};
 use crate::model::net::{ModelError, SiameseNet};
 use crate::pipeline::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
 use crate::pipeline::metrics::RunReport;
@@ -35,24 +35,12 @@ pub enum SessionError {
     /// A checkpoint could not be used.
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    /// Metrics or plots failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
     /// The batch chain failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-}
-
-/// Test results with the threshold chosen on validation.
-#[derive(Debug, Clone, Serialize)]
-pub struct Evaluation {
-    /// Pairs scored on validation.
-    pub validation_pairs: usize,
-    /// Pairs scored on test.
-    pub test_pairs: usize,
-    /// The score threshold, chosen to maximise validation accuracy.
-    pub threshold: f64,
-    /// Validation metrics at that threshold.
-    pub validation: Summary,
-    /// Test metrics at that threshold (LFW restricted protocol: the test pairs file).
-    pub test: Summary,
 }
 
 /// What a training run produced.
@@ -68,8 +56,11 @@ pub struct TrainSummary {
     pub best_epoch: Option<usize>,
     /// True when early stopping ended the run.
     pub stopped_early: bool,
-    /// Final evaluation with the best weights.
-    pub evaluation: Evaluation,
+    /// Final evaluation with the best weights: threshold chosen on validation, applied to
+    /// the test pairs (LFW restricted protocol), with 95% bootstrap intervals.
+    pub evaluation: ValTestReport,
+    /// Plots written into the run folder.
+    pub plots: Vec<PathBuf>,
     /// Metrics of the batch chain.
     #[serde(skip)]
     pub report: Option<RunReport>,
@@ -172,8 +163,9 @@ pub fn train(
     if best.exists() {
         load_params(&best, &mut net.params, &checkpoint::read(&best)?)?;
     }
-    let evaluation = evaluate(&net, store.as_ref(), pairs, config.eval_batch)?;
+    let (evaluation, scored) = evaluate(&net, store.as_ref(), pairs, config.eval_batch, p.seed)?;
     let state = trainer.state();
+    let plots = plot_run(&run, state, &scored, evaluation.threshold)?;
     let summary = TrainSummary {
         run: run.path().to_path_buf(),
         parameters,
@@ -181,6 +173,7 @@ pub fn train(
         best_epoch: state.best.map(|(_, e)| e),
         stopped_early: trainer.stopped_early(),
         evaluation,
+        plots,
         report: Some(report),
     };
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
@@ -213,26 +206,90 @@ pub fn score_pairs(
     Ok((scores, labels))
 }
 
+/// Bootstrap resamples for the confidence intervals of the final evaluation.
+pub const BOOTSTRAP: usize = 1000;
+
 /// Chooses the threshold on validation and applies it unchanged to test.
 ///
 /// # Errors
-/// Model errors.
+/// Model errors, and metric errors (e.g. a split with a single class).
 pub fn evaluate(
     net: &SiameseNet,
     store: &dyn ImageStore,
     pairs: &EvalPairs<'_>,
     batch: usize,
-) -> Result<Evaluation, ModelError> {
+    seed: u64,
+) -> Result<(ValTestReport, Scored), SessionError> {
     let (vs, vl) = score_pairs(net, store, pairs.validation, batch)?;
     let (ts, tl) = score_pairs(net, store, pairs.test, batch)?;
-    let threshold = crate::eval::best_threshold(&vs, &vl).map_or(0.5, |t| t.value);
-    Ok(Evaluation {
-        validation_pairs: vs.len(),
-        test_pairs: ts.len(),
-        threshold,
-        validation: summarize(&vs, &vl, Some(threshold)),
-        test: summarize(&ts, &tl, Some(threshold)),
-    })
+    let report = ValTestReport::compute(&vs, &vl, &ts, &tl, BOOTSTRAP, seed)?;
+    Ok((
+        report,
+        Scored {
+            validation: (vs, vl),
+            test: (ts, tl),
+        },
+    ))
+}
+
+/// Scores and labels of the validation and test pairs.
+pub struct Scored {
+    /// Validation scores and labels.
+    pub validation: (Vec<f64>, Vec<bool>),
+    /// Test scores and labels.
+    pub test: (Vec<f64>, Vec<bool>),
+}
+
+/// Writes the run's plots: ROC curves, test score histograms, and loss and accuracy per epoch.
+///
+/// # Errors
+/// Metric and drawing errors.
+pub fn plot_run(
+    run: &RunDir,
+    state: &LoopState,
+    scored: &Scored,
+    threshold: f64,
+) -> Result<Vec<PathBuf>, EvalError> {
+    let (vs, vl) = &scored.validation;
+    let (ts, tl) = &scored.test;
+    let val_roc = Roc::compute(vs, vl)?;
+    let test_roc = Roc::compute(ts, tl)?;
+    let roc = run.path().join("roc.png");
+    plot_roc(&roc, &[("validation", &val_roc), ("test", &test_roc)])?;
+    let same: Vec<f64> = ts
+        .iter()
+        .zip(tl)
+        .filter(|(_, &l)| l)
+        .map(|(&s, _)| s)
+        .collect();
+    let different: Vec<f64> = ts
+        .iter()
+        .zip(tl)
+        .filter(|(_, &l)| !l)
+        .map(|(&s, _)| s)
+        .collect();
+    let scores = run.path().join("test-scores.png");
+    plot_score_histograms(&scores, &same, &different, Some(threshold))?;
+    let h = &state.history;
+    let col =
+        |f: fn(&super::trainer::EpochMetrics) -> f64| -> Vec<f64> { h.iter().map(f).collect() };
+    let (tl_, vl_) = (col(|m| m.train_loss), col(|m| m.val_loss));
+    let loss = run.path().join("loss.png");
+    plot_curves(
+        &loss,
+        "loss per epoch",
+        &[("train", &tl_), ("validation", &vl_)],
+        "loss",
+    )?;
+    let (ta, va) = (col(|m| m.train.accuracy), col(|m| m.val.accuracy));
+    let accuracy = run.path().join("accuracy.png");
+    plot_curves(
+        &accuracy,
+        "accuracy per epoch",
+        &[("train", &ta), ("validation", &va)],
+        "accuracy",
+    )?;
+    Ok(vec![roc, scores, loss, accuracy])
 }
 
 impl From<SessionError> for StageError {

@@ -37,7 +37,10 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
     let dir = setup();
     std::fs::write(dir.path().join("tiny.ron"), tiny(3, "runs")).expect("write");
     let t = run(dir.path(), &["run", "-q", "tiny.ron", "--data", "synth"]);
-    assert!(t.contains("chosen on") && t.contains("test ("), "{t}");
+    assert!(
+        t.contains("chosen on") && t.contains("95% CI") && t.contains("plot:"),
+        "{t}"
+    );
     let run_dir = dir.path().join("runs/tiny-1");
     for file in [
         "pipeline.ron",
@@ -46,6 +49,8 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
         "metrics.csv",
         "summary.json",
         "state.json",
+        "roc.png",
+        "loss.png",
     ] {
         assert!(
             run_dir.join(file).exists(),
@@ -59,15 +64,12 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
         &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
     )
     .expect("json");
-    let acc = summary["evaluation"]["test"]["accuracy"]
+    let acc = summary["evaluation"]["accuracy"]
         .as_f64()
         .expect("test accuracy");
     assert!((0.0..=1.0).contains(&acc), "{summary}");
     assert!(
-        summary["evaluation"]["validation_pairs"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0,
+        summary["evaluation"]["val_pairs"].as_u64().unwrap_or(0) > 0,
         "{summary}"
     );
     // The run folder's pipeline is complete and valid on its own.

@@ -109,3 +109,80 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     let csv = std::fs::read_to_string(halves.join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
 }
+
+#[test]
+fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
+    let dir = setup();
+    std::fs::write(dir.path().join("tiny.ron"), tiny(2, "runs")).expect("write");
+    run(dir.path(), &["run", "-q", "tiny.ron", "--data", "synth"]);
+    let t = run(
+        dir.path(),
+        &[
+            "eval",
+            "--run",
+            "runs/tiny-1",
+            "--pairs",
+            "synth/pairsDevTest.txt",
+            "--data",
+            "synth",
+        ],
+    );
+    assert!(t.contains("10-fold accuracy") && t.contains("AUC"), "{t}");
+    let out = dir.path().join("runs/tiny-1/eval-pairsDevTest");
+    for file in ["roc.csv", "roc.png", "scores.png", "eval.json"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    // eval on the test file reproduces the run's own test accuracy (same weights, same threshold).
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("runs/tiny-1/summary.json")).expect("read"),
+    )
+    .expect("json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).expect("read"))
+            .expect("json");
+    assert_eq!(summary["evaluation"]["accuracy"], report["accuracy"]);
+    let img = |name: &str| {
+        let folder = dir.path().join("synth/lfw2").join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&folder)
+            .expect("folder")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        files
+    };
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("synth/lfw2"))
+        .expect("lfw2")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let a = img(&names[0]);
+    let b = img(&names[1]);
+    let t = run(
+        dir.path(),
+        &[
+            "verify",
+            "--run",
+            "runs/tiny-1",
+            a[0].to_str().expect("utf-8"),
+            b[0].to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        t.contains("score") && (t.contains("same person") || t.contains("different people")),
+        "{t}"
+    );
+    let bad = twinflow(
+        dir.path(),
+        &[
+            "verify",
+            "--run",
+            "runs/tiny-1",
+            a[0].to_str().expect("utf-8"),
+            "missing.jpg",
+        ],
+    );
+    assert!(
+        !bad.status.success() && text(&bad).contains("missing.jpg"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -5,9 +5,11 @@
 pub mod bench;
 pub mod cache;
 pub mod data;
+pub mod eval;
 pub mod run;
 pub mod stages;
 pub mod validate;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -31,6 +33,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Measure training speed (and compare with Keras).
     Bench(bench::BenchArgs),
+    /// Score a trained run on a pairs file: accuracy, AUC, EER, ROC, k-fold accuracy.
+    Eval(eval::EvalArgs),
+    /// Say whether two face images show the same person, with a trained run.
+    Verify(verify::VerifyArgs),
     /// Check pipeline files and list every problem.
     Validate(validate::ValidateArgs),
     /// List every stage kind with its options and defaults.
@@ -49,6 +55,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Data(args) => data::run(args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),

@@ -299,3 +299,71 @@ impl From<SessionError> for StageError {
         }
     }
 }
+
+/// A trained run loaded back: its plan, its network with the best weights, and the
+/// threshold chosen on validation when it was trained.
+pub struct Trained {
+    /// The run's own pipeline.
+    pub plan: Plan,
+    /// The network with the best weights.
+    pub net: SiameseNet,
+    /// The decision threshold from `summary.json`.
+    pub threshold: f64,
+}
+
+/// Why a run cannot be loaded for evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadRunError {
+    /// The run's pipeline is unusable.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::validate::LoadError),
+    /// The network or weights are unusable.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// `summary.json` is missing or lacks the threshold (the run never finished).
+    #[error("{}: no threshold; did the run finish? ({reason})", path.display())]
+    Summary {
+        /// The summary file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Loads a finished run for evaluation or verification.
+///
+/// # Errors
+/// A missing or damaged pipeline, weights or summary.
+pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
+    let run = RunDir::open(dir).map_err(SessionError::from)?;
+    let plan = crate::pipeline::validate::load(&run.pipeline())?;
+    let p = &plan.pipeline;
+    let (w, h) = plan.image_size();
+    let mut net = SiameseNet::new(
+        &p.model,
+        p.distance,
+        p.loss,
+        (h as usize, w as usize),
+        p.seed,
+    )
+    .map_err(SessionError::from)?;
+    let best = run.best_weights();
+    let tensors = checkpoint::read(&best).map_err(SessionError::from)?;
+    load_params(&best, &mut net.params, &tensors).map_err(SessionError::from)?;
+    let path = run.summary();
+    let summary = |reason: String| LoadRunError::Summary {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| summary(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
+    let threshold = json["evaluation"]["threshold"]
+        .as_f64()
+        .ok_or_else(|| summary("no evaluation.threshold".into()))?;
+    Ok(Trained {
+        plan,
+        net,
+        threshold,
+    })
+}

@@ -1,0 +1,159 @@
+//! `twinflow eval --run RUN --pairs FILE`: a trained network on any pairs file, at the
+//! threshold chosen on validation when it was trained, plus LFW-style k-fold accuracy.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::run::{data_root, interrupt_flag};
+use super::say;
+use crate::data::{read_pairs, Dataset, ImageKey};
+use crate::eval::{
+    contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
+};
+use crate::pipeline::runner::{run_images, RunSettings};
+use crate::stages::store::MemoryStore;
+use crate::train::session::{load_trained, score_pairs};
+
+/// Arguments of `twinflow eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A finished training run (e.g. `runs/paper-1`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
+    #[arg(long)]
+    pub pairs: PathBuf,
+    /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
+    #[arg(long, env = "TWINFLOW_DATA")]
+    pub data: Option<PathBuf>,
+    /// Folds for the cross-validated accuracy when the file has no folds of its own.
+    #[arg(long, default_value_t = 10)]
+    pub folds: usize,
+    /// Where to write roc.csv, plots and eval.json; defaults to `RUN/eval-<pairs file name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What `eval` writes to `eval.json`.
+#[derive(Serialize)]
+struct EvalReport {
+    pairs_file: PathBuf,
+    pairs: usize,
+    threshold: f64,
+    accuracy: Option<f64>,
+    precision: Option<f64>,
+    recall: Option<f64>,
+    confusion: Confusion,
+    auc: f64,
+    eer: Eer,
+    kfold: KFold,
+}
+
+/// Scores the pairs and reports accuracy, AUC, EER, ROC points and k-fold accuracy.
+///
+/// # Errors
+/// An unusable run, data or pairs file.
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let trained =
+        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
+    let root = data_root(
+        args.data.as_deref(),
+        trained.plan.pipeline.data.root.as_deref(),
+    )?;
+    let pairs = read_pairs(&args.pairs)?;
+    let dataset = Dataset::scan(&root)?;
+    dataset.check_pairs(&pairs, &args.pairs)?;
+    let needed: BTreeSet<&ImageKey> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
+    let entries = dataset
+        .images
+        .iter()
+        .filter(|e| needed.contains(&e.key))
+        .cloned()
+        .collect();
+    let settings = RunSettings {
+        data_root: root,
+        progress: true,
+        interrupt: Some(interrupt_flag()),
+        ..RunSettings::default()
+    };
+    let (store, _) = run_images(
+        &trained.plan,
+        &settings,
+        entries,
+        "memory",
+        MemoryStore::new(),
+    )?;
+    let keys: Vec<(ImageKey, ImageKey)> =
+        pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
+    let (scores, labels) = score_pairs(&trained.net, &store, &keys, 128)?;
+    let roc = Roc::compute(&scores, &labels)?;
+    let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.fold).collect();
+    let folds = if distinct.len() > 1 {
+        pairs.iter().map(|p| p.fold).collect()
+    } else {
+        contiguous_folds(&labels, args.folds)?
+    };
+    let confusion = Confusion::at(&scores, &labels, trained.threshold)?;
+    let report = EvalReport {
+        pairs_file: args.pairs.clone(),
+        pairs: scores.len(),
+        threshold: trained.threshold,
+        accuracy: confusion.accuracy(),
+        precision: confusion.precision(),
+        recall: confusion.recall(),
+        confusion,
+        auc: roc.auc(),
+        eer: roc.eer(),
+        kfold: kfold_accuracy(&scores, &labels, &folds)?,
+    };
+    let stem = args
+        .pairs
+        .file_stem()
+        .map_or("pairs".into(), |s| s.to_string_lossy().into_owned());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run.join(format!("eval-{stem}")));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut csv = String::from("fpr,tpr,threshold\n");
+    for ((fpr, tpr), t) in roc.points().zip(roc.thresholds()) {
+        let _ = writeln!(csv, "{fpr},{tpr},{t}");
+    }
+    std::fs::write(out.join("roc.csv"), csv)?;
+    std::fs::write(
+        out.join("eval.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    plot_roc(&out.join("roc.png"), &[(stem.as_str(), &roc)])?;
+    let same: Vec<f64> = scores
+        .iter()
+        .zip(&labels)
+        .filter(|(_, &l)| l)
+        .map(|(&s, _)| s)
+        .collect();
+    let diff: Vec<f64> = scores
+        .iter()
+        .zip(&labels)
+        .filter(|(_, &l)| !l)
+        .map(|(&s, _)| s)
+        .collect();
+    plot_score_histograms(
+        &out.join("scores.png"),
+        &same,
+        &diff,
+        Some(trained.threshold),
+    )?;
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
+    say(&format!(
+        "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {:.4}\nEER       {:.4}\n{}-fold accuracy {:.2}% ± {:.2}% (standard error)\nwritten: {}\n",
+        report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
+        report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,69 @@
+//! `twinflow verify --run RUN a.jpg b.jpg`: are these two faces the same person?
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::stages::decode::decode_gray;
+use crate::stages::resize::Resize;
+use crate::stages::Filter;
+use crate::train::session::load_trained;
+
+/// Arguments of `twinflow verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A finished training run (e.g. `runs/paper-1`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The first face image.
+    pub first: PathBuf,
+    /// The second face image.
+    pub second: PathBuf,
+}
+
+/// Loads an image as the run's network expects it: grayscale, resized, floats in [0, 1].
+fn load(path: &Path, resize: &Resize, (w, h): (u32, u32)) -> anyhow::Result<Vec<f32>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let img = decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
+    let (sw, sh) = img.dimensions();
+    let pixels = resize.apply(img.as_raw(), sw, sh);
+    anyhow::ensure!(
+        pixels.len() == (w * h) as usize,
+        "cannot resize {} to {w}x{h}",
+        path.display()
+    );
+    Ok(pixels.into_iter().map(|p| f32::from(p) / 255.0).collect())
+}
+
+/// Scores the pair and prints same or different at the run's validation threshold.
+///
+/// # Errors
+/// An unusable run or unreadable images.
+pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let trained =
+        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
+    let size = trained.plan.image_size();
+    let filter = trained
+        .plan
+        .resize
+        .as_ref()
+        .map_or(Filter::Bilinear, |r| r.filter);
+    let resize = Resize::new(size.0, size.1, filter);
+    let a = load(&args.first, &resize, size)?;
+    let b = load(&args.second, &resize, size)?;
+    let (_, scores) = trained.net.evaluate(&a, &b, &[0.0])?;
+    let score = f64::from(scores[0]);
+    let same = score >= trained.threshold;
+    println!(
+        "score {score:.4} (threshold {:.4}, chosen on validation): {}",
+        trained.threshold,
+        if same {
+            "same person"
+        } else {
+            "different people"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

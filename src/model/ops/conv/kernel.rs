@@ -157,8 +157,6 @@ struct Scratch<E> {
     patches: Vec<E>,
     /// Copied output-gradient panels of a chunk, `[panel][out][LANES]`.
     grads: Vec<E>,
-    /// One panel's patch gradients, for panels that span output rows.
-    dpatch: Vec<E>,
 }
 
 impl<E: Real> Scratch<E> {
@@ -170,7 +168,6 @@ impl<E: Real> Scratch<E> {
             patch_offsets: RowTable::strided(taps, LANES),
             patches: vec![E::default(); CHUNK_PANELS * taps * LANES],
             grads: vec![E::default(); CHUNK_PANELS * outs * LANES],
-            dpatch: vec![E::default(); taps.next_multiple_of(ROWS) * LANES],
         }
     }
 }
@@ -187,32 +184,13 @@ fn backward_group<E: Real>(
 ) -> (Vec<E>, Vec<E>) {
     let positions = gy.len() / g.out_sample() * g.pixels();
     let mut sc = Scratch::new(g);
+    // One panel's patch gradients, for panels that span output rows.
+    let mut dpatch = vec![E::default(); g.taps().next_multiple_of(ROWS) * LANES];
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
     let mut db_lanes = vec![[E::default(); LANES]; g.out_channels];
     for c0 in (0..positions).step_by(CHUNK_PANELS * LANES) {
         let runs = copy_chunk(g, taps, x, gy, c0, positions, &mut sc);
-        let grad_rows: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(pn, (_, out))| match out.whole() {
-                Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
-                None => {
-                    let base = pn * g.out_channels * LANES;
-                    PanelRows::new(&sc.grads, base, &sc.grad_offsets)
-                }
-            })
-            .collect();
-        let patch_rows: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(pn, (input, _))| match input.whole() {
-                Some(base) => PanelRows::new(x, base, taps),
-                None => {
-                    let base = pn * g.taps() * LANES;
-                    PanelRows::new(&sc.patches, base, &sc.patch_offsets)
-                }
-            })
-            .collect();
+        let (grad_rows, patch_rows) = chunk_rows(g, taps, x, gy, &runs, &sc);
         for ((input, _), rows) in runs.iter().zip(&grad_rows) {
             for (o, lanes) in db_lanes.iter_mut().enumerate() {
                 lanes
@@ -225,8 +203,8 @@ fn backward_group<E: Real>(
                 match input.whole() {
                     Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps.as_slice()),
                     None => {
-                        rows_times(wt, *rows, &mut sc.dpatch);
-                        add_patch_panel(&sc.dpatch, taps.as_slice(), input, gx);
+                        rows_times(wt, *rows, &mut dpatch);
+                        add_patch_panel(&dpatch, taps.as_slice(), input, gx);
                     }
                 }
             }
@@ -238,6 +216,33 @@ fn backward_group<E: Real>(
         .map(|l| l.iter().fold(E::default(), |a, &v| a + v))
         .collect();
     (dw, db)
+}
+
+/// Where the rows of each panel of a chunk live: in place in `gy` and `x` where the panel's
+/// runs allow, else in the chunk's copies made by [`copy_chunk`].
+fn chunk_rows<'a, E: Real>(
+    g: &Conv2dShape,
+    taps: &'a RowTable,
+    x: &'a [E],
+    gy: &'a [E],
+    runs: &[(Runs, Runs)],
+    sc: &'a Scratch<E>,
+) -> (Vec<PanelRows<'a, E>>, Vec<PanelRows<'a, E>>) {
+    let grads = runs
+        .iter()
+        .enumerate()
+        .map(|(pn, (_, output))| match output.whole() {
+            Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
+            None => PanelRows::new(&sc.grads, pn * g.out_channels * LANES, &sc.grad_offsets),
+        });
+    let patches = runs
+        .iter()
+        .enumerate()
+        .map(|(pn, (input, _))| match input.whole() {
+            Some(base) => PanelRows::new(x, base, taps),
+            None => PanelRows::new(&sc.patches, pn * g.taps() * LANES, &sc.patch_offsets),
+        });
+    (grads.collect(), patches.collect())
 }
 
 /// Computes the runs of the chunk of panels starting at position `c0`, and copies the

@@ -11,11 +11,10 @@
 
 use rayon::prelude::*;
 
-use super::super::im2col::{
-    add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs,
-};
+use super::super::im2col::{copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs};
 use super::super::microkernel::{
-    panel_dots, rows_times, rows_times_scatter_add, PanelRows, RowTable, LANES, ROWS,
+    gathered_times_add, panel_dots, rows_times, rows_times_scatter_add, Gathered, PanelRows,
+    RowTable, LANES, ROWS,
 };
 use super::super::{samples_per_group, Real};
 use super::Conv2dShape;
@@ -184,8 +183,6 @@ fn backward_group<E: Real>(
 ) -> (Vec<E>, Vec<E>) {
     let positions = gy.len() / g.out_sample() * g.pixels();
     let mut sc = Scratch::new(g);
-    // One panel's patch gradients, for panels that span output rows.
-    let mut dpatch = vec![E::default(); g.taps().next_multiple_of(ROWS) * LANES];
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
     let mut db_lanes = vec![[E::default(); LANES]; g.out_channels];
     for c0 in (0..positions).step_by(CHUNK_PANELS * LANES) {
@@ -199,17 +196,13 @@ fn backward_group<E: Real>(
                     .for_each(|(a, &v)| *a += v);
             }
             if let Some((wt, gx)) = gx.as_mut() {
-                // A panel inside one output row adds its patch gradients straight onto gx.
-                match input.whole() {
-                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps.as_slice()),
-                    None => {
-                        rows_times(wt, *rows, &mut dpatch);
-                        add_patch_panel(&dpatch, taps.as_slice(), input, gx);
-                    }
-                }
+                rows_times_scatter_add(wt, *rows, gx, input, taps.as_slice());
             }
         }
-        panel_dots(&grad_rows, &patch_rows, &mut dw);
+        match patch_rows {
+            Some(patch_rows) => panel_dots(&grad_rows, &patch_rows, &mut dw),
+            None => weight_grad_gathered(g, taps, x, &runs, &grad_rows, &mut dw),
+        }
     }
     let db = db_lanes
         .iter()
@@ -219,7 +212,8 @@ fn backward_group<E: Real>(
 }
 
 /// Where the rows of each panel of a chunk live: in place in `gy` and `x` where the panel's
-/// runs allow, else in the chunk's copies made by [`copy_chunk`].
+/// runs allow, else in the chunk's copies made by [`copy_chunk`]. Patch rows are only made
+/// (and copied) for the dot-tile weight gradient; the gathered one reads `x` itself.
 fn chunk_rows<'a, E: Real>(
     g: &Conv2dShape,
     taps: &'a RowTable,
@@ -227,7 +221,7 @@ fn chunk_rows<'a, E: Real>(
     gy: &'a [E],
     runs: &[(Runs, Runs)],
     sc: &'a Scratch<E>,
-) -> (Vec<PanelRows<'a, E>>, Vec<PanelRows<'a, E>>) {
+) -> (Vec<PanelRows<'a, E>>, Option<Vec<PanelRows<'a, E>>>) {
     let grads = runs
         .iter()
         .enumerate()
@@ -242,7 +236,56 @@ fn chunk_rows<'a, E: Real>(
             Some(base) => PanelRows::new(x, base, taps),
             None => PanelRows::new(&sc.patches, pn * g.taps() * LANES, &sc.patch_offsets),
         });
-    (grads.collect(), patches.collect())
+    let dots = g.out_channels < GATHERED_MIN_OUTS;
+    (grads.collect(), dots.then(|| patches.collect()))
+}
+
+/// Output channels from which the weight gradient uses [`weight_grad_gathered`]: it fills
+/// 16 lanes with output channels, so with fewer than 12 it wastes more than it gains over the
+/// dot tiles.
+const GATHERED_MIN_OUTS: usize = 12;
+
+/// Adds a chunk's weight gradient onto `dw` with the 6x16 tile: 6 taps (gathered in place
+/// from `x`) times 16 output channels (from the chunk's output gradients, transposed to
+/// `[position][out]`), reducing over the chunk's positions.
+fn weight_grad_gathered<E: Real>(
+    g: &Conv2dShape,
+    taps: &RowTable,
+    x: &[E],
+    runs: &[(Runs, Runs)],
+    grad_rows: &[PanelRows<'_, E>],
+    dw: &mut [E],
+) {
+    let (outs, n_taps) = (g.out_channels, g.taps());
+    let outs_pad = outs.next_multiple_of(LANES);
+    let mut pos = Vec::with_capacity(runs.len() * LANES);
+    let mut gt = Vec::with_capacity(runs.len() * LANES * outs_pad);
+    for ((input, _), rows) in runs.iter().zip(grad_rows) {
+        for r in input.iter() {
+            for l in r.col..r.col + r.len {
+                pos.push(r.src + l - r.col);
+                gt.extend((0..outs_pad).map(|o| {
+                    if o < outs {
+                        rows.row(o)[l]
+                    } else {
+                        E::default()
+                    }
+                }));
+            }
+        }
+    }
+    let (pos, gt_rows) = (
+        RowTable::new(pos),
+        RowTable::strided(gt.len() / outs_pad, outs_pad),
+    );
+    let tap = |t: usize| taps.as_slice()[t.min(n_taps - 1)];
+    for o0 in (0..outs).step_by(LANES) {
+        for t0 in (0..n_taps).step_by(ROWS) {
+            let a = Gathered::new(x, &pos, std::array::from_fn(|r| tap(t0 + r)));
+            let b = PanelRows::new(&gt, o0, &gt_rows);
+            gathered_times_add(a, b, dw, (t0, o0), (n_taps, outs));
+        }
+    }
 }
 
 /// Computes the runs of the chunk of panels starting at position `c0`, and copies the
@@ -263,7 +306,7 @@ fn copy_chunk<E: Real>(
             let q0 = c0 + pn * LANES;
             let len = LANES.min(positions - q0);
             let (input, output) = panel_runs(g, q0, len);
-            if input.whole().is_none() {
+            if input.whole().is_none() && g.out_channels < GATHERED_MIN_OUTS {
                 let dst = &mut sc.patches[pn * g.taps() * LANES..][..g.taps() * LANES];
                 fill_patch_panel(x, taps.as_slice(), &input, len, dst);
             }

@@ -14,7 +14,7 @@
 //! positions lie in one output row, else copied (im2col), and multiplied by packed weights
 //! with a 6x16 register tile; the weight gradient reduces over panels with a 4x2 dot tile.
 //! The tiles are compiled for AVX2+FMA and chosen at run time (portable fallback); the
-//! batch is split into one contiguous group per rayon thread. See `microkernel.rs` for the
+//! batch is split into contiguous groups, a few per rayon thread. See `microkernel.rs` for the
 //! measurements behind the tile shapes and against the `gemm` crate.
 //!
 //! Parameters are passed by value as `w.clone()` (or `w.retaped::<T>()`): the clone shares
@@ -161,10 +161,16 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     v
 }
 
-/// Samples per thread group: the batch is cut into one contiguous range per rayon thread so
-/// each thread reuses one set of scratch buffers for all its samples.
+/// Groups per rayon thread: more than one, so that when another process takes a core for a
+/// while, work stealing moves the remaining groups to the other threads instead of the whole
+/// op waiting for the slow one.
+const GROUPS_PER_THREAD: usize = 4;
+
+/// Samples per group: the batch is cut into contiguous ranges, each processed by one thread
+/// with one set of scratch buffers.
 fn samples_per_group(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    let groups = rayon::current_num_threads().max(1) * GROUPS_PER_THREAD;
+    batch.div_ceil(groups).max(1)
 }
 
 /// Wraps an allocation failure with the op's name.

@@ -1,13 +1,16 @@
 //! Convolution kernels on plain slices: patch panels times packed weights.
 //!
-//! The batch is cut into one contiguous group of samples per rayon thread. Within a group,
-//! output positions are taken 16 at a time (across sample boundaries, see `im2col`):
-//! - forward: the positions' patches fill a `[tap][16]` panel, multiplied by the weights
-//!   packed 6 output channels at a time, then written to NCHW with the bias added;
-//! - input gradient: the positions' output gradients form an `[out][16]` panel, multiplied by
-//!   the transposed weights packed 6 taps at a time, and the patch gradients are added back;
-//! - weight gradient: over chunks of 16 panels, dot products of every output-gradient row
-//!   with every patch row, 4x2 at a time in registers.
+//! The batch is cut into contiguous groups of samples, a few per rayon thread. Within a
+//! group, output positions are taken 16 at a time (a panel, across sample boundaries, see
+//! `im2col`); a panel's patches and output gradients are read in place where its positions
+//! are consecutive (one output row, one sample) and copied otherwise:
+//! - forward: the patches `[tap][16]` times the weights packed 6 output channels at a time,
+//!   written to NCHW with the bias added;
+//! - input gradient: the output gradients `[out][16]` times the transposed weights packed 6
+//!   taps at a time, added straight onto `dx` run by run (col2im fused);
+//! - weight gradient, over chunks of 16 panels: with 12+ output channels, 6 taps gathered
+//!   from the input times 16 output channels of the transposed gradients; with fewer, dot
+//!   products of gradient rows with patch rows, 4x2 at a time.
 
 use rayon::prelude::*;
 

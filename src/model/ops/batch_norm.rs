@@ -68,34 +68,16 @@ where
     T: Tape<E, Cpu> + Merge<R>,
     R: Tape<E, Cpu>,
 {
-    let shape @ (_, c, _, _) = *x.shape();
-    let stats_len = match &mode {
-        BatchNormMode::Train { stats, .. } => stats.mean.len().min(stats.var.len()),
-        BatchNormMode::Infer(stats) => stats.mean.len().min(stats.var.len()),
-    };
-    for kernel in [gamma.shape().0, beta.shape().0, stats_len] {
-        if kernel != c {
-            return Err(OpsError::ChannelMismatch {
-                op: OP,
-                input: c,
-                kernel,
-            });
-        }
-    }
+    let shape = *x.shape();
+    check_channels(shape.1, [gamma.shape().0, beta.shape().0], &mode)?;
     let (x, tape) = x.try_contiguous().map_err(device_err(OP))?.split_tape();
     let (gamma, tape_g) = gamma.try_contiguous().map_err(device_err(OP))?.split_tape();
     let (beta, tape_b) = beta.try_contiguous().map_err(device_err(OP))?.split_tape();
     let mut tape = tape.merge(tape_g).merge(tape_b);
     let (gv, bv) = (to_vec(&gamma), to_vec(&beta));
     let xs = to_vec(&x);
-    let (mean, inv_std, train) = match mode {
-        BatchNormMode::Train { stats, momentum } => {
-            let (mean, var) = batch_stats(shape, &xs);
-            update_running(stats, &mean, &var, momentum);
-            (mean, inv_std(&var, eps), true)
-        }
-        BatchNormMode::Infer(stats) => (stats.mean.clone(), inv_std(&stats.var, eps), false),
-    };
+    let train = matches!(mode, BatchNormMode::Train { .. });
+    let (mean, inv_std) = statistics(shape, &xs, mode, eps);
     let xhat = normalise(shape, xs, &mean, &inv_std);
     let y = affine(shape, &xhat, &gv, &bv);
     let out = x
@@ -127,7 +109,48 @@ where
     Ok(out.put_tape(tape))
 }
 
-/// Calls `f(channel, plane)` for every `h * w` plane of an NCHW buffer.
+/// Checks that `gamma`, `beta` (their `lens`) and the running statistics have one entry per
+/// channel.
+fn check_channels<E>(
+    c: usize,
+    lens: [usize; 2],
+    mode: &BatchNormMode<'_, E>,
+) -> Result<(), OpsError> {
+    let stats = match mode {
+        BatchNormMode::Train { stats, .. } => &**stats,
+        BatchNormMode::Infer(stats) => stats,
+    };
+    for kernel in [lens[0], lens[1], stats.mean.len(), stats.var.len()] {
+        if kernel != c {
+            return Err(OpsError::ChannelMismatch {
+                op: OP,
+                input: c,
+                kernel,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The mean and `1 / sqrt(var + eps)` to normalise with: the batch's (updating the running
+/// statistics) in training, the running ones in inference.
+fn statistics<E: Real>(
+    shape: Shape4,
+    x: &[E],
+    mode: BatchNormMode<'_, E>,
+    eps: E,
+) -> (Vec<E>, Vec<E>) {
+    match mode {
+        BatchNormMode::Train { stats, momentum } => {
+            let (mean, var) = batch_stats(shape, x);
+            update_running(stats, &mean, &var, momentum);
+            (mean, inv_std(&var, eps))
+        }
+        BatchNormMode::Infer(stats) => (stats.mean.clone(), inv_std(&stats.var, eps)),
+    }
+}
+
+/// Iterates over the `h * w` planes of an NCHW buffer, with their channel.
 fn planes<E>(shape: Shape4, v: &[E]) -> impl Iterator<Item = (usize, &[E])> {
     let (_, c, h, w) = shape;
     v.chunks_exact(h * w)

@@ -38,6 +38,21 @@ impl Runs {
         (self.n == 1 && first.len == LANES).then_some(first.src)
     }
 
+    /// One run of all `LANES` columns from `src`.
+    #[cfg(test)]
+    pub(crate) fn single(src: usize) -> Self {
+        let mut runs = Runs {
+            n: 1,
+            items: [Run::default(); LANES],
+        };
+        runs.items[0] = Run {
+            col: 0,
+            len: LANES,
+            src,
+        };
+        runs
+    }
+
     /// The runs in column order.
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Run> {
@@ -124,19 +139,6 @@ pub(crate) fn copy_run<E: Real>(dst: &mut [E], src: &[E]) {
     }
 }
 
-/// Adds a `[tap][LANES]` panel of patch gradients onto the input gradient `dx`: the adjoint
-/// of [`fill_patch_panel`], where overlapping patches sum.
-pub(crate) fn add_patch_panel<E: Real>(panel: &[E], taps: &[usize], runs: &Runs, dx: &mut [E]) {
-    for (row, &tap) in panel.chunks_exact(LANES).zip(taps) {
-        for r in runs.iter() {
-            let dst = &mut dx[r.src + tap..][..r.len];
-            for (d, &v) in dst.iter_mut().zip(&row[r.col..r.col + r.len]) {
-                *d += v;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,25 +190,22 @@ mod tests {
         );
     }
 
-    /// Filling then adding back a panel multiplies each input by the number of patches of
-    /// the panel that cover it, which is easy to count for a 3x4 input and a 2x2 kernel.
+    /// Filling a panel that spans two output rows copies each position's patch and zeroes
+    /// the columns past its length.
     #[test]
-    fn add_is_the_adjoint_of_fill() {
+    fn fill_copies_patches_and_zeroes_the_tail() {
         let g = Conv2dShape::new((1, 1, 3, 4), (1, 1, 2, 2), 1).unwrap();
         let taps = tap_offsets(&g);
         assert_eq!(taps, [0, 1, 4, 5]);
-        let x = vec![1.0f64; 12];
-        let (runs, _) = panel_runs(&g, 0, 6);
+        let x: Vec<f64> = (0..12).map(f64::from).collect();
+        let (runs, _) = panel_runs(&g, 1, 4);
         let mut panel = vec![f64::NAN; 4 * LANES];
-        fill_patch_panel(&x, &taps, &runs, 6, &mut panel);
-        assert!(panel
-            .chunks(LANES)
-            .all(|r| r[..6] == [1.0; 6] && r[6..].iter().all(|&v| v == 0.0)));
-        let mut dx = vec![0.0; 12];
-        add_patch_panel(&panel, &taps, &runs, &mut dx);
-        assert_eq!(
-            dx,
-            [1.0, 2.0, 2.0, 1.0, 2.0, 4.0, 4.0, 2.0, 1.0, 2.0, 2.0, 1.0]
-        );
+        fill_patch_panel(&x, &taps, &runs, 4, &mut panel);
+        // Positions 1..5 are (0, 1), (0, 2), (1, 0), (1, 1): corners 1, 2, 4, 5.
+        for (row, tap) in panel.chunks(LANES).zip(taps) {
+            let want: Vec<f64> = [1, 2, 4, 5].iter().map(|&c| (c + tap) as f64).collect();
+            assert_eq!(&row[..4], &want[..]);
+            assert!(row[4..].iter().all(|&v| v == 0.0));
+        }
     }
 }

@@ -9,7 +9,8 @@
 //! (8-16 output channels), where packing the large operand dominates. [`panel_dots`]
 //! reduces over panels instead, for the weight gradient.
 
-use super::tiles::{self, AddStrided, Blocks, TileSink};
+use super::im2col::Runs;
+use super::tiles::{self, AddStrided, AddTransposed, Blocks, TileSink};
 use super::Real;
 
 pub(crate) use super::tiles::{LANES, ROWS};
@@ -31,6 +32,52 @@ impl<E> Clone for PanelRows<'_, E> {
 }
 
 impl<E> Copy for PanelRows<'_, E> {}
+
+/// A broadcast operand read in place: element `(t, r)` is `data[pos[t] + taps[r]]`, for the
+/// weight gradient, where `t` runs over output positions (`pos` holds their patch corners)
+/// and `r` over a block of `ROWS` kernel taps.
+pub(crate) struct Gathered<'a, E> {
+    data: &'a [E],
+    pos: &'a [usize],
+    taps: [usize; ROWS],
+}
+
+impl<'a, E: Copy> Gathered<'a, E> {
+    /// Elements `data[pos[t] + taps[r]]`.
+    ///
+    /// # Panics
+    /// If an element lies past `data`.
+    pub(crate) fn new(data: &'a [E], pos: &'a RowTable, taps: [usize; ROWS]) -> Self {
+        let max_tap = taps.iter().copied().max().unwrap_or(0);
+        assert!(
+            pos.max + max_tap < data.len(),
+            "gathered elements reach past their data"
+        );
+        Self {
+            data,
+            pos: &pos.offsets,
+            taps,
+        }
+    }
+
+    /// Positions (rows of the inner dimension).
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    /// The `ROWS` elements of position `t`.
+    ///
+    /// # Panics
+    /// If `t` is not below [`Self::len`].
+    #[inline(always)]
+    pub(crate) fn row(&self, t: usize) -> [E; ROWS] {
+        let p = self.pos[t];
+        // SAFETY: `new` checked `max(pos) + max(taps) < data.len()`, and `pos[t]` is one of
+        // the positions (indexed with a check above).
+        std::array::from_fn(|r| unsafe { *self.data.get_unchecked(p + self.taps[r]) })
+    }
+}
 
 /// The row offsets of an operand layout, with their maximum, so that [`PanelRows`] can
 /// check a whole panel's rows with one comparison.
@@ -112,17 +159,18 @@ pub(crate) fn rows_times<E: Real>(a: &[E], b: PanelRows<'_, E>, out: &mut [E]) {
     dispatch_rows_times(a, b, Blocks(out));
 }
 
-/// As [`rows_times`], but result row `i` is added onto `dst[base + offsets[i]..][..LANES]`
-/// (rows past `offsets` are padding and dropped): the input gradient's patches added
-/// straight onto `dx`, fusing col2im into the multiply.
+/// As [`rows_times`], but result row `i` (a kernel tap) is added, column run by column run,
+/// onto `dx[run.src + offsets[i]..][..run.len]` (rows past `offsets` are padding and
+/// dropped): the input gradient's patches added straight onto `dx`, fusing col2im into the
+/// multiply.
 ///
 /// # Panics
-/// As [`rows_times`], or if a destination row reaches past `dst`.
+/// As [`rows_times`], or if a destination run reaches past `dx`.
 pub(crate) fn rows_times_scatter_add<E: Real>(
     a: &[E],
     b: PanelRows<'_, E>,
-    dst: &mut [E],
-    base: usize,
+    dx: &mut [E],
+    runs: &Runs,
     offsets: &[usize],
 ) {
     check_blocks(a, b);
@@ -130,7 +178,15 @@ pub(crate) fn rows_times_scatter_add<E: Real>(
         offsets.len() <= a.len() / b.rows(),
         "more offsets than rows"
     );
-    dispatch_rows_times(a, b, AddStrided { dst, base, offsets });
+    dispatch_rows_times(
+        a,
+        b,
+        AddStrided {
+            dst: dx,
+            runs,
+            offsets,
+        },
+    );
 }
 
 /// Panics unless `a` holds whole `ROWS`-row blocks over `b`'s rows.
@@ -159,6 +215,49 @@ fn dispatch_rows_times<E: Real, S: TileSink<E>>(a: &[E], b: PanelRows<'_, E>, ou
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_times_fma<E: Real, S: TileSink<E>>(a: &[E], b: PanelRows<'_, E>, out: S) {
     tiles::rows_times::<E, S, true>(a, b, out);
+}
+
+/// The weight gradient's product for one block of `ROWS` taps and `LANES` output channels:
+/// `acc[r][l] = sum_t a.row(t)[r] * b.row(t)[l]`, added onto `dw[(o0 + l) * taps + t0 + r]`
+/// for the `taps` x `outs` entries that exist (the rest is padding).
+///
+/// # Panics
+/// If `a` and `b` differ in length, or an entry lies outside `dw` (`outs x taps`).
+pub(crate) fn gathered_times_add<E: Real>(
+    a: Gathered<'_, E>,
+    b: PanelRows<'_, E>,
+    dw: &mut [E],
+    (t0, o0): (usize, usize),
+    (taps, outs): (usize, usize),
+) {
+    assert_eq!(a.len(), b.rows(), "positions of the two operands");
+    assert_eq!(dw.len(), taps * outs, "weight gradient size");
+    let sink = AddTransposed {
+        dw,
+        t0,
+        o0,
+        taps,
+        outs,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: `gathered_times_fma` only requires the AVX2 and FMA instruction sets,
+        // which the CPU was just checked to have; its body is safe code.
+        unsafe { gathered_times_fma(a, b, sink) };
+        return;
+    }
+    tiles::gathered_times::<E, false>(a, b, sink);
+}
+
+/// [`tiles::gathered_times`] compiled with AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gathered_times_fma<E: Real>(
+    a: Gathered<'_, E>,
+    b: PanelRows<'_, E>,
+    out: AddTransposed<'_, E>,
+) {
+    tiles::gathered_times::<E, true>(a, b, out);
 }
 
 /// Adds onto `out` (`a rows x b rows`) the dot products of every row of `a` with every row
@@ -228,10 +327,10 @@ mod tests {
         let mut out = vec![0.0; 2 * ROWS * LANES];
         rows_times(&a, PanelRows::new(&reversed, 5, &offs), &mut out);
         assert_eq!(out, want);
-        // Scatter-add 7 of the 12 rows, row i onto dst[1 + 20 * i..], over ones.
+        // Scatter-add 7 of the 12 rows onto ones, row i at dst[1 + 20 * i..]: one run.
         let dst_offs: Vec<usize> = (0..7).map(|i| 20 * i).collect();
         let mut dst = vec![1.0; 1 + 20 * 7];
-        rows_times_scatter_add(&a, panel, &mut dst, 1, &dst_offs);
+        rows_times_scatter_add(&a, panel, &mut dst, &Runs::single(1), &dst_offs);
         for (i, &off) in dst_offs.iter().enumerate() {
             let (got, row) = (&dst[1 + off..][..LANES], &want[i * LANES..][..LANES]);
             assert!(got.iter().zip(row).all(|(g, w)| *g == w + 1.0), "row {i}");

@@ -9,9 +9,16 @@
 //! contiguous first with dfdx's `try_contiguous`, which is free for contiguous tensors.
 //!
 //! The kernels are generic over [`Real`] (f32 for training, f64 for exact gradient checks).
-//! Convolution copies input patches into small panels (im2col, 16 output positions at a
-//! time, across sample boundaries) and multiplies them with a register-blocked 6x16 kernel
-//! compiled for AVX2+FMA and chosen at run time; the batch is split across rayon threads.
+//! Convolution works on panels of 16 output positions (taken across sample boundaries, so
+//! 8x8 late-layer maps still fill them): a panel's patches are read in place when its
+//! positions lie in one output row, else copied (im2col), and multiplied by packed weights
+//! with a 6x16 register tile; the weight gradient reduces over panels with a 4x2 dot tile.
+//! The tiles are compiled for AVX2+FMA and chosen at run time (portable fallback); the
+//! batch is split into contiguous groups, a few per rayon thread. See `microkernel.rs` for the
+//! measurements behind the tile shapes and against the `gemm` crate.
+//!
+//! Parameters are passed by value as `w.clone()` (or `w.retaped::<T>()`): the clone shares
+//! the id, so the gradient lands under the parameter in `Gradients`.
 //!
 //! # What dfdx 0.13 gives for runtime shapes (checked by the tests in `dfdx_checks.rs`)
 //! - `matmul` of `(usize, usize)` tensors works, forward and backward, and so does adding a
@@ -22,8 +29,10 @@
 //!   skips it at inference. It is inverted dropout (survivors scaled by `1/(1-p)`), as Keras.
 //! - `reshape_like` flattens `(n, c, h, w)` to `(n, c*h*w)` without a copy.
 //! - Optimizers: `AdamConfig::try_update` / `SgdConfig::try_update` work per tensor with a
-//!   gradient from `Gradients::get_or_alloc_mut`, so a parameter list of runtime-shaped
-//!   tensors can be trained without dfdx's `TensorCollection` machinery.
+//!   gradient from `Gradients::get_or_alloc_mut` and moment buffers from
+//!   `Storage::try_alloc_len`, so a parameter list of runtime-shaped tensors can be trained
+//!   without dfdx's `TensorCollection` machinery. They update through `Arc::make_mut`: drop
+//!   other clones of a parameter first or it is copied.
 //! - Reading a tensor's buffer without a copy is impossible from outside dfdx (its data field
 //!   and `Tensorlike` are crate-private), so each op copies its input once with `copy_into`;
 //!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
@@ -45,7 +54,8 @@ pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
 
 /// The slice-level kernels behind the ops (NCHW, contiguous), for benchmarks and for callers
-/// that manage their own buffers. They trust their arguments: build a [`Conv2dShape`] first.
+/// that manage their own buffers. Build a [`Conv2dShape`] first; they panic on slices whose
+/// lengths do not match it.
 pub mod kernels {
     pub use super::conv::{backward as conv2d_backward, forward as conv2d_forward};
     pub use super::pool::{backward as max_pool2d_backward, forward as max_pool2d_forward};
@@ -151,10 +161,16 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     v
 }
 
-/// Samples per thread group: the batch is cut into one contiguous range per rayon thread so
-/// each thread reuses one set of scratch buffers for all its samples.
+/// Groups per rayon thread: more than one, so that when another process takes a core for a
+/// while, work stealing moves the remaining groups to the other threads instead of the whole
+/// op waiting for the slow one.
+const GROUPS_PER_THREAD: usize = 4;
+
+/// Samples per group: the batch is cut into contiguous ranges, each processed by one thread
+/// with one set of scratch buffers.
 fn samples_per_group(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    let groups = rayon::current_num_threads().max(1) * GROUPS_PER_THREAD;
+    batch.div_ceil(groups).max(1)
 }
 
 /// Wraps an allocation failure with the op's name.

@@ -5,7 +5,8 @@
 //! copied panel or in place in the input (or output gradient) when a panel's positions are
 //! consecutive there; the loops are monomorphised per source and sink, without branches.
 
-use super::microkernel::PanelRows;
+use super::im2col::Runs;
+use super::microkernel::{Gathered, PanelRows};
 use super::Real;
 
 /// Rows of a [`rows_times`] tile (output channels or kernel taps).
@@ -39,25 +40,104 @@ impl<E: Real> TileSink<E> for Blocks<'_, E> {
     }
 }
 
-/// Row `i` added onto `dst[base + offsets[i]..][..LANES]`; rows past `offsets` (padding)
-/// are dropped.
+/// Row `i` added onto `dst[run.src + offsets[i]..][..run.len]` for each column run; rows
+/// past `offsets` (padding) are dropped.
 pub(crate) struct AddStrided<'a, E> {
     pub dst: &'a mut [E],
-    pub base: usize,
+    pub runs: &'a Runs,
     pub offsets: &'a [usize],
 }
 
 impl<E: Real> TileSink<E> for AddStrided<'_, E> {
     #[inline(always)]
     fn store(&mut self, block: usize, acc: &[[E; LANES]; ROWS]) {
-        for (row, &off) in acc.iter().zip(self.offsets.iter().skip(block * ROWS)) {
-            let d: &mut [E; LANES] = (&mut self.dst[self.base + off..][..LANES])
-                .try_into()
-                .expect("LANES elements");
-            // Added as whole arrays (by value): element by element through the references
-            // it is not vectorised.
-            let (sum, v) = (*d, *row);
-            *d = std::array::from_fn(|l| sum[l] + v[l]);
+        // A copy by value: looping over `acc` itself for a run-dependent number of rows or
+        // columns keeps the accumulators in memory in the tile loop (target-cpu=native).
+        let acc: [[E; LANES]; ROWS] = *acc;
+        let offsets = self.offsets.iter().skip(block * ROWS);
+        if let Some(base) = self.runs.whole() {
+            for (row, &off) in acc.iter().zip(offsets) {
+                let d: &mut [E; LANES] = (&mut self.dst[base + off..][..LANES])
+                    .try_into()
+                    .expect("LANES elements");
+                // Added as whole arrays (by value): element by element through the
+                // references it is not vectorised.
+                let (sum, v) = (*d, *row);
+                *d = std::array::from_fn(|l| sum[l] + v[l]);
+            }
+            return;
+        }
+        for (row, &off) in acc.iter().zip(offsets) {
+            for r in self.runs.iter() {
+                let d = &mut self.dst[r.src + off..][..r.len];
+                d.iter_mut()
+                    .zip(&row[r.col..r.col + r.len])
+                    .for_each(|(d, &v)| *d += v);
+            }
+        }
+    }
+}
+
+/// A weight-gradient tile, `[tap][out]`, added transposed onto `dw` (`[out][tap]`) at
+/// `(t0, o0)`, dropping the padding past `taps` and `outs`.
+pub(crate) struct AddTransposed<'a, E> {
+    pub dw: &'a mut [E],
+    pub t0: usize,
+    pub o0: usize,
+    pub taps: usize,
+    pub outs: usize,
+}
+
+impl<E: Real> AddTransposed<'_, E> {
+    /// Adds the tile (once per block of positions, so scalar stores are fine).
+    #[inline(always)]
+    fn add(&mut self, acc: &[[E; LANES]; ROWS]) {
+        // A copy by value, so the loop bounds below do not pin the accumulators to memory.
+        let acc: [[E; LANES]; ROWS] = *acc;
+        for (r, row) in acc
+            .iter()
+            .enumerate()
+            .take(self.taps.saturating_sub(self.t0))
+        {
+            for (l, &v) in row
+                .iter()
+                .enumerate()
+                .take(self.outs.saturating_sub(self.o0))
+            {
+                self.dw[(self.o0 + l) * self.taps + self.t0 + r] += v;
+            }
+        }
+    }
+}
+
+/// `acc[r][l] = sum_t a.row(t)[r] * b.row(t)[l]` over all positions `t`, added onto the
+/// weight gradient: the [`rows_times`] tile with its broadcast operand gathered in place
+/// from the input instead of packed.
+#[inline(always)]
+pub(crate) fn gathered_times<E: Real, const FMA: bool>(
+    a: Gathered<'_, E>,
+    b: PanelRows<'_, E>,
+    mut out: AddTransposed<'_, E>,
+) {
+    let mut acc = [[E::default(); LANES]; ROWS];
+    for t in 0..a.len() {
+        fma_tile::<E, FMA>(&mut acc, &a.row(t), b.row(t));
+    }
+    out.add(&acc);
+}
+
+/// `acc[r][j] += a[r] * b[j]`: one step of a 6x16 tile. Constant index loops over fixed
+/// arrays, which LLVM fully unrolls into 12 vector FMAs under every tuning; loops over
+/// zipped iterators stayed scalar with `target-cpu=native`.
+#[inline(always)]
+fn fma_tile<E: Real, const FMA: bool>(acc: &mut [[E; LANES]; ROWS], a: &[E; ROWS], b: &[E; LANES]) {
+    for r in 0..ROWS {
+        for j in 0..LANES {
+            acc[r][j] = if FMA {
+                a[r].mul_add(b[j], acc[r][j])
+            } else {
+                acc[r][j] + a[r] * b[j]
+            };
         }
     }
 }
@@ -75,16 +155,8 @@ pub(crate) fn rows_times<E: Real, S: TileSink<E>, const FMA: bool>(
     for (i, block) in a.chunks_exact(inner * ROWS).enumerate() {
         let mut acc = [[E::default(); LANES]; ROWS];
         for (t, ar) in block.chunks_exact(ROWS).enumerate() {
-            let br = b.row(t);
-            for (accr, &av) in acc.iter_mut().zip(ar) {
-                for (c, &bv) in accr.iter_mut().zip(br) {
-                    *c = if FMA {
-                        av.mul_add(bv, *c)
-                    } else {
-                        *c + av * bv
-                    };
-                }
-            }
+            let ar: &[E; ROWS] = ar.try_into().expect("ROWS elements");
+            fma_tile::<E, FMA>(&mut acc, ar, b.row(t));
         }
         out.store(i, &acc);
     }

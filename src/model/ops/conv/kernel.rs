@@ -1,21 +1,23 @@
 //! Convolution kernels on plain slices: patch panels times packed weights.
 //!
-//! The batch is cut into one contiguous group of samples per rayon thread. Within a group,
-//! output positions are taken 16 at a time (across sample boundaries, see `im2col`):
-//! - forward: the positions' patches fill a `[tap][16]` panel, multiplied by the weights
-//!   packed 6 output channels at a time, then written to NCHW with the bias added;
-//! - input gradient: the positions' output gradients form an `[out][16]` panel, multiplied by
-//!   the transposed weights packed 6 taps at a time, and the patch gradients are added back;
-//! - weight gradient: over chunks of 16 panels, dot products of every output-gradient row
-//!   with every patch row, 4x2 at a time in registers.
+//! The batch is cut into contiguous groups of samples, a few per rayon thread. Within a
+//! group, output positions are taken 16 at a time (a panel, across sample boundaries, see
+//! `im2col`); a panel's patches and output gradients are read in place where its positions
+//! are consecutive (one output row, one sample) and copied otherwise:
+//! - forward: the patches `[tap][16]` times the weights packed 6 output channels at a time,
+//!   written to NCHW with the bias added;
+//! - input gradient: the output gradients `[out][16]` times the transposed weights packed 6
+//!   taps at a time, added straight onto `dx` run by run (col2im fused);
+//! - weight gradient, over chunks of 16 panels: with 12+ output channels, 6 taps gathered
+//!   from the input times 16 output channels of the transposed gradients; with fewer, dot
+//!   products of gradient rows with patch rows, 4x2 at a time.
 
 use rayon::prelude::*;
 
-use super::super::im2col::{
-    add_patch_panel, copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs,
-};
+use super::super::im2col::{copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs};
 use super::super::microkernel::{
-    panel_dots, rows_times, rows_times_scatter_add, PanelRows, RowTable, LANES, ROWS,
+    gathered_times_add, panel_dots, rows_times, rows_times_scatter_add, Gathered, PanelRows,
+    RowTable, LANES, ROWS,
 };
 use super::super::{samples_per_group, Real};
 use super::Conv2dShape;
@@ -157,8 +159,6 @@ struct Scratch<E> {
     patches: Vec<E>,
     /// Copied output-gradient panels of a chunk, `[panel][out][LANES]`.
     grads: Vec<E>,
-    /// One panel's patch gradients, for panels that span output rows.
-    dpatch: Vec<E>,
 }
 
 impl<E: Real> Scratch<E> {
@@ -170,7 +170,6 @@ impl<E: Real> Scratch<E> {
             patch_offsets: RowTable::strided(taps, LANES),
             patches: vec![E::default(); CHUNK_PANELS * taps * LANES],
             grads: vec![E::default(); CHUNK_PANELS * outs * LANES],
-            dpatch: vec![E::default(); taps.next_multiple_of(ROWS) * LANES],
         }
     }
 }
@@ -191,28 +190,7 @@ fn backward_group<E: Real>(
     let mut db_lanes = vec![[E::default(); LANES]; g.out_channels];
     for c0 in (0..positions).step_by(CHUNK_PANELS * LANES) {
         let runs = copy_chunk(g, taps, x, gy, c0, positions, &mut sc);
-        let grad_rows: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(pn, (_, out))| match out.whole() {
-                Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
-                None => {
-                    let base = pn * g.out_channels * LANES;
-                    PanelRows::new(&sc.grads, base, &sc.grad_offsets)
-                }
-            })
-            .collect();
-        let patch_rows: Vec<_> = runs
-            .iter()
-            .enumerate()
-            .map(|(pn, (input, _))| match input.whole() {
-                Some(base) => PanelRows::new(x, base, taps),
-                None => {
-                    let base = pn * g.taps() * LANES;
-                    PanelRows::new(&sc.patches, base, &sc.patch_offsets)
-                }
-            })
-            .collect();
+        let (grad_rows, patch_rows) = chunk_rows(g, taps, x, gy, &runs, &sc);
         for ((input, _), rows) in runs.iter().zip(&grad_rows) {
             for (o, lanes) in db_lanes.iter_mut().enumerate() {
                 lanes
@@ -221,23 +199,96 @@ fn backward_group<E: Real>(
                     .for_each(|(a, &v)| *a += v);
             }
             if let Some((wt, gx)) = gx.as_mut() {
-                // A panel inside one output row adds its patch gradients straight onto gx.
-                match input.whole() {
-                    Some(base) => rows_times_scatter_add(wt, *rows, gx, base, taps.as_slice()),
-                    None => {
-                        rows_times(wt, *rows, &mut sc.dpatch);
-                        add_patch_panel(&sc.dpatch, taps.as_slice(), input, gx);
-                    }
-                }
+                rows_times_scatter_add(wt, *rows, gx, input, taps.as_slice());
             }
         }
-        panel_dots(&grad_rows, &patch_rows, &mut dw);
+        match patch_rows {
+            Some(patch_rows) => panel_dots(&grad_rows, &patch_rows, &mut dw),
+            None => weight_grad_gathered(g, taps, x, &runs, &grad_rows, &mut dw),
+        }
     }
     let db = db_lanes
         .iter()
         .map(|l| l.iter().fold(E::default(), |a, &v| a + v))
         .collect();
     (dw, db)
+}
+
+/// Where the rows of each panel of a chunk live: in place in `gy` and `x` where the panel's
+/// runs allow, else in the chunk's copies made by [`copy_chunk`]. Patch rows are only made
+/// (and copied) for the dot-tile weight gradient; the gathered one reads `x` itself.
+fn chunk_rows<'a, E: Real>(
+    g: &Conv2dShape,
+    taps: &'a RowTable,
+    x: &'a [E],
+    gy: &'a [E],
+    runs: &[(Runs, Runs)],
+    sc: &'a Scratch<E>,
+) -> (Vec<PanelRows<'a, E>>, Option<Vec<PanelRows<'a, E>>>) {
+    let grads = runs
+        .iter()
+        .enumerate()
+        .map(|(pn, (_, output))| match output.whole() {
+            Some(base) => PanelRows::new(gy, base, &sc.gy_offsets),
+            None => PanelRows::new(&sc.grads, pn * g.out_channels * LANES, &sc.grad_offsets),
+        });
+    let patches = runs
+        .iter()
+        .enumerate()
+        .map(|(pn, (input, _))| match input.whole() {
+            Some(base) => PanelRows::new(x, base, taps),
+            None => PanelRows::new(&sc.patches, pn * g.taps() * LANES, &sc.patch_offsets),
+        });
+    let dots = g.out_channels < GATHERED_MIN_OUTS;
+    (grads.collect(), dots.then(|| patches.collect()))
+}
+
+/// Output channels from which the weight gradient uses [`weight_grad_gathered`]: it fills
+/// 16 lanes with output channels, so with fewer than 12 it wastes more than it gains over the
+/// dot tiles.
+const GATHERED_MIN_OUTS: usize = 12;
+
+/// Adds a chunk's weight gradient onto `dw` with the 6x16 tile: 6 taps (gathered in place
+/// from `x`) times 16 output channels (from the chunk's output gradients, transposed to
+/// `[position][out]`), reducing over the chunk's positions.
+fn weight_grad_gathered<E: Real>(
+    g: &Conv2dShape,
+    taps: &RowTable,
+    x: &[E],
+    runs: &[(Runs, Runs)],
+    grad_rows: &[PanelRows<'_, E>],
+    dw: &mut [E],
+) {
+    let (outs, n_taps) = (g.out_channels, g.taps());
+    let outs_pad = outs.next_multiple_of(LANES);
+    let mut pos = Vec::with_capacity(runs.len() * LANES);
+    let mut gt = Vec::with_capacity(runs.len() * LANES * outs_pad);
+    for ((input, _), rows) in runs.iter().zip(grad_rows) {
+        for r in input.iter() {
+            for l in r.col..r.col + r.len {
+                pos.push(r.src + l - r.col);
+                gt.extend((0..outs_pad).map(|o| {
+                    if o < outs {
+                        rows.row(o)[l]
+                    } else {
+                        E::default()
+                    }
+                }));
+            }
+        }
+    }
+    let (pos, gt_rows) = (
+        RowTable::new(pos),
+        RowTable::strided(gt.len() / outs_pad, outs_pad),
+    );
+    let tap = |t: usize| taps.as_slice()[t.min(n_taps - 1)];
+    for o0 in (0..outs).step_by(LANES) {
+        for t0 in (0..n_taps).step_by(ROWS) {
+            let a = Gathered::new(x, &pos, std::array::from_fn(|r| tap(t0 + r)));
+            let b = PanelRows::new(&gt, o0, &gt_rows);
+            gathered_times_add(a, b, dw, (t0, o0), (n_taps, outs));
+        }
+    }
 }
 
 /// Computes the runs of the chunk of panels starting at position `c0`, and copies the
@@ -258,7 +309,7 @@ fn copy_chunk<E: Real>(
             let q0 = c0 + pn * LANES;
             let len = LANES.min(positions - q0);
             let (input, output) = panel_runs(g, q0, len);
-            if input.whole().is_none() {
+            if input.whole().is_none() && g.out_channels < GATHERED_MIN_OUTS {
                 let dst = &mut sc.patches[pn * g.taps() * LANES..][..g.taps() * LANES];
                 fill_patch_panel(x, taps.as_slice(), &input, len, dst);
             }

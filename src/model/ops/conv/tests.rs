@@ -19,13 +19,15 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
-/// Shapes that exercise one chunk, several chunks per thread group (batch 20 of 28x28
-/// outputs makes 6-sample chunks), non-square inputs and a 1x1 kernel.
-const SHAPES: [(Shape4, Shape4); 4] = [
+/// Shapes that exercise panels spanning rows and samples, panels read in place (28-wide
+/// rows), several chunks per thread group, non-square inputs, a 1x1 kernel, and 18 output
+/// channels (the gathered weight gradient, with a padded second block of 16).
+const SHAPES: [(Shape4, Shape4); 5] = [
     ((2, 3, 6, 5), (4, 3, 3, 3)),
     ((20, 2, 30, 30), (3, 2, 3, 3)),
     ((3, 1, 9, 4), (2, 1, 4, 4)),
     ((1, 5, 3, 7), (6, 5, 1, 1)),
+    ((3, 3, 20, 19), (18, 3, 3, 3)),
 ];
 
 #[test]

@@ -9,12 +9,11 @@
 //! Run: `cargo run --release --example ops_bench [-- BATCH [REPS [NAIVE_BATCH]]]`
 //! (defaults 256, 3, 8); add `--features mimalloc` to use mimalloc as the global allocator.
 
+mod trunk;
+
 use std::time::Instant;
 
-use dfdx::prelude::*;
-use twinflow::model::ops::{
-    kernels, max_pool2d, reference, try_conv2d, Conv2dShape, InputGrad, Shape4,
-};
+use twinflow::model::ops::{kernels, reference, Conv2dShape, Shape4};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -86,7 +85,7 @@ fn main() {
         "x"
     );
     let layers = layer_table(&s, &shapes);
-    trunk_table(&s, &shapes, layers);
+    trunk::trunk_table(&s, &shapes, layers);
 }
 
 /// The convolution geometries of the trunk at `batch`.
@@ -112,6 +111,7 @@ fn flat_features(shapes: &[Conv2dShape]) -> usize {
     last.out_sample()
 }
 
+/// Prints the model's parameter count and checks it against the seed's documented one.
 fn check_parameter_count(shapes: &[Conv2dShape]) {
     let conv: usize = shapes.iter().map(|g| g.out_channels * (g.taps() + 1)).sum();
     let dense = flat_features(shapes) * DENSE + DENSE;
@@ -126,23 +126,21 @@ fn check_parameter_count(shapes: &[Conv2dShape]) {
     );
 }
 
+/// The x86 vector extensions present (the kernels use AVX2+FMA where they are).
 fn cpu_features() -> String {
     #[cfg(target_arch = "x86_64")]
-    {
-        let mut f = vec![];
-        if is_x86_feature_detected!("avx512f") {
-            f.push("avx512f");
-        }
-        if is_x86_feature_detected!("avx2") {
-            f.push("avx2");
-        }
-        if is_x86_feature_detected!("fma") {
-            f.push("fma");
-        }
-        f.join("+")
-    }
+    let has = [
+        ("avx512f", is_x86_feature_detected!("avx512f")),
+        ("avx2", is_x86_feature_detected!("avx2")),
+        ("fma", is_x86_feature_detected!("fma")),
+    ];
     #[cfg(not(target_arch = "x86_64"))]
-    String::from("non-x86")
+    let has = [("non-x86", true)];
+    has.iter()
+        .filter(|h| h.1)
+        .map(|h| h.0)
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 /// Seconds of CPU (user and system, all threads) this process has used.
@@ -183,6 +181,7 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Timing {
     best
 }
 
+/// `n` deterministic pseudo-random values in `[-0.5, 0.5)` (an LCG; quality is irrelevant).
 fn random(n: usize, seed: u64) -> Vec<f32> {
     let mut state = seed
         .wrapping_mul(6364136223846793005)
@@ -324,113 +323,4 @@ fn pool_row(s: &Settings, i: usize, shape: Shape4, y: &[f32]) -> (Vec<f32>, Timi
         half(bwd)
     );
     (pooled, fwd, bwd)
-}
-
-/// A convolution's weights and bias.
-type ConvParams = (Tensor<Shape4, f32, Cpu>, Tensor<(usize,), f32, Cpu>);
-
-/// Parameters of the trunk and the dense layer as dfdx tensors.
-struct Params {
-    convs: Vec<ConvParams>,
-    dense_w: Tensor<(usize, usize), f32, Cpu>,
-    dense_b: Tensor<(usize,), f32, Cpu>,
-}
-
-fn params(dev: &Cpu, shapes: &[Conv2dShape]) -> Params {
-    let convs = shapes
-        .iter()
-        .map(|g| {
-            let w = random(g.out_channels * g.taps(), 5)
-                .iter()
-                .map(|v| v * 0.1)
-                .collect();
-            let w = dev.tensor_from_vec(w, (g.out_channels, g.in_channels, g.kernel, g.kernel));
-            (
-                w,
-                dev.tensor_from_vec(random(g.out_channels, 6), (g.out_channels,)),
-            )
-        })
-        .collect();
-    let f = flat_features(shapes);
-    let dense_w = dev.tensor_from_vec(random(f * DENSE, 7), (f, DENSE));
-    let dense_b = dev.tensor_from_vec(random(DENSE, 8), (DENSE,));
-    Params {
-        convs,
-        dense_w,
-        dense_b,
-    }
-}
-
-/// The trunk through dfdx: convolutions, relu and pooling; the first layer skips `dx`.
-fn trunk<T: Tape<f32, Cpu> + Merge<NoneTape>>(
-    x: Tensor<Shape4, f32, Cpu, T>,
-    p: &Params,
-) -> Tensor<Shape4, f32, Cpu, T> {
-    let mut h = x;
-    for (i, (w, b)) in p.convs.iter().enumerate() {
-        let input_grad = if i == 0 {
-            InputGrad::Skip
-        } else {
-            InputGrad::Compute
-        };
-        h = try_conv2d(h, w.clone(), b.clone(), input_grad)
-            .expect("trunk shapes fit")
-            .relu();
-        if TRUNK[i].3 {
-            h = max_pool2d(h);
-        }
-    }
-    h
-}
-
-/// The dense layer through dfdx's matmul (runtime shapes) and relu.
-fn dense<T: Tape<f32, Cpu> + Merge<NoneTape>>(
-    h: Tensor<Shape4, f32, Cpu, T>,
-    p: &Params,
-) -> Tensor<(usize, usize), f32, Cpu, T> {
-    let n = h.shape().0;
-    let flat = h.reshape_like(&(n, p.dense_w.shape().0));
-    (flat.matmul(p.dense_w.clone()) + p.dense_b.clone().broadcast_like::<_, Axis<0>>(&(n, DENSE)))
-        .relu()
-}
-
-/// Times the whole trunk (and the dense layer) through dfdx's tape.
-fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): (f64, f64)) {
-    let dev = Cpu::default();
-    let p = params(&dev, shapes);
-    let x = dev.tensor_from_vec(random(s.batch * SIDE * SIDE, 9), (s.batch, 1, SIDE, SIDE));
-    let conv_fwd: f64 = shapes.iter().map(|g| 2.0 * g.macs() as f64).sum();
-    let conv_train = 3.0 * conv_fwd - 2.0 * shapes[0].macs() as f64;
-    let dense_fwd = 2.0 * (s.batch * flat_features(shapes) * DENSE) as f64;
-    let fwd = best_of(s.reps, || drop(trunk(x.clone(), &p)));
-    let train = best_of(s.reps, || {
-        drop(trunk(x.leaky_trace(), &p).sum::<Rank0, _>().backward());
-    });
-    let full = best_of(s.reps, || {
-        drop(
-            dense(trunk(x.leaky_trace(), &p), &p)
-                .sum::<Rank0, _>()
-                .backward(),
-        );
-    });
-    let pairs = s.batch as f64 / 2.0;
-    let total = conv_train + 3.0 * dense_fwd;
-    let line = |what: &str, flop: f64, t: Timing| {
-        println!(
-            "  {what:<26} {:>8.1} ms {:>6.1} GF/s {:>6.1} GF/s/cpu {:>6.0} pairs/s",
-            t.wall * 1e3,
-            flop / t.wall / 1e9,
-            flop / t.cpu / 1e9,
-            pairs / t.wall
-        );
-    };
-    println!("\nthrough dfdx's tape (adds dfdx relu, reshape, sum and the tape):");
-    println!(
-        "  kernels alone, trunk fwd+bwd: {:.1} ms",
-        (fwd_k + bwd_k) * 1e3
-    );
-    line("trunk forward", conv_fwd, fwd);
-    line("trunk forward+backward", conv_train, train);
-    line("+ dense 2048 (dfdx matmul)", total, full);
-    println!("  ({:.1} MFLOP per training pair)", total / pairs / 1e6);
 }

@@ -39,7 +39,8 @@ def siamese(size):
     d = layers.Lambda(lambda z: tf.abs(z[0] - z[1]))([t(a), t(b)])
     out = layers.Dense(1, activation="sigmoid")(d)
     model = keras.Model([a, b], out)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    # No XLA: on CPU its convolutions are several times slower than the oneDNN kernels.
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy", jit_compile=False)
     return model
 
 

@@ -38,9 +38,10 @@ pub enum BenchCommand {
         /// Timed steps per batch size, after one warm-up step.
         #[arg(long, default_value_t = 5)]
         steps: usize,
-        /// The machine's FMA peak in GFLOP/s, to report the fraction achieved.
-        #[arg(long, default_value_t = 340.0)]
-        peak: f64,
+        /// The machine's FMA peak in GFLOP/s, to report the fraction achieved; by default the
+        /// measured peak of this 2-core machine class: 340 with AVX-512, 175 with AVX2 only.
+        #[arg(long)]
+        peak: Option<f64>,
         /// Also time the same model in Keras with this Python (it needs tensorflow-cpu).
         #[arg(long, value_name = "PYTHON")]
         keras: Option<PathBuf>,
@@ -87,6 +88,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let flags: String = batches.iter().map(|b| format!(" --batch {b}")).collect();
     println!("\nreproduce: cargo run --release -- bench train{flags} --steps {steps}{keras_flag}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The 2-core FMA peak measured on this machine class (docs/performance.md).
+fn default_peak() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return 340.0;
+    }
+    175.0
 }
 
 /// Mean seconds per step, in total and per phase.

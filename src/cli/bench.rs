@@ -59,7 +59,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         peak,
         keras,
     } = &args.command;
+    let peak = &peak.unwrap_or_else(default_peak);
     println!("twinflow bench train: the seed's model (8,440,857 parameters), 125x125, Adam 1e-4");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("{cores} cores, FMA peak taken as {peak} GFLOP/s");
     println!(
         "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "batch", "s/step", "forward", "backward", "update", "pairs/s", "GFLOP/s", "of peak"

@@ -344,10 +344,13 @@ impl SiameseNet {
         } else {
             InputGrad::Skip
         };
-        let mut y = try_conv2d(x, w, b, grad)?.relu();
+        let mut y = try_conv2d(x, w, b, grad)?;
+        // relu(max(a, b)) = max(relu(a), relu(b)): pooling first gives the same function and
+        // gradients with relu on a quarter of the elements (~20% of a step).
         if layer.pool {
             y = try_max_pool2d(y)?;
         }
+        y = y.relu();
         if let Some(Some(p)) = dropout {
             y = y.dropout(p);
         }

@@ -14,11 +14,19 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
-use super::ops::{try_conv2d, try_max_pool2d, InputGrad, OpsError, Shape4};
+use super::ops::{
+    try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, OpsError, RunningStats,
+    Shape4,
+};
 use crate::pipeline::training::{Activation, ConvLayer, Distance, Init, Loss, ModelConfig};
 
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;
+
+/// Keras' batch-norm defaults: running statistics keep 99% of their value per step.
+const BN_MOMENTUM: f32 = 0.99;
+/// Keras' batch-norm epsilon.
+const BN_EPS: f32 = 1e-3;
 
 /// What a parameter is, for regularisation and initialisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,6 +35,10 @@ pub enum ParamKind {
     ConvWeight,
     /// A convolution bias `(out,)`.
     ConvBias,
+    /// A batch-norm scale `(channels,)`.
+    BnGamma,
+    /// A batch-norm shift `(channels,)`.
+    BnBeta,
     /// The embedding layer's weights `(in, units)`.
     DenseWeight,
     /// The embedding layer's bias `(units,)`.
@@ -103,6 +115,10 @@ pub(super) fn dev_err(e: impl std::fmt::Debug) -> ModelError {
 pub struct SiameseNet {
     /// Every trainable tensor, in a fixed order.
     pub params: Vec<Param>,
+    /// Index of the first batch-norm parameter (two per conv layer), when batch norm is on.
+    bn_first: Option<usize>,
+    /// Batch norm's running statistics per conv layer (saved in checkpoints).
+    pub bn_stats: Vec<RunningStats<f32>>,
     pub(super) config: ModelConfig,
     pub(super) distance: Distance,
     pub(super) loss: Loss,
@@ -126,11 +142,6 @@ impl SiameseNet {
         (height, width): (usize, usize),
         seed: u64,
     ) -> Result<Self, ModelError> {
-        if config.batch_norm {
-            return Err(ModelError::Unsupported {
-                feature: "model.batch_norm",
-            });
-        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut params = Vec::new();
         let (mut c, mut h, mut w) = (1, height, width);
@@ -195,6 +206,34 @@ impl SiameseNet {
                 &mut rng,
             ));
         }
+        let bn_first = config.batch_norm.then_some(params.len());
+        let mut bn_stats = Vec::new();
+        if config.batch_norm {
+            for (i, layer) in config.conv.iter().enumerate() {
+                let f = layer.filters;
+                let one = Init::Normal {
+                    mean: 1.0,
+                    std: 0.0,
+                };
+                params.push(make(
+                    format!("conv{i}.bn.gamma"),
+                    vec![f],
+                    ParamKind::BnGamma,
+                    one,
+                    (f, f),
+                    &mut rng,
+                ));
+                params.push(make(
+                    format!("conv{i}.bn.beta"),
+                    vec![f],
+                    ParamKind::BnBeta,
+                    Init::Zeros,
+                    (f, f),
+                    &mut rng,
+                ));
+                bn_stats.push(RunningStats::new(f));
+            }
+        }
         let dev = Cpu::seed_from_u64(seed ^ 0x5EED);
         let params = params
             .into_iter()
@@ -211,6 +250,8 @@ impl SiameseNet {
         let l2 = (config.l2.conv, config.l2.dense);
         Ok(Self {
             params,
+            bn_first,
+            bn_stats,
             config: config.clone(),
             distance,
             loss,
@@ -245,13 +286,17 @@ impl SiameseNet {
     /// # Errors
     /// Wrong batch sizes, op or allocation failures.
     pub fn forward_train(
-        &self,
+        &mut self,
         left: &[f32],
         right: &[f32],
         labels: &[f32],
     ) -> Result<Output<OwnedTape<f32, Cpu>>, ModelError> {
         let x = self.input(left, right, labels.len())?.leaky_trace();
-        self.forward(x, labels, true)
+        // Training updates batch norm's running statistics; they are moved out for the pass.
+        let mut stats = std::mem::take(&mut self.bn_stats);
+        let out = self.forward(x, labels, Some(&mut stats));
+        self.bn_stats = stats;
+        out
     }
 
     /// Forward pass without gradients or dropout: the loss and the scores.
@@ -265,7 +310,7 @@ impl SiameseNet {
         labels: &[f32],
     ) -> Result<(f32, Vec<f32>), ModelError> {
         let x = self.input(left, right, labels.len())?;
-        let out = self.forward(x, labels, false)?;
+        let out = self.forward(x, labels, None)?;
         Ok((out.data_loss, out.scores))
     }
 
@@ -300,12 +345,20 @@ impl SiameseNet {
         &self,
         mut x: Tensor<Shape4, f32, Cpu, T>,
         labels: &[f32],
-        train: bool,
+        mut train_stats: Option<&mut Vec<RunningStats<f32>>>,
     ) -> Result<Output<T>, ModelError> {
+        let train = train_stats.is_some();
         let pairs = labels.len();
         let rates = self.dropout_rates();
         for (i, layer) in self.config.conv.iter().enumerate() {
-            x = self.conv_block(x, i, layer, i > 0, train.then_some(rates[i]))?;
+            let bn = self.bn_first.map(|_| match train_stats.as_deref_mut() {
+                Some(stats) => BatchNormMode::Train {
+                    stats: &mut stats[i],
+                    momentum: BN_MOMENTUM,
+                },
+                None => BatchNormMode::Infer(&self.bn_stats[i]),
+            });
+            x = self.conv_block(x, i, layer, i > 0, train.then_some(rates[i]), bn)?;
         }
         let n = 2 * pairs;
         let (ci, units) = (2 * self.config.conv.len(), self.config.dense.units);
@@ -333,6 +386,7 @@ impl SiameseNet {
         layer: &ConvLayer,
         input_grad: bool,
         dropout: Option<Option<f64>>,
+        bn: Option<BatchNormMode<'_, f32>>,
     ) -> Result<Tensor<Shape4, f32, Cpu, T>, ModelError> {
         let shape = &self.params[2 * i].shape;
         let w = self
@@ -345,6 +399,12 @@ impl SiameseNet {
             InputGrad::Skip
         };
         let mut y = try_conv2d(x, w, b, grad)?;
+        if let (Some(mode), Some(first)) = (bn, self.bn_first) {
+            let f = shape[0];
+            let gamma = self.param::<T>(first + 2 * i).reshape_like(&(f,));
+            let beta = self.param::<T>(first + 2 * i + 1).reshape_like(&(f,));
+            y = try_batch_norm2d(y, gamma, beta, mode, BN_EPS)?;
+        }
         // relu(max(a, b)) = max(relu(a), relu(b)): pooling first gives the same function and
         // gradients with relu on a quarter of the elements (~20% of a step).
         if layer.pool {

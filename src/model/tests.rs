@@ -79,7 +79,7 @@ fn every_parameter_gets_a_gradient_with_every_head() {
     ];
     let (l, r, y) = batch(6, 12);
     for (distance, loss) in heads {
-        let net = SiameseNet::new(&small(), distance, loss, (12, 12), 3).expect("builds");
+        let mut net = SiameseNet::new(&small(), distance, loss, (12, 12), 3).expect("builds");
         let out = net.forward_train(&l, &r, &y).expect("forward");
         assert!(out.loss.array().is_finite(), "{distance:?} {loss:?}");
         assert_eq!(out.scores.len(), 6);
@@ -193,4 +193,43 @@ fn net_config() -> ModelConfig {
     config.l2.conv = 0.0;
     config.l2.dense = 0.0;
     config
+}
+
+#[test]
+fn batch_norm_trains_its_parameters_and_its_running_stats_survive_a_checkpoint() {
+    let config = ModelConfig {
+        batch_norm: true,
+        ..net_config()
+    };
+    let mut net = SiameseNet::new(&config, Distance::L1, Loss::BinaryCrossEntropy, (12, 12), 4)
+        .expect("builds");
+    let (l, r, y) = batch(6, 12);
+    let out = net.forward_train(&l, &r, &y).expect("forward");
+    let mut grads = out.loss.backward();
+    for p in &net.params {
+        let g = grads.get_or_alloc_mut(&p.value).expect("grad");
+        assert!(g.iter().any(|v| *v != 0.0), "{} got no gradient", p.name);
+    }
+    assert!(net.params.iter().any(|p| p.name == "conv1.bn.gamma"));
+    assert!(
+        net.bn_stats[0].mean.iter().any(|m| *m != 0.0),
+        "running mean moved in training"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bn.safetensors");
+    write(&path, &params_of(&net), None).expect("write");
+    let mut fresh = SiameseNet::new(
+        &config,
+        Distance::L1,
+        Loss::BinaryCrossEntropy,
+        (12, 12),
+        99,
+    )
+    .expect("builds");
+    crate::train::checkpoint::load_net(&path, &mut fresh, &read(&path).expect("read"))
+        .expect("load");
+    assert_eq!(
+        net.evaluate(&l, &r, &y).expect("eval").1,
+        fresh.evaluate(&l, &r, &y).expect("eval").1
+    );
 }

@@ -130,12 +130,57 @@ pub fn read_with_metadata(
     Ok((out, metadata))
 }
 
-/// The network's parameters as named tensors.
+/// Suffixes of the non-trainable state saved beside the parameters.
+const RUNNING: [&str; 2] = [".running_mean", ".running_var"];
+
+/// The network's parameters, and batch norm's running statistics, as named tensors.
 pub fn params_of(net: &SiameseNet) -> Tensors {
-    net.params
+    let mut out: Tensors = net
+        .params
         .iter()
         .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_vec()))
-        .collect()
+        .collect();
+    for (i, s) in net.bn_stats.iter().enumerate() {
+        out.push((
+            format!("conv{i}.bn{}", RUNNING[0]),
+            vec![s.mean.len()],
+            s.mean.clone(),
+        ));
+        out.push((
+            format!("conv{i}.bn{}", RUNNING[1]),
+            vec![s.var.len()],
+            s.var.clone(),
+        ));
+    }
+    out
+}
+
+/// Loads a whole network: parameters and batch norm's running statistics.
+///
+/// # Errors
+/// A missing, extra or misshapen tensor.
+pub fn load_net(
+    path: &Path,
+    net: &mut SiameseNet,
+    tensors: &Tensors,
+) -> Result<(), CheckpointError> {
+    load_params(path, &mut net.params, tensors)?;
+    for (i, s) in net.bn_stats.iter_mut().enumerate() {
+        for (suffix, dst) in RUNNING.iter().zip([&mut s.mean, &mut s.var]) {
+            let name = format!("conv{i}.bn{suffix}");
+            match tensors.iter().find(|(n, _, _)| *n == name) {
+                Some((_, _, data)) if data.len() == dst.len() => dst.copy_from_slice(data),
+                _ => {
+                    let reason = format!("no tensor {name} of {} values", dst.len());
+                    return Err(CheckpointError::Mismatch {
+                        path: path.into(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Loads parameters into `params`, checking every name and shape.
@@ -167,10 +212,13 @@ pub fn load_params(
         }
         p.value.copy_from(data);
     }
-    if tensors.len() != params.len() {
+    let trainable = tensors
+        .iter()
+        .filter(|(n, _, _)| !RUNNING.iter().any(|s| n.ends_with(s)))
+        .count();
+    if trainable != params.len() {
         return Err(mismatch(format!(
-            "{} tensors in the file, {} in the network",
-            tensors.len(),
+            "{trainable} parameters in the file, {} in the network",
             params.len()
         )));
     }

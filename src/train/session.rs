@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::checkpoint::{self, load_params};
+use super::checkpoint::{self, load_net};
 use super::optim::Optimizer;
 use super::rundir::{RunDir, RunDirError};
 use super::trainer::{LoopState, Trainer};
@@ -128,11 +128,7 @@ pub fn train(
         }
         Start::Resume(run) => {
             let (params, opt_state, state) = run.load_progress()?;
-            load_params(
-                &run.path().join("last.safetensors"),
-                &mut net.params,
-                &params,
-            )?;
+            load_net(&run.path().join("last.safetensors"), &mut net, &params)?;
             optimizer.import(&net.params, &opt_state)?;
             (run, state)
         }
@@ -161,7 +157,7 @@ pub fn train(
     let mut net = trainer.net().clone();
     let best = run.best_weights();
     if best.exists() {
-        load_params(&best, &mut net.params, &checkpoint::read(&best)?)?;
+        load_net(&best, &mut net, &checkpoint::read(&best)?)?;
     }
     let (evaluation, scored) = evaluate(&net, store.as_ref(), pairs, config.eval_batch, p.seed)?;
     let state = trainer.state();
@@ -349,7 +345,7 @@ pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
     .map_err(SessionError::from)?;
     let best = run.best_weights();
     let tensors = checkpoint::read(&best).map_err(SessionError::from)?;
-    load_params(&best, &mut net.params, &tensors).map_err(SessionError::from)?;
+    load_net(&best, &mut net, &tensors).map_err(SessionError::from)?;
     let path = run.summary();
     let summary = |reason: String| LoadRunError::Summary {
         path: path.clone(),

@@ -11,32 +11,26 @@ pub struct Summary {
     pub precision: f64,
     /// Of the same pairs, the fraction called same.
     pub recall: f64,
-    /// Area under the ROC curve.
-    pub auc: f64,
+    /// Area under the ROC curve; `None` when the pairs hold a single class.
+    pub auc: Option<f64>,
 }
 
 /// Metrics of `scores` against `labels`, calling a pair same when its score is at least
 /// `threshold`; with `None`, at the threshold that maximises accuracy on these very pairs.
 pub fn summarize(scores: &[f64], labels: &[bool], threshold: Option<f64>) -> Summary {
-    let auc = crate::eval::Roc::compute(scores, labels).map_or(f64::NAN, |roc| roc.auc());
+    let auc = crate::eval::Roc::compute(scores, labels)
+        .ok()
+        .map(|roc| roc.auc());
     let t = match threshold {
         Some(t) => t,
         None => crate::eval::best_threshold(scores, labels).map_or(0.5, |t| t.value),
     };
-    let (mut tp, mut fp, mut tn, mut fn_) = (0usize, 0usize, 0usize, 0usize);
-    for (&s, &l) in scores.iter().zip(labels) {
-        match (s >= t, l) {
-            (true, true) => tp += 1,
-            (true, false) => fp += 1,
-            (false, false) => tn += 1,
-            (false, true) => fn_ += 1,
-        }
-    }
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let c = crate::eval::Confusion::at(scores, labels, t).ok();
+    let get = |f: fn(&crate::eval::Confusion) -> Option<f64>| c.as_ref().and_then(f).unwrap_or(0.0);
     Summary {
-        accuracy: ratio(tp + tn, scores.len()),
-        precision: ratio(tp, tp + fp),
-        recall: ratio(tp, tp + fn_),
+        accuracy: get(crate::eval::Confusion::accuracy),
+        precision: get(crate::eval::Confusion::precision),
+        recall: get(crate::eval::Confusion::recall),
         auc,
     }
 }

@@ -131,13 +131,13 @@ impl RunDir {
         let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s\n");
         for m in &state.history {
             csv.push_str(&format!(
-                "{},{:.6},{:.4},{:.6},{:.4},{:.4},{:.4},{:.4},{:.3e},{:.1},{:.1}\n",
+                "{},{:.6},{:.4},{:.6},{:.4},{},{:.4},{:.4},{:.3e},{:.1},{:.1}\n",
                 m.epoch,
                 m.train_loss,
                 m.train.accuracy,
                 m.val_loss,
                 m.val.accuracy,
-                m.val.auc,
+                m.val.auc.map_or(String::new(), |a| format!("{a:.4}")),
                 m.val.precision,
                 m.val.recall,
                 m.lr,

@@ -60,6 +60,13 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
     }
     let csv = std::fs::read_to_string(run_dir.join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
+    // Balanced(same_ratio: 0.5) with batches of 16: exactly 8 same pairs in every batch.
+    for line in csv.lines().skip(1) {
+        assert!(
+            line.ends_with(",0.5000,0.5000"),
+            "per-batch ratio not held: {line}"
+        );
+    }
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
     )

@@ -128,10 +128,10 @@ impl RunDir {
             source,
         })?;
         self.write("state.json", &json)?;
-        let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s\n");
+        let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s,same_ratio_min,same_ratio_max\n");
         for m in &state.history {
             csv.push_str(&format!(
-                "{},{:.6},{:.4},{:.6},{:.4},{},{:.4},{:.4},{:.3e},{:.1},{:.1}\n",
+                "{},{:.6},{:.4},{:.6},{:.4},{},{:.4},{:.4},{:.3e},{:.1},{:.1},{:.4},{:.4}\n",
                 m.epoch,
                 m.train_loss,
                 m.train.accuracy,
@@ -142,7 +142,9 @@ impl RunDir {
                 m.val.recall,
                 m.lr,
                 m.seconds,
-                m.pairs_per_s
+                m.pairs_per_s,
+                m.same_ratio.0,
+                m.same_ratio.1
             ));
         }
         self.write("metrics.csv", &csv)?;

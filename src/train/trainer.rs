@@ -39,6 +39,9 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Train pairs per second.
     pub pairs_per_s: f64,
+    /// Lowest and highest fraction of same pairs in any train batch of the epoch.
+    #[serde(default)]
+    pub same_ratio: (f64, f64),
 }
 
 /// Scores and losses gathered over one phase of one epoch.
@@ -48,6 +51,7 @@ struct Phase1 {
     pairs: usize,
     scores: Vec<f64>,
     labels: Vec<bool>,
+    ratio: Option<(f64, f64)>,
 }
 
 impl Phase1 {
@@ -56,6 +60,11 @@ impl Phase1 {
         self.pairs += scores.len();
         self.scores.extend(scores.iter().map(|&s| f64::from(s)));
         self.labels.extend(labels.iter().map(|&l| l > 0.5));
+        let same = labels.iter().filter(|&&l| l > 0.5).count() as f64 / labels.len().max(1) as f64;
+        self.ratio = Some(
+            self.ratio
+                .map_or((same, same), |(lo, hi)| (lo.min(same), hi.max(same))),
+        );
     }
 
     fn mean_loss(&self) -> f64 {
@@ -179,6 +188,7 @@ impl Trainer {
             lr: self.optimizer.current_lr(),
             seconds,
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
+            same_ratio: train.ratio.unwrap_or_default(),
         };
         let improved = self
             .state

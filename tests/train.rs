@@ -177,6 +177,23 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
         t.contains("score") && (t.contains("same person") || t.contains("different people")),
         "{t}"
     );
+    let folder = dir.path().join("synth/lfw2").join(&names[0]);
+    let t = run(
+        dir.path(),
+        &[
+            "embed",
+            "--run",
+            "runs/tiny-1",
+            "--images",
+            folder.to_str().expect("utf-8"),
+            "--out",
+            "e.csv",
+        ],
+    );
+    assert!(t.contains("of 32 values"), "{t}");
+    let csv = std::fs::read_to_string(dir.path().join("e.csv")).expect("embeddings");
+    assert_eq!(csv.lines().count(), a.len());
+    assert!(csv.lines().all(|l| l.split(',').count() == 33), "{csv}");
     let bad = twinflow(
         dir.path(),
         &[

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cache;
 pub mod data;
+pub mod embed;
 pub mod eval;
 pub mod run;
 pub mod stages;
@@ -35,6 +36,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Score a trained run on a pairs file: accuracy, AUC, EER, ROC, k-fold accuracy.
     Eval(eval::EvalArgs),
+    /// Write the trained twin's embedding of every image in a folder.
+    Embed(embed::EmbedArgs),
     /// Say whether two face images show the same person, with a trained run.
     Verify(verify::VerifyArgs),
     /// Check pipeline files and list every problem.
@@ -57,6 +60,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Embed(args) => embed::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),

@@ -24,7 +24,7 @@ pub struct VerifyArgs {
 }
 
 /// Loads an image as the run's network expects it: grayscale, resized, floats in [0, 1].
-fn load(path: &Path, resize: &Resize, (w, h): (u32, u32)) -> anyhow::Result<Vec<f32>> {
+pub(crate) fn load(path: &Path, resize: &Resize, (w, h): (u32, u32)) -> anyhow::Result<Vec<f32>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let img = decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
     let (sw, sh) = img.dimensions();

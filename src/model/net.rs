@@ -6,7 +6,7 @@
 //! each parameter used once per step); the twins' embeddings are then picked apart with
 //! selection matmuls, which cost well under 1% of a step and need no slicing of taped tensors.
 
-use dfdx::shapes::Axis;
+use dfdx::shapes::{Axis, HasShape};
 use dfdx::tensor::{Cpu, OwnedTape, Tape, Tensor, TensorFromVec, Trace};
 use dfdx::tensor_ops::{BroadcastTo, ReshapeTo, TryMatMul};
 use rand::SeedableRng;
@@ -343,12 +343,48 @@ impl SiameseNet {
 
     fn forward<T: Tape<f32, Cpu> + dfdx::tensor::Merge<T>>(
         &self,
-        mut x: Tensor<Shape4, f32, Cpu, T>,
+        x: Tensor<Shape4, f32, Cpu, T>,
         labels: &[f32],
-        mut train_stats: Option<&mut Vec<RunningStats<f32>>>,
+        train_stats: Option<&mut Vec<RunningStats<f32>>>,
     ) -> Result<Output<T>, ModelError> {
+        let e = self.embed_tensor(x, train_stats)?;
+        self.head(e, labels, 2 * self.config.conv.len() + 2)
+    }
+
+    /// Embeddings `(images, units)` of grayscale images given as `images * height * width`
+    /// floats in [0, 1], without dropout (inference).
+    ///
+    /// # Errors
+    /// A wrong number of values, op or allocation failures.
+    pub fn embed(&self, pixels: &[f32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let per = self.height * self.width;
+        if per == 0 || !pixels.len().is_multiple_of(per) || pixels.is_empty() {
+            return Err(ModelError::BadBatch {
+                got: pixels.len(),
+                pairs: 0,
+                height: self.height,
+                width: self.width,
+            });
+        }
+        let n = pixels.len() / per;
+        let x = self
+            .dev
+            .tensor_from_vec(pixels.to_vec(), (n, 1, self.height, self.width));
+        let e: Tensor<(usize, usize), f32, Cpu> = self.embed_tensor(x, None)?;
+        Ok(e.as_vec()
+            .chunks(self.config.dense.units)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
+    /// The twin: conv blocks, then the dense embedding layer, for any number of images.
+    fn embed_tensor<T: Tape<f32, Cpu> + dfdx::tensor::Merge<T>>(
+        &self,
+        mut x: Tensor<Shape4, f32, Cpu, T>,
+        mut train_stats: Option<&mut Vec<RunningStats<f32>>>,
+    ) -> Result<Tensor<(usize, usize), f32, Cpu, T>, ModelError> {
         let train = train_stats.is_some();
-        let pairs = labels.len();
+        let n = x.shape().0;
         let rates = self.dropout_rates();
         for (i, layer) in self.config.conv.iter().enumerate() {
             let bn = self.bn_first.map(|_| match train_stats.as_deref_mut() {
@@ -360,7 +396,6 @@ impl SiameseNet {
             });
             x = self.conv_block(x, i, layer, i > 0, train.then_some(rates[i]), bn)?;
         }
-        let n = 2 * pairs;
         let (ci, units) = (2 * self.config.conv.len(), self.config.dense.units);
         let w = self.param::<T>(ci).reshape_like(&(self.flat, units));
         let b = self
@@ -376,7 +411,7 @@ impl SiameseNet {
         if let Some(p) = train.then_some(rates[self.config.conv.len()]).flatten() {
             e = e.dropout(p);
         }
-        self.head(e, labels, ci + 2)
+        Ok(e)
     }
 
     fn conv_block<T: Tape<f32, Cpu> + dfdx::tensor::Merge<T>>(

@@ -96,12 +96,6 @@ pub enum ModelError {
         /// Image width.
         width: usize,
     },
-    /// The configuration asks for something not implemented.
-    #[error("{feature} is not supported yet")]
-    Unsupported {
-        /// What.
-        feature: &'static str,
-    },
 }
 
 pub(super) fn dev_err(e: impl std::fmt::Debug) -> ModelError {
@@ -134,7 +128,7 @@ impl SiameseNet {
     /// the same weights.
     ///
     /// # Errors
-    /// Unsupported settings (batch norm for now).
+    /// None today; the `Result` leaves room for settings a network cannot be built from.
     pub fn new(
         config: &ModelConfig,
         distance: Distance,

@@ -188,7 +188,9 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         let End::Sink(sink) = &plan.end else {
             // `plan()` rejects this; a hand-built Plan gets an error, not a panic.
             let reason = "a Train stage needs a PairBatch stage before it".to_string();
-            return Err(RunError::Sampler { source: StageError::Sampling { reason } });
+            return Err(RunError::Sampler {
+                source: StageError::Sampling { reason },
+            });
         };
         let chain = image_chain(plan, entries, "sink", sink.build());
         let (sink, report) = run_chain(chain, &options(settings, "images"))?;

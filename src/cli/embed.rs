@@ -7,10 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use super::verify::load;
-use crate::stages::resize::Resize;
-use crate::stages::Filter;
-use crate::train::session::load_trained;
+use super::verify::RunInput;
 
 /// Images per forward pass.
 const BATCH: usize = 64;
@@ -54,15 +51,8 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// # Errors
 /// An unusable run, an unreadable image or folder, or an unwritable output.
 pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
-    let trained =
-        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
-    let size = trained.plan.image_size();
-    let filter = trained
-        .plan
-        .resize
-        .as_ref()
-        .map_or(Filter::Bilinear, |r| r.filter);
-    let resize = Resize::new(size.0, size.1, filter);
+    let input = RunInput::open(&args.run)?;
+    let trained = &input.trained;
     let files = images_in(&args.images)?;
     anyhow::ensure!(
         !files.is_empty(),
@@ -73,7 +63,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
     for chunk in files.chunks(BATCH) {
         let mut pixels = Vec::new();
         for file in chunk {
-            pixels.extend(load(file, &resize, size)?);
+            pixels.extend(input.load(file)?);
         }
         for (file, e) in chunk.iter().zip(trained.net.embed(&pixels)?) {
             let values: Vec<String> = e.iter().map(|v| format!("{v:.6}")).collect();

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::stages::decode::decode_gray;
 use crate::stages::resize::Resize;
 use crate::stages::Filter;
-use crate::train::session::load_trained;
+use crate::train::session::{load_trained, Trained};
 
 /// Arguments of `twinflow verify`.
 #[derive(Debug, Args)]
@@ -23,18 +23,45 @@ pub struct VerifyArgs {
     pub second: PathBuf,
 }
 
-/// Loads an image as the run's network expects it: grayscale, resized, floats in [0, 1].
-pub(crate) fn load(path: &Path, resize: &Resize, (w, h): (u32, u32)) -> anyhow::Result<Vec<f32>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let img = decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
-    let (sw, sh) = img.dimensions();
-    let pixels = resize.apply(img.as_raw(), sw, sh);
-    anyhow::ensure!(
-        pixels.len() == (w * h) as usize,
-        "cannot resize {} to {w}x{h}",
-        path.display()
-    );
-    Ok(pixels.into_iter().map(|p| f32::from(p) / 255.0).collect())
+/// A finished run, ready to take image files as its network expects them.
+pub(crate) struct RunInput {
+    /// The run's plan, network and threshold.
+    pub trained: Trained,
+    resize: Resize,
+}
+
+impl RunInput {
+    /// Loads the run and the resize its pipeline used.
+    pub fn open(run: &Path) -> anyhow::Result<Self> {
+        let trained = load_trained(run).with_context(|| format!("loading {}", run.display()))?;
+        let (w, h) = trained.plan.image_size();
+        let filter = trained
+            .plan
+            .resize
+            .as_ref()
+            .map_or(Filter::Bilinear, |r| r.filter);
+        Ok(Self {
+            resize: Resize::new(w, h, filter),
+            trained,
+        })
+    }
+
+    /// An image file as floats in [0, 1]: grayscale and resized like the training images.
+    pub fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {
+        let (w, h) = self.trained.plan.image_size();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let img =
+            decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
+        let (sw, sh) = img.dimensions();
+        let pixels = self.resize.apply(img.as_raw(), sw, sh);
+        anyhow::ensure!(
+            pixels.len() == (w * h) as usize,
+            "cannot resize {} to {w}x{h}",
+            path.display()
+        );
+        Ok(pixels.into_iter().map(|p| f32::from(p) / 255.0).collect())
+    }
 }
 
 /// Scores the pair and prints same or different at the run's validation threshold.
@@ -42,17 +69,10 @@ pub(crate) fn load(path: &Path, resize: &Resize, (w, h): (u32, u32)) -> anyhow::
 /// # Errors
 /// An unusable run or unreadable images.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let trained =
-        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
-    let size = trained.plan.image_size();
-    let filter = trained
-        .plan
-        .resize
-        .as_ref()
-        .map_or(Filter::Bilinear, |r| r.filter);
-    let resize = Resize::new(size.0, size.1, filter);
-    let a = load(&args.first, &resize, size)?;
-    let b = load(&args.second, &resize, size)?;
+    let input = RunInput::open(&args.run)?;
+    let trained = &input.trained;
+    let a = input.load(&args.first)?;
+    let b = input.load(&args.second)?;
     let (_, scores) = trained.net.evaluate(&a, &b, &[0.0])?;
     let score = f64::from(scores[0]);
     let same = score >= trained.threshold;

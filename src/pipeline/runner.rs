@@ -254,9 +254,10 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
                 start,
                 &options(settings, "pairs"),
             )?;
-            outcome
-                .reports
-                .extend(summary.report.clone().map(|r| ("training".to_string(), r)));
+            if let Some(report) = summary.report.clone() {
+                outcome.skipped.extend(report.skipped.iter().cloned());
+                outcome.reports.push(("training".to_string(), report));
+            }
             outcome.train = Some(summary);
             outcome.failed_items =
                 plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();

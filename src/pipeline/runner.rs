@@ -174,8 +174,6 @@ fn options(settings: &RunSettings, message: &str) -> RunOptions {
 /// The first thing that stops the run; items skipped under an error policy are not errors
 /// here but are listed in the outcome.
 pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> {
-    let prepared = prepare(plan, &settings.data_root)?;
-    let entries = images_of(plan, &prepared);
     let mut outcome = RunOutcome {
         reports: Vec::new(),
         counts: Counts::default(),
@@ -184,6 +182,23 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         failed_items: false,
         train: None,
     };
+    run_into(plan, settings, &mut outcome)?;
+    outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+    Ok(outcome)
+}
+
+impl RunOutcome {
+    /// Keeps a finished chain's report and the items it skipped.
+    fn record(&mut self, chain: &str, report: RunReport) {
+        self.skipped.extend(report.skipped.iter().cloned());
+        self.reports.push((chain.to_string(), report));
+    }
+}
+
+/// The body of [`run`]: fills `outcome` chain by chain.
+fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Result<(), RunError> {
+    let prepared = prepare(plan, &settings.data_root)?;
+    let entries = images_of(plan, &prepared);
     let Some(pair_batch) = &plan.pair_batch else {
         let End::Sink(sink) = &plan.end else {
             // `plan()` rejects this; a hand-built Plan gets an error, not a panic.
@@ -195,13 +210,10 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         let chain = image_chain(plan, entries, "sink", sink.build());
         let (sink, report) = run_chain(chain, &options(settings, "images"))?;
         outcome.counts = sink.counts;
-        outcome.skipped.extend(report.skipped.iter().cloned());
-        outcome.reports.push(("images".into(), report));
-        outcome.failed_items =
-            plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
-        return Ok(outcome);
+        outcome.record("images", report);
+        return Ok(());
     };
-    let store = image_store(plan, settings, entries, &mut outcome)?;
+    let store = image_store(plan, settings, entries, outcome)?;
     let split = split_validation(
         &prepared.train_pairs,
         &plan.pipeline.data.validation,
@@ -255,13 +267,10 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
                 &options(settings, "pairs"),
             )?;
             if let Some(report) = summary.report.clone() {
-                outcome.skipped.extend(report.skipped.iter().cloned());
-                outcome.reports.push(("training".to_string(), report));
+                outcome.record("training", report);
             }
             outcome.train = Some(summary);
-            outcome.failed_items =
-                plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
-            return Ok(outcome);
+            return Ok(());
         }
     };
     let chain = Chain {
@@ -276,10 +285,8 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
     };
     let (sink, report) = run_chain(chain, &options(settings, "pairs"))?;
     outcome.counts = sink.counts;
-    outcome.skipped.extend(report.skipped.iter().cloned());
-    outcome.reports.push(("batches".into(), report));
-    outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
-    Ok(outcome)
+    outcome.record("batches", report);
+    Ok(())
 }
 
 /// The plan's `Augment` stage, seeded by the pipeline's seed, if it has one.
@@ -309,8 +316,7 @@ fn image_store(
     }
     let chain = image_chain(plan, entries, "memory-store", MemoryStore::new());
     let (store, report) = run_chain(chain, &options(settings, "images"))?;
-    outcome.skipped.extend(report.skipped.iter().cloned());
-    outcome.reports.push(("images".into(), report));
+    outcome.record("images", report);
     Ok(Arc::new(store))
 }
 

@@ -310,23 +310,19 @@ impl Source for PairBatchSource {
         for epoch in self.start_epoch..self.epochs {
             let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(self.seed, epoch));
             let pairs = self.epoch_pairs(&mut rng);
-            for (index, chunk) in pairs.chunks(b).enumerate() {
-                out.emit(Item::Batch(gather(
-                    self.store.as_ref(),
-                    Phase::Train,
-                    epoch,
-                    index,
-                    chunk,
-                )))?;
-            }
-            for (index, chunk) in self.validation.chunks(b).enumerate() {
-                out.emit(Item::Batch(gather(
-                    self.store.as_ref(),
-                    Phase::Validation,
-                    epoch,
-                    index,
-                    chunk,
-                )))?;
+            for (phase, rows) in [
+                (Phase::Train, &pairs),
+                (Phase::Validation, &self.validation),
+            ] {
+                for (index, chunk) in rows.chunks(b).enumerate() {
+                    out.emit(Item::Batch(gather(
+                        self.store.as_ref(),
+                        phase,
+                        epoch,
+                        index,
+                        chunk,
+                    )))?;
+                }
             }
         }
         Ok(())

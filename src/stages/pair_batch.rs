@@ -117,6 +117,8 @@ pub struct PairBatchSource {
     train: Vec<(u32, u32)>,
     validation: Vec<(u32, u32)>,
     identities: Vec<Vec<u32>>,
+    /// Indices into `identities` of those with two or more images (same-pair candidates).
+    multi: Vec<usize>,
     missing: Vec<String>,
     start_epoch: usize,
 }
@@ -156,6 +158,9 @@ impl PairBatchSource {
             }
         }
         let identities: Vec<Vec<u32>> = by_name.into_values().collect();
+        let multi = (0..identities.len())
+            .filter(|&i| identities[i].len() >= 2)
+            .collect();
         let source = Self {
             store,
             config: config.clone(),
@@ -164,6 +169,7 @@ impl PairBatchSource {
             train,
             validation,
             identities,
+            multi,
             missing,
             start_epoch: 0,
         };
@@ -184,7 +190,7 @@ impl PairBatchSource {
                 Some("no train pair has both images".to_string())
             }
             Sampler::Balanced { same_ratio, .. } => {
-                let multi = self.identities.iter().filter(|r| r.len() >= 2).count();
+                let multi = self.multi.len();
                 if same_ratio > 0.0 && multi == 0 {
                     Some("same pairs need an identity with two images".into())
                 } else if same_ratio < 1.0 && self.identities.len() < 2 {
@@ -241,8 +247,7 @@ impl PairBatchSource {
     /// Draws one pair: two different images of one identity, or images of two identities.
     fn draw(&self, rng: &mut ChaCha8Rng, same: bool) -> (u32, u32) {
         if same {
-            let multi: Vec<&Vec<u32>> = self.identities.iter().filter(|r| r.len() >= 2).collect();
-            let rows = multi[rng.gen_range(0..multi.len())];
+            let rows = &self.identities[self.multi[rng.gen_range(0..self.multi.len())]];
             let i = rng.gen_range(0..rows.len());
             let j = (i + rng.gen_range(1..rows.len())) % rows.len();
             (rows[i], rows[j])

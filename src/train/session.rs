@@ -18,7 +18,7 @@ use crate::pipeline::engine::{run as run_chain, Chain, RunOptions, SourceStage, 
 use crate::pipeline::metrics::RunReport;
 use crate::pipeline::training::Loss;
 use crate::pipeline::validate::Plan;
-use crate::pipeline::{PipelineError, StageError};
+use crate::pipeline::PipelineError;
 use crate::stages::pair_batch::{gather, PairBatchSource};
 use crate::stages::store::ImageStore;
 use crate::stages::TrainConfig;
@@ -286,14 +286,6 @@ pub fn plot_run(
         "accuracy",
     )?;
     Ok(vec![roc, scores, loss, accuracy])
-}
-
-impl From<SessionError> for StageError {
-    fn from(e: SessionError) -> Self {
-        StageError::Train {
-            reason: e.to_string(),
-        }
-    }
 }
 
 /// A trained run loaded back: its plan, its network with the best weights, and the

@@ -37,7 +37,7 @@ pub struct EpochMetrics {
     pub lr: f64,
     /// Seconds the epoch took.
     pub seconds: f64,
-    /// Train pairs per second.
+    /// Train pairs per second of the whole epoch, validation included.
     pub pairs_per_s: f64,
     /// Lowest and highest fraction of same pairs in any train batch of the epoch.
     #[serde(default)]

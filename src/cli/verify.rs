@@ -35,15 +35,12 @@ impl RunInput {
     pub fn open(run: &Path) -> anyhow::Result<Self> {
         let trained = load_trained(run).with_context(|| format!("loading {}", run.display()))?;
         let (w, h) = trained.plan.image_size();
-        let filter = trained
+        let resize = trained
             .plan
             .resize
             .as_ref()
-            .map_or(Filter::Bilinear, |r| r.filter);
-        Ok(Self {
-            resize: Resize::new(w, h, filter),
-            trained,
-        })
+            .map_or_else(|| Resize::new(w, h, Filter::Bilinear), |r| r.resizer());
+        Ok(Self { resize, trained })
     }
 
     /// An image file as floats in [0, 1]: grayscale and resized like the training images.
@@ -54,7 +51,11 @@ impl RunInput {
         let img =
             decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
         let (sw, sh) = img.dimensions();
-        let pixels = self.resize.apply(img.as_raw(), sw, sh);
+        let pixels = self
+            .resize
+            .crop_and_apply(img.as_raw(), sw, sh)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("cannot crop {}", path.display()))?;
         anyhow::ensure!(
             pixels.len() == (w * h) as usize,
             "cannot resize {} to {w}x{h}",

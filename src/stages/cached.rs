@@ -118,8 +118,10 @@ pub fn cache_path(
     ))
 }
 
-fn filter_name(plan: &Plan) -> &'static str {
-    plan.resize.as_ref().map_or("none", |r| r.filter.name())
+fn filter_name(plan: &Plan) -> String {
+    plan.resize
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |r| r.cache_tag())
 }
 
 /// The cache file `run` would use for a plan.
@@ -129,7 +131,7 @@ pub fn cache_path_for(plan: &Plan, config: &CacheConfig, settings: &RunSettings)
         &settings.data_root,
         plan.pipeline.data.images,
         plan.image_size(),
-        filter_name(plan),
+        &filter_name(plan),
     )
 }
 
@@ -147,7 +149,7 @@ pub fn open_or_build(
     let filter = filter_name(plan);
     let root = &settings.data_root;
     let path = cache_path_for(plan, config, settings);
-    let key = CacheKey::from_entries(root, &entries, w, h, filter, config.dtype)?;
+    let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
     let why = match TensorCache::open_checked(&path, &key) {
         Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
         Err(err) if err.should_rebuild() => err.to_string(),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use augment::AugmentConfig;
 pub use decode::DecodeConfig;
 pub use pair_batch::{PairBatchConfig, Sampler};
-pub use resize::{Filter, ResizeConfig};
+pub use resize::{Crop, Filter, ResizeConfig};
 pub use sink::SinkConfig;
 pub use train::TrainConfig;
 

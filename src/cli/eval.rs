@@ -91,7 +91,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     )?;
     let keys: Vec<(ImageKey, ImageKey)> =
         pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
-    let (scores, labels) = score_pairs(&trained.net, &store, &keys, 128)?;
+    let (scores, labels, _) = score_pairs(&trained.net, &store, &keys, 128)?;
     let roc = Roc::compute(&scores, &labels)?;
     let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.fold).collect();
     let folds = if distinct.len() > 1 {

@@ -155,8 +155,8 @@ fn print_training(t: &crate::train::session::TrainSummary) {
         t.best_epoch.map_or("-".into(), |b| b.to_string())
     );
     println!(
-        "test evaluation (restricted protocol, threshold chosen on validation):\n{}",
-        t.evaluation
+        "test evaluation ({} protocol, threshold chosen on validation; loss {:.4}):\n{}",
+        t.protocol, t.test_loss, t.evaluation
     );
     for plot in &t.plots {
         println!("plot: {}", plot.display());

@@ -62,6 +62,17 @@ fn yes() -> bool {
     true
 }
 
+impl Sampler {
+    /// The evaluation protocol this sampler trains under: `restricted` (only the pairs of
+    /// the train pairs file) or `identity` (pairs drawn from the train identities).
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Sampler::PairsFile { .. } => "restricted",
+            Sampler::Balanced { .. } => "identity",
+        }
+    }
+}
+
 impl Default for Sampler {
     fn default() -> Self {
         Sampler::PairsFile { shuffle: true }

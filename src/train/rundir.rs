@@ -161,10 +161,16 @@ impl RunDir {
         let (tensors, meta) = checkpoint::read_with_metadata(&path)?;
         let step = meta.get("step").and_then(|s| s.parse().ok()).unwrap_or(0);
         let optimizer = OptimizerState { step, tensors };
+        Ok((params, optimizer, self.load_state()?))
+    }
+
+    /// Reads the loop state alone (epochs done, best epoch, per-epoch metrics).
+    ///
+    /// # Errors
+    /// A missing or damaged `state.json`.
+    pub fn load_state(&self) -> Result<LoopState, RunDirError> {
         let path = self.path.join("state.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path, "read"))?;
-        let state =
-            serde_json::from_str(&text).map_err(|source| RunDirError::Json { path, source })?;
-        Ok((params, optimizer, state))
+        serde_json::from_str(&text).map_err(|source| RunDirError::Json { path, source })
     }
 }

@@ -44,7 +44,7 @@ pub enum SessionError {
 }
 
 /// What a training run produced.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TrainSummary {
     /// The run folder.
     pub run: PathBuf,
@@ -56,9 +56,22 @@ pub struct TrainSummary {
     pub best_epoch: Option<usize>,
     /// True when early stopping ended the run.
     pub stopped_early: bool,
+    /// How the network was trained: `restricted` (the train pairs file only) or `identity`
+    /// (pairs drawn from the train identities).
+    #[serde(default)]
+    pub protocol: String,
     /// Final evaluation with the best weights: threshold chosen on validation, applied to
-    /// the test pairs (LFW restricted protocol), with 95% bootstrap intervals.
+    /// the test pairs, with 95% bootstrap intervals.
     pub evaluation: ValTestReport,
+    /// Mean loss (without L2) of the best weights on the validation pairs.
+    #[serde(default)]
+    pub val_loss: f64,
+    /// Mean loss (without L2) of the best weights on the test pairs.
+    #[serde(default)]
+    pub test_loss: f64,
+    /// Wall time of this invocation: training (from where a resume started) and evaluation.
+    #[serde(default)]
+    pub seconds: f64,
     /// Plots written into the run folder.
     pub plots: Vec<PathBuf>,
     /// Metrics of the batch chain.
@@ -109,6 +122,7 @@ pub fn train(
     start: Start,
     options: &RunOptions,
 ) -> Result<TrainSummary, SessionError> {
+    let started = std::time::Instant::now();
     let p = &plan.pipeline;
     let mut net = SiameseNet::new(
         &p.model,
@@ -168,7 +182,15 @@ pub fn train(
         epochs: state.epochs_done,
         best_epoch: state.best.map(|(_, e)| e),
         stopped_early: trainer.stopped_early(),
+        protocol: plan
+            .pair_batch
+            .as_ref()
+            .map_or("restricted", |c| c.sampler.protocol())
+            .to_string(),
         evaluation,
+        val_loss: scored.val_loss,
+        test_loss: scored.test_loss,
+        seconds: started.elapsed().as_secs_f64(),
         plots,
         report: Some(report),
     };
@@ -177,8 +199,8 @@ pub fn train(
     Ok(summary)
 }
 
-/// Scores `pairs` with `net`, `batch` pairs per forward pass. Pairs whose images are not in
-/// the store are left out.
+/// Scores `pairs` with `net`, `batch` pairs per forward pass: the scores, the labels and the
+/// mean loss (without L2). Pairs whose images are not in the store are left out.
 ///
 /// # Errors
 /// Model errors.
@@ -187,19 +209,20 @@ pub fn score_pairs(
     store: &dyn ImageStore,
     pairs: &[(ImageKey, ImageKey)],
     batch: usize,
-) -> Result<(Vec<f64>, Vec<bool>), ModelError> {
+) -> Result<(Vec<f64>, Vec<bool>, f64), ModelError> {
     let rows: Vec<(u32, u32)> = pairs
         .iter()
         .filter_map(|(a, b)| Some((store.row_of(a)? as u32, store.row_of(b)? as u32)))
         .collect();
-    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    let (mut scores, mut labels, mut loss) = (Vec::new(), Vec::new(), 0.0);
     for chunk in rows.chunks(batch.max(1)) {
         let b = gather(store, crate::pipeline::Phase::Validation, 0, 0, chunk);
-        let (_, s) = net.evaluate(&b.left, &b.right, &b.labels)?;
+        let (l, s) = net.evaluate(&b.left, &b.right, &b.labels)?;
+        loss += f64::from(l) * chunk.len() as f64;
         scores.extend(s.iter().map(|&v| f64::from(v)));
         labels.extend(b.labels.iter().map(|&l| l > 0.5));
     }
-    Ok((scores, labels))
+    Ok((scores, labels, loss / rows.len().max(1) as f64))
 }
 
 /// Bootstrap resamples for the confidence intervals of the final evaluation.
@@ -216,14 +239,16 @@ pub fn evaluate(
     batch: usize,
     seed: u64,
 ) -> Result<(ValTestReport, Scored), SessionError> {
-    let (vs, vl) = score_pairs(net, store, pairs.validation, batch)?;
-    let (ts, tl) = score_pairs(net, store, pairs.test, batch)?;
+    let (vs, vl, val_loss) = score_pairs(net, store, pairs.validation, batch)?;
+    let (ts, tl, test_loss) = score_pairs(net, store, pairs.test, batch)?;
     let report = ValTestReport::compute(&vs, &vl, &ts, &tl, BOOTSTRAP, seed)?;
     Ok((
         report,
         Scored {
             validation: (vs, vl),
             test: (ts, tl),
+            val_loss,
+            test_loss,
         },
     ))
 }
@@ -234,6 +259,10 @@ pub struct Scored {
     pub validation: (Vec<f64>, Vec<bool>),
     /// Test scores and labels.
     pub test: (Vec<f64>, Vec<bool>),
+    /// Mean validation loss.
+    pub val_loss: f64,
+    /// Mean test loss.
+    pub test_loss: f64,
 }
 
 /// Writes the run's plots: ROC curves, test score histograms, and loss and accuracy per epoch.

@@ -14,4 +14,5 @@ pub mod eval;
 pub mod model;
 pub mod pipeline;
 pub mod stages;
+pub mod sweep;
 pub mod train;

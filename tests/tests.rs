@@ -2,5 +2,6 @@
 
 mod pipelines;
 mod run;
+mod sweep;
 mod train;
 mod util;

@@ -9,6 +9,7 @@ pub mod embed;
 pub mod eval;
 pub mod run;
 pub mod stages;
+pub mod sweep;
 pub mod validate;
 pub mod verify;
 
@@ -40,7 +41,9 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Say whether two face images show the same person, with a trained run.
     Verify(verify::VerifyArgs),
-    /// Check pipeline files and list every problem.
+    /// Train every pipeline of a list or a grid file (resumable) and tabulate the results.
+    Sweep(sweep::SweepArgs),
+    /// Check pipeline and grid files and list every problem.
     Validate(validate::ValidateArgs),
     /// List every stage kind with its options and defaults.
     Stages,
@@ -61,6 +64,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Embed(args) => embed::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),

@@ -1,4 +1,4 @@
-//! `twinflow validate FILE...`: checks pipeline files and lists every problem of each.
+//! `twinflow validate FILE...`: checks pipeline and grid files and lists every problem of each.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::pipeline::validate::load;
+use crate::sweep::grid;
 
 /// Arguments of `twinflow validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Pipeline files to check.
+    /// Pipeline files (or sweep grid files) to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -22,6 +23,21 @@ pub struct ValidateArgs {
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for file in &args.files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if grid::is_grid(&text) {
+            match grid::expand(&text, file) {
+                Ok(runs) => println!(
+                    "ok    {}  (grid of {} pipelines)",
+                    file.display(),
+                    runs.len()
+                ),
+                Err(err) => {
+                    failed += 1;
+                    println!("error {err}");
+                }
+            }
+            continue;
+        }
         match load(file) {
             Ok(plan) => {
                 let kinds: Vec<&str> = plan.pipeline.stages.iter().map(|s| s.kind()).collect();

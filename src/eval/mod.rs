@@ -20,7 +20,7 @@ pub use bootstrap::Interval;
 pub use error::EvalError;
 pub use kfold::{contiguous_folds, kfold_accuracy, KFold};
 pub use one_shot::{one_shot_accuracy, OneShot};
-pub use plot::{plot_curves, plot_roc, plot_score_histograms};
+pub use plot::{plot_by_setting, plot_curves, plot_roc, plot_score_histograms, SettingPoint};
 pub use report::ValTestReport;
 pub use roc::{Eer, Roc};
 pub use threshold::{accuracy_at, best_threshold, Confusion, Threshold};

@@ -7,6 +7,7 @@
 //! are rasterised into a buffer and encoded with the `image` crate the crate already
 //! uses.
 
+mod by_setting;
 mod curves;
 mod histogram;
 mod roc;
@@ -24,6 +25,7 @@ use plotters::prelude::*;
 use super::EvalError;
 use text::CrispText;
 
+pub use by_setting::{plot_by_setting, SettingPoint};
 pub use curves::plot_curves;
 pub use histogram::plot_score_histograms;
 pub use roc::plot_roc;

@@ -31,11 +31,19 @@ fn every_shipped_pipeline_validates() {
         files.len() >= 3,
         "expected the shipped pipelines, found {files:?}"
     );
+    let mut grids = 0;
     for file in files {
-        if let Err(err) = load(&file) {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        if twinflow::sweep::grid::is_grid(&text) {
+            grids += 1;
+            if let Err(err) = twinflow::sweep::load_file(&file) {
+                panic!("{err}");
+            }
+        } else if let Err(err) = load(&file) {
             panic!("{err}");
         }
     }
+    assert!(grids >= 1, "expected a grid example in pipelines/grids/");
 }
 
 #[test]

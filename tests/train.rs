@@ -9,7 +9,7 @@ fn tiny(epochs: usize, runs: &str) -> String {
     format!(
         "Pipeline(stages: [Decode(()), Resize((width: 24, height: 24)), \
          PairBatch((sampler: Balanced(same_ratio: 0.5, pairs_per_epoch: 64), batch_size: 16)), \
-         Train((runs: \"{runs}\"))], \
+         Train((runs: \"{runs}\", eval_flip: true))], \
          model: (conv: [(filters: 4, kernel: 5), (filters: 8, kernel: 3, pool: false)], dense: (units: 32)), \
          optimizer: Adam(lr: 1e-3), schedule: (epochs: {epochs}, patience: None))"
     )

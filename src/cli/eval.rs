@@ -18,7 +18,7 @@ use crate::eval::{
 };
 use crate::pipeline::runner::{run_images, RunSettings};
 use crate::stages::store::MemoryStore;
-use crate::train::session::{load_trained, score_pairs};
+use crate::train::session::{load_trained, score_pairs_with};
 
 /// Arguments of `twinflow eval`.
 #[derive(Debug, Args)]
@@ -91,7 +91,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     )?;
     let keys: Vec<(ImageKey, ImageKey)> =
         pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
-    let (scores, labels, _) = score_pairs(&trained.net, &store, &keys, 128)?;
+    let (scores, labels, _) =
+        score_pairs_with(&trained.net, &store, &keys, 128, trained.eval_flip())?;
     let roc = Roc::compute(&scores, &labels)?;
     let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.fold).collect();
     let folds = if distinct.len() > 1 {

@@ -18,6 +18,11 @@ pub struct TrainConfig {
     pub name: Option<String>,
     /// Pairs per forward pass when scoring validation and test pairs after training.
     pub eval_batch: usize,
+    /// Score each validation and test pair twice, as given and with both images mirrored,
+    /// and average: faces are near-symmetric, so the mirrored view is a free second opinion.
+    /// Applies to the final evaluation (and `eval`/`verify` of the run), not to the
+    /// per-epoch validation that early stopping watches.
+    pub eval_flip: bool,
 }
 
 impl Default for TrainConfig {
@@ -26,6 +31,7 @@ impl Default for TrainConfig {
             runs: PathBuf::from("runs"),
             name: None,
             eval_batch: 128,
+            eval_flip: false,
         }
     }
 }

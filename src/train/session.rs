@@ -173,7 +173,7 @@ pub fn train(
     if best.exists() {
         load_net(&best, &mut net, &checkpoint::read(&best)?)?;
     }
-    let (evaluation, scored) = evaluate(&net, store.as_ref(), pairs, config.eval_batch, p.seed)?;
+    let (evaluation, scored) = evaluate(&net, store.as_ref(), pairs, config, p.seed)?;
     let state = trainer.state();
     let plots = plot_run(&run, state, &scored, evaluation.threshold)?;
     let summary = TrainSummary {
@@ -210,6 +210,28 @@ pub fn score_pairs(
     pairs: &[(ImageKey, ImageKey)],
     batch: usize,
 ) -> Result<(Vec<f64>, Vec<bool>, f64), ModelError> {
+    score_pairs_with(net, store, pairs, batch, false)
+}
+
+/// Mirrors every `width`-wide row of a batch of images in place.
+pub fn mirror_rows(pixels: &mut [f32], width: usize) {
+    for row in pixels.chunks_exact_mut(width.max(1)) {
+        row.reverse();
+    }
+}
+
+/// [`score_pairs`], and with `flip` each score (and loss) is the mean of the pair as given
+/// and the pair with both images mirrored.
+///
+/// # Errors
+/// Model errors.
+pub fn score_pairs_with(
+    net: &SiameseNet,
+    store: &dyn ImageStore,
+    pairs: &[(ImageKey, ImageKey)],
+    batch: usize,
+    flip: bool,
+) -> Result<(Vec<f64>, Vec<bool>, f64), ModelError> {
     let rows: Vec<(u32, u32)> = pairs
         .iter()
         .filter_map(|(a, b)| Some((store.row_of(a)? as u32, store.row_of(b)? as u32)))
@@ -217,7 +239,15 @@ pub fn score_pairs(
     let (mut scores, mut labels, mut loss) = (Vec::new(), Vec::new(), 0.0);
     for chunk in rows.chunks(batch.max(1)) {
         let b = gather(store, crate::pipeline::Phase::Validation, 0, 0, chunk);
-        let (l, s) = net.evaluate(&b.left, &b.right, &b.labels)?;
+        let (mut l, mut s) = net.evaluate(&b.left, &b.right, &b.labels)?;
+        if flip {
+            let (mut left, mut right) = (b.left, b.right);
+            mirror_rows(&mut left, b.width);
+            mirror_rows(&mut right, b.width);
+            let (l2, s2) = net.evaluate(&left, &right, &b.labels)?;
+            l = (l + l2) / 2.0;
+            s.iter_mut().zip(&s2).for_each(|(a, b)| *a = (*a + b) / 2.0);
+        }
         loss += f64::from(l) * chunk.len() as f64;
         scores.extend(s.iter().map(|&v| f64::from(v)));
         labels.extend(b.labels.iter().map(|&l| l > 0.5));
@@ -236,11 +266,12 @@ pub fn evaluate(
     net: &SiameseNet,
     store: &dyn ImageStore,
     pairs: &EvalPairs<'_>,
-    batch: usize,
+    config: &TrainConfig,
     seed: u64,
 ) -> Result<(ValTestReport, Scored), SessionError> {
-    let (vs, vl, val_loss) = score_pairs(net, store, pairs.validation, batch)?;
-    let (ts, tl, test_loss) = score_pairs(net, store, pairs.test, batch)?;
+    let (batch, flip) = (config.eval_batch, config.eval_flip);
+    let (vs, vl, val_loss) = score_pairs_with(net, store, pairs.validation, batch, flip)?;
+    let (ts, tl, test_loss) = score_pairs_with(net, store, pairs.test, batch, flip)?;
     let report = ValTestReport::compute(&vs, &vl, &ts, &tl, BOOTSTRAP, seed)?;
     Ok((
         report,
@@ -328,6 +359,14 @@ pub struct Trained {
     pub threshold: f64,
 }
 
+impl Trained {
+    /// Whether the run scores pairs as the mean with their mirrored views (`eval_flip`), as
+    /// its threshold was chosen.
+    pub fn eval_flip(&self) -> bool {
+        matches!(&self.plan.end, crate::pipeline::validate::End::Train(t) if t.eval_flip)
+    }
+}
+
 /// Why a run cannot be loaded for evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadRunError {
@@ -383,4 +422,18 @@ pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
         net,
         threshold,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_rows_reverses_each_row_and_twice_is_identity() {
+        let mut px = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        mirror_rows(&mut px, 3);
+        assert_eq!(px, [3.0, 2.0, 1.0, 6.0, 5.0, 4.0]);
+        mirror_rows(&mut px, 3);
+        assert_eq!(px, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
 }

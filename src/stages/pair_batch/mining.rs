@@ -16,6 +16,7 @@
 //! The waiter wakes when the run is cancelled (a failed stage, early stopping, Ctrl-C) or
 //! when the board is closed (the trainer is gone), so it never outlives the trainer.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -299,10 +300,17 @@ pub(crate) struct Miner {
 impl Miner {
     pub(crate) fn new(snapshot: Arc<Snapshot>) -> Self {
         let images = snapshot.images();
+        // Grouped by identity first: a pool may hold thousands of images.
+        let mut by_identity: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, image) in images.iter().enumerate() {
+            by_identity.entry(image.identity).or_default().push(i);
+        }
         let partners: Vec<Vec<usize>> = (0..images.len())
             .map(|i| {
-                (0..images.len())
-                    .filter(|&j| j != i && images[j].identity == images[i].identity)
+                by_identity[&images[i].identity]
+                    .iter()
+                    .copied()
+                    .filter(|&j| j != i)
                     .collect()
             })
             .collect();

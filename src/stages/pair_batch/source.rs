@@ -296,6 +296,10 @@ impl PairBatchSource {
             .collect();
         for _ in random..different {
             let mined = miner.as_mut().and_then(|(miner, mode)| {
+                // An empty pool (only a hand-built config can ask for one) mines nothing.
+                if miner.anchors().is_empty() {
+                    return None;
+                }
                 let anchor = miner.anchors()[rng.gen_range(0..miner.anchors().len())];
                 let negative = miner.negative(anchor, *mode)?;
                 Some((miner.image(anchor).row, miner.image(negative).row))

@@ -255,3 +255,16 @@ fn mined_negatives_are_closer_than_random_ones() {
     // Hardest negatives from 80 images of 40 identities are far nearer than random ones.
     assert!(hardest < 0.6 * random, "{hardest:.3} vs {random:.3}");
 }
+
+#[test]
+fn an_empty_pool_mines_nothing_and_draws_at_random() {
+    // Validation keeps pools at two images or more; a hand-built config may still ask for
+    // none, and gets random different pairs rather than a panic.
+    let fixture = Fixture::new(&[3, 2, 4], &[2]);
+    let source = fixture.source(hard(MiningMode::Hardest, 1, 0), 8, 1);
+    let mut trainer = FakeTrainer::new(&source, &fixture.store, false);
+    let got = batches(&source, 2, &mut trainer);
+    assert_eq!(got.len(), 10);
+    let empty = Miner::new(trainer.get(0).expect("a snapshot"));
+    assert!(empty.anchors().is_empty());
+}

@@ -206,7 +206,7 @@ fn hard_negative_fields_default_and_bad_values_are_reported_by_path() {
         "stages[1].sampler.same_ratio: must be in [0, 1], got 1.5",
         "stages[1].sampler.pairs_per_epoch: must be > 0",
         "stages[1].sampler.refresh_every: must be > 0",
-        "stages[1].sampler.pool: must be in 2..=65536, got 1",
+        "stages[1].sampler.pool: must be in 2..=16384, got 1",
         "stages[1].sampler.random_negatives: must be in [0, 1], got -0.1",
     ] {
         assert!(got.iter().any(|p| p == want), "{want} missing from {got:?}");

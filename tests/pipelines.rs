@@ -120,6 +120,8 @@ fn stages_command_lists_every_kind() {
         "Augment",
         "Sink",
         "Balanced",
+        "HardNegative",
+        "SemiHard",
         "on_error",
     ] {
         assert!(t.contains(kind), "{kind} missing:\n{t}");

@@ -6,16 +6,26 @@ use std::path::Path;
 use crate::util::{text, twinflow};
 
 fn tiny(epochs: usize, runs: &str) -> String {
+    tiny_with(
+        "Balanced(same_ratio: 0.5, pairs_per_epoch: 64)",
+        epochs,
+        runs,
+    )
+}
+
+/// A tiny network trained with `sampler` on 64 pairs per epoch in batches of 16.
+pub fn tiny_with(sampler: &str, epochs: usize, runs: &str) -> String {
     format!(
         "Pipeline(stages: [Decode(()), Resize((width: 24, height: 24)), \
-         PairBatch((sampler: Balanced(same_ratio: 0.5, pairs_per_epoch: 64), batch_size: 16)), \
+         PairBatch((sampler: {sampler}, batch_size: 16)), \
          Train((runs: \"{runs}\", eval_flip: true))], \
          model: (conv: [(filters: 4, kernel: 5), (filters: 8, kernel: 3, pool: false)], dense: (units: 32)), \
          optimizer: Adam(lr: 1e-3), schedule: (epochs: {epochs}, patience: None))"
     )
 }
 
-fn setup() -> tempfile::TempDir {
+/// A temp dir holding `synth/`, a small synthetic dataset.
+pub fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = twinflow(
         dir.path(),
@@ -25,7 +35,8 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-fn run(dir: &Path, args: &[&str]) -> String {
+/// Runs twinflow in `dir`, asserting success; returns its output.
+pub fn run(dir: &Path, args: &[&str]) -> String {
     let out = twinflow(dir, args);
     let t = text(&out);
     assert!(out.status.success(), "{args:?}: {t}");
@@ -208,5 +219,69 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
         !bad.status.success() && text(&bad).contains("missing.jpg"),
         "{}",
         text(&bad)
+    );
+}
+
+/// Mines every other step from a pool of 16; four 16-pair batches per epoch.
+const HARD: &str = "HardNegative(same_ratio: 0.5, pairs_per_epoch: 64, refresh_every: 2, \
+                    pool: 16, mode: SemiHard, random_negatives: 0.25)";
+
+#[test]
+fn a_hard_negative_run_trains_deterministically_and_resumes_exactly() {
+    let dir = setup();
+    std::fs::write(dir.path().join("hard.ron"), tiny_with(HARD, 4, "runs")).expect("write");
+    std::fs::write(dir.path().join("half.ron"), tiny_with(HARD, 2, "runs")).expect("write");
+    let t = run(dir.path(), &["run", "-q", "hard.ron", "--data", "synth"]);
+    assert!(t.contains("trained") && t.contains("run folder"), "{t}");
+    run(dir.path(), &["run", "-q", "hard.ron", "--data", "synth"]);
+    let first = dir.path().join("runs/hard-1");
+    let weights = |run: &Path| std::fs::read(run.join("last.safetensors")).expect("weights");
+    assert!(
+        weights(&first) == weights(&dir.path().join("runs/hard-2")),
+        "two runs of one pipeline and seed trained different weights"
+    );
+    let csv = std::fs::read_to_string(first.join("metrics.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
+    for line in csv.lines().skip(1) {
+        assert!(line.ends_with(",0.5000,0.5000"), "per-batch ratio: {line}");
+    }
+    run(
+        dir.path(),
+        &[
+            "validate",
+            first.join("pipeline.ron").to_str().expect("utf-8"),
+        ],
+    );
+    // Resuming after epoch 2 starts at step 8, a multiple of refresh_every: the primed
+    // refresh is the uninterrupted run's, so the weights match exactly.
+    run(dir.path(), &["run", "-q", "half.ron", "--data", "synth"]);
+    let half = dir.path().join("runs/half-1");
+    let ron = std::fs::read_to_string(half.join("pipeline.ron")).expect("ron");
+    std::fs::write(
+        half.join("pipeline.ron"),
+        ron.replace("epochs: 2", "epochs: 4"),
+    )
+    .expect("rewrite");
+    run(
+        dir.path(),
+        &["run", "-q", "--resume", "runs/half-1", "--data", "synth"],
+    );
+    assert!(
+        weights(&first) == weights(&half),
+        "resumed weights differ from the uninterrupted run"
+    );
+}
+
+#[test]
+fn a_hard_negative_pipeline_must_end_in_train() {
+    let dir = setup();
+    let ron = tiny_with(HARD, 1, "runs")
+        .replace("Train((runs: \"runs\", eval_flip: true))", "Sink(Count)");
+    std::fs::write(dir.path().join("sink.ron"), ron).expect("write");
+    let out = twinflow(dir.path(), &["validate", "sink.ron"]);
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("stages[2].sampler"),
+        "{t}"
     );
 }

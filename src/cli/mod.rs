@@ -7,6 +7,7 @@ pub mod cache;
 pub mod data;
 pub mod embed;
 pub mod eval;
+pub mod oneshot;
 pub mod run;
 pub mod stages;
 pub mod sweep;
@@ -39,6 +40,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Write the trained twin's embedding of every image in a folder.
     Embed(embed::EmbedArgs),
+    /// Koch et al.'s one-shot N-way identification on the test identities.
+    Oneshot(oneshot::OneShotArgs),
     /// Say whether two face images show the same person, with a trained run.
     Verify(verify::VerifyArgs),
     /// Train every pipeline of a list or a grid file (resumable) and tabulate the results.
@@ -64,6 +67,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Embed(args) => embed::run(&args),
+        Command::Oneshot(args) => oneshot::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),

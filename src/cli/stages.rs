@@ -20,21 +20,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
             ron::ser::to_string_pretty(&stage, pretty.clone())?.replace('\n', "\n  ")
         );
     }
-    let samplers = [
-        (
-            Sampler::default(),
-            "the fixed pairs of the train pairs file (restricted protocol)",
-        ),
-        (
-            Sampler::Balanced {
-                same_ratio: 0.5,
-                pairs_per_epoch: 2200,
-            },
-            "pairs drawn from train identities",
-        ),
-    ];
     println!("PairBatch samplers:");
-    for (sampler, about) in samplers {
+    for (sampler, about) in Sampler::catalogue() {
         println!("  {}  -- {about}", ron::ser::to_string(&sampler)?);
     }
     println!(

@@ -4,6 +4,7 @@
 //! build here, so [`ops`] implements them as custom autodiff operations that plug into dfdx's
 //! tape and compose with its elementwise ops, matmul and optimizers.
 
+pub mod compare;
 pub mod head;
 pub mod net;
 pub mod ops;

@@ -243,6 +243,16 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
     )
     .map_err(|source| RunError::Sampler { source })?;
     let sink = match &plan.end {
+        // `plan()` rejects this too; without a trainer to publish embeddings the sampler
+        // would wait forever at its first refresh.
+        End::Sink(_) if source.mining_board().is_some() => {
+            let reason = "HardNegative mines with the model being trained: end the \
+                          pipeline in Train"
+                .to_string();
+            return Err(RunError::Sampler {
+                source: StageError::Sampling { reason },
+            });
+        }
         End::Sink(sink) => sink.build(),
         End::Train(config) => {
             let test = as_keys(&prepared.test_pairs);

@@ -158,6 +158,7 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
     let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
     let mut augment = None;
+    let mut pair_batch_at = 0;
     let last = pipeline.stages.len().saturating_sub(1);
     if pipeline.stages.is_empty() {
         problems.push(Problem::new(
@@ -192,6 +193,9 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             StageConfig::PairBatch(c) => {
                 order(pair_batch.is_none(), "may appear once");
                 order(decode.is_some(), "must come after the image stages");
+                if pair_batch.is_none() {
+                    pair_batch_at = i;
+                }
                 pair_batch = pair_batch.or(Some(c.clone()));
             }
             StageConfig::Augment(c) => {
@@ -217,6 +221,15 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
         problems.push(Problem::new(
             format!("stages[{last}]"),
             "the last stage must be a Sink",
+        ));
+    }
+    let mines = pair_batch
+        .as_ref()
+        .is_some_and(|c| c.sampler.needs_training());
+    if mines && !matches!(sink, Some(End::Train(_))) {
+        problems.push(Problem::new(
+            format!("stages[{pair_batch_at}].sampler"),
+            "HardNegative mines with the model being trained: the pipeline must end in Train",
         ));
     }
     for p in pipeline.data.validation.validate() {

@@ -38,7 +38,10 @@ pub fn settings_of(plan: &Plan) -> Vec<(&'static str, String)> {
             .as_ref()
             .map_or(("-".to_string(), "-".to_string(), 0), |c| {
                 let ratio = match &c.sampler {
-                    crate::stages::Sampler::Balanced { same_ratio, .. } => same_ratio.to_string(),
+                    crate::stages::Sampler::Balanced { same_ratio, .. }
+                    | crate::stages::Sampler::HardNegative { same_ratio, .. } => {
+                        same_ratio.to_string()
+                    }
                     _ => "-".to_string(),
                 };
                 let kind = format!("{:?}", c.sampler);

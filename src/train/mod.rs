@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
+pub mod refresh;
 pub mod rundir;
 pub mod session;
 pub mod trainer;

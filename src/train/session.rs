@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::checkpoint::{self, load_net};
 use super::optim::Optimizer;
+use super::refresh::{RefreshError, Refresher};
 use super::rundir::{RunDir, RunDirError};
 use super::trainer::{LoopState, Trainer};
 use crate::data::ImageKey;
@@ -41,6 +42,9 @@ pub enum SessionError {
     /// The batch chain failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A resumed run could not embed the pool its first batches mine from.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
 }
 
 /// What a training run produced.
@@ -148,6 +152,17 @@ pub fn train(
         }
     };
     let parameters = net.parameter_count();
+    let refresher = source.mining_board().map(|board| {
+        Refresher::new(
+            board,
+            Arc::clone(&store),
+            source.train_batches_per_epoch(),
+            source.epochs(),
+        )
+    });
+    if let Some(refresher) = &refresher {
+        refresher.prime(&net, state.epochs_done)?;
+    }
     let source = source.starting_at(state.epochs_done);
     let trainer = Trainer::new(
         net,
@@ -156,7 +171,8 @@ pub fn train(
         run.clone(),
         state,
         default_threshold(p.loss),
-    );
+    )
+    .with_refresher(refresher);
     let chain = Chain {
         source: SourceStage {
             name: "pair-batch".into(),
@@ -253,6 +269,31 @@ pub fn score_pairs_with(
         labels.extend(b.labels.iter().map(|&l| l > 0.5));
     }
     Ok((scores, labels, loss / rows.len().max(1) as f64))
+}
+
+/// The twin's embedding of each store row, `batch` images per forward pass (inference:
+/// no dropout, batch norm's running statistics).
+///
+/// # Errors
+/// Model errors.
+pub fn embed_rows(
+    net: &SiameseNet,
+    store: &dyn ImageStore,
+    rows: &[u32],
+    batch: usize,
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let per = store.height() * store.width();
+    let mut out = Vec::with_capacity(rows.len());
+    let mut pixels = Vec::new();
+    for chunk in rows.chunks(batch.max(1)) {
+        pixels.clear();
+        pixels.resize(chunk.len() * per, 0.0);
+        for (i, &row) in chunk.iter().enumerate() {
+            store.copy_f32(row as usize, &mut pixels[i * per..(i + 1) * per]);
+        }
+        out.extend(net.embed(&pixels)?);
+    }
+    Ok(out)
 }
 
 /// Bootstrap resamples for the confidence intervals of the final evaluation.

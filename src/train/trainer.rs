@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, params_of};
 use super::metrics::{summarize, Summary};
 use super::optim::Optimizer;
+use super::refresh::Refresher;
 use super::rundir::RunDir;
 use crate::model::net::SiameseNet;
 use crate::pipeline::training::Schedule;
@@ -98,6 +99,8 @@ pub struct Trainer {
     val: Phase1,
     threshold: f64,
     stopped: bool,
+    /// Publishes embeddings for a mining sampler.
+    refresher: Option<Refresher>,
 }
 
 impl Trainer {
@@ -122,7 +125,15 @@ impl Trainer {
             val: Phase1::default(),
             threshold,
             stopped: false,
+            refresher: None,
         }
+    }
+
+    /// Publishes the pool's embeddings every `refresh_every` train steps, for a
+    /// `HardNegative` sampler.
+    pub fn with_refresher(mut self, refresher: Option<Refresher>) -> Self {
+        self.refresher = refresher;
+        self
     }
 
     /// The loop's state (history, best epoch).
@@ -160,6 +171,13 @@ impl Trainer {
                     .update(&mut self.net.params, &mut grads)
                     .map_err(err)?;
                 self.train.add(out.data_loss, &out.scores, &b.labels);
+                if let Some(refresher) = &self.refresher {
+                    refresher
+                        .after_step(&self.net, b.epoch, b.index)
+                        .map_err(|e| StageError::Train {
+                            reason: e.to_string(),
+                        })?;
+                }
             }
             Phase::Validation => {
                 let (loss, scores) = self

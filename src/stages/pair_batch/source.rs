@@ -1,113 +1,19 @@
-//! `PairBatch`: samples pairs of images and gathers them into minibatches, epoch by epoch.
-//!
-//! Samplers are a serde enum, so a RON file swaps the restricted protocol (`PairsFile`, the
-//! fixed pairs) for the identity protocol (`Balanced`, pairs drawn from train identities with
-//! an exact same/different ratio per batch). Each epoch emits its train batches, then the
-//! validation batches (always the fixed validation pairs, in file order).
+//! The `PairBatch` runtime: resolves pairs and identities to image store rows, then emits
+//! each epoch's train batches (as its sampler says) and the fixed validation batches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use super::store::ImageStore;
+use super::mining::{BoardError, Miner, MiningBoard, MiningMode, Snapshot};
+use super::{PairBatchConfig, Sampler};
 use crate::data::ImageKey;
-use crate::pipeline::validate::Problem;
 use crate::pipeline::{Emitter, Item, PairBatch, Phase, Source, StageContext, StageError};
-
-/// Settings of the `PairBatch` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PairBatchConfig {
-    /// Where train pairs come from.
-    pub sampler: Sampler,
-    /// Pairs per minibatch.
-    pub batch_size: usize,
-    /// Capacity of the output channel, in batches.
-    pub capacity: usize,
-}
-
-impl Default for PairBatchConfig {
-    fn default() -> Self {
-        Self {
-            sampler: Sampler::default(),
-            batch_size: 128,
-            capacity: 4,
-        }
-    }
-}
-
-/// How train pairs are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum Sampler {
-    /// The fixed pairs of the train pairs file (LFW's restricted protocol).
-    PairsFile {
-        /// Reshuffle the pairs every epoch (seeded).
-        #[serde(default = "yes")]
-        shuffle: bool,
-    },
-    /// Pairs drawn from the train identities (the identity protocol).
-    Balanced {
-        /// Fraction of same pairs in every batch: exactly round(batch * same_ratio).
-        same_ratio: f64,
-        /// Pairs drawn per epoch.
-        pairs_per_epoch: usize,
-    },
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl Sampler {
-    /// The evaluation protocol this sampler trains under: `restricted` (only the pairs of
-    /// the train pairs file) or `identity` (pairs drawn from the train identities).
-    pub fn protocol(&self) -> &'static str {
-        match self {
-            Sampler::PairsFile { .. } => "restricted",
-            Sampler::Balanced { .. } => "identity",
-        }
-    }
-}
-
-impl Default for Sampler {
-    fn default() -> Self {
-        Sampler::PairsFile { shuffle: true }
-    }
-}
-
-impl PairBatchConfig {
-    /// Appends every problem of this config, each named by its RON path.
-    pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
-        if self.batch_size == 0 {
-            out.push(Problem::new(format!("{path}.batch_size"), "must be > 0"));
-        }
-        if self.capacity == 0 {
-            out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));
-        }
-        if let Sampler::Balanced {
-            same_ratio,
-            pairs_per_epoch,
-        } = self.sampler
-        {
-            if !(0.0..=1.0).contains(&same_ratio) {
-                out.push(Problem::new(
-                    format!("{path}.sampler.same_ratio"),
-                    format!("must be in [0, 1], got {same_ratio}"),
-                ));
-            }
-            if pairs_per_epoch == 0 {
-                out.push(Problem::new(
-                    format!("{path}.sampler.pairs_per_epoch"),
-                    "must be > 0",
-                ));
-            }
-        }
-    }
-}
+use crate::stages::store::ImageStore;
 
 /// What the sampler draws from, resolved against an image store.
 pub struct PairSets<'a> {
@@ -132,6 +38,39 @@ pub struct PairBatchSource {
     multi: Vec<usize>,
     missing: Vec<String>,
     start_epoch: usize,
+    /// Where the trainer publishes embeddings, for `HardNegative`.
+    board: Option<Arc<MiningBoard>>,
+}
+
+/// Where a `HardNegative` sampler gets refresh `r`'s embeddings from: the board in a run,
+/// a stand-in in tests.
+pub(crate) trait Refreshes {
+    /// The snapshot of refresh `refresh`, waiting for it if need be.
+    fn get(&mut self, refresh: usize) -> Result<Arc<Snapshot>, StageError>;
+}
+
+/// Takes one train batch, as its index in the epoch and its store rows.
+pub(crate) type EmitRows<'a> = dyn FnMut(usize, &[(u32, u32)]) -> Result<(), StageError> + 'a;
+
+/// The board as seen from the sampler's thread: waits count as the stage's receive wait,
+/// and stop when the run does.
+struct BoardWaiter<'a> {
+    board: &'a MiningBoard,
+    ctx: &'a StageContext,
+}
+
+impl Refreshes for BoardWaiter<'_> {
+    fn get(&mut self, refresh: usize) -> Result<Arc<Snapshot>, StageError> {
+        let t = Instant::now();
+        let got = self.board.wait_for(refresh, || self.ctx.is_cancelled());
+        self.ctx.metrics().add_recv_wait(t);
+        got.map_err(|e| match e {
+            BoardError::Cancelled { .. } => StageError::Cancelled,
+            other => StageError::Sampling {
+                reason: other.to_string(),
+            },
+        })
+    }
 }
 
 impl PairBatchSource {
@@ -172,6 +111,19 @@ impl PairBatchSource {
         let multi = (0..identities.len())
             .filter(|&i| identities[i].len() >= 2)
             .collect();
+        let board = match config.sampler {
+            Sampler::HardNegative {
+                pool,
+                refresh_every,
+                ..
+            } => Some(Arc::new(MiningBoard::new(
+                identities.clone(),
+                pool,
+                refresh_every,
+                seed,
+            ))),
+            _ => None,
+        };
         let source = Self {
             store,
             config: config.clone(),
@@ -183,6 +135,7 @@ impl PairBatchSource {
             multi,
             missing,
             start_epoch: 0,
+            board,
         };
         source.check()?;
         Ok(source)
@@ -195,12 +148,28 @@ impl PairBatchSource {
         self
     }
 
+    /// The board the trainer must publish embeddings to, when the sampler mines.
+    pub fn mining_board(&self) -> Option<Arc<MiningBoard>> {
+        self.board.clone()
+    }
+
+    /// Train batches per epoch (the last may be short).
+    pub fn train_batches_per_epoch(&self) -> usize {
+        self.train_pairs_per_epoch()
+            .div_ceil(self.config.batch_size.max(1))
+    }
+
+    /// Epochs the source emits in all, counting those a resume skips.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
     fn check(&self) -> Result<(), StageError> {
         let reason = match self.config.sampler {
             Sampler::PairsFile { .. } if self.train.is_empty() => {
                 Some("no train pair has both images".to_string())
             }
-            Sampler::Balanced { same_ratio, .. } => {
+            Sampler::Balanced { same_ratio, .. } | Sampler::HardNegative { same_ratio, .. } => {
                 let multi = self.multi.len();
                 if same_ratio > 0.0 && multi == 0 {
                     Some("same pairs need an identity with two images".into())
@@ -223,8 +192,60 @@ impl PairBatchSource {
             Sampler::PairsFile { .. } => self.train.len(),
             Sampler::Balanced {
                 pairs_per_epoch, ..
+            }
+            | Sampler::HardNegative {
+                pairs_per_epoch, ..
             } => pairs_per_epoch,
         }
+    }
+
+    /// Draws `epoch`'s train batches and hands each to `emit` with its index, mining
+    /// with the refreshes `refreshes` gives (only `HardNegative` asks for any).
+    ///
+    /// Batches are built one at a time, so a `HardNegative` sampler only waits for the
+    /// refresh the next batch needs.
+    pub(crate) fn train_epoch(
+        &self,
+        epoch: usize,
+        refreshes: &mut dyn Refreshes,
+        emit: &mut EmitRows<'_>,
+    ) -> Result<(), StageError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(self.seed, epoch));
+        let b = self.config.batch_size.max(1);
+        let Sampler::HardNegative {
+            pairs_per_epoch,
+            same_ratio,
+            mode,
+            random_negatives,
+            ..
+        } = self.config.sampler
+        else {
+            let pairs = self.epoch_pairs(&mut rng);
+            for (index, chunk) in pairs.chunks(b).enumerate() {
+                emit(index, chunk)?;
+            }
+            return Ok(());
+        };
+        let board = self.board.as_ref().ok_or_else(|| StageError::Sampling {
+            reason: "HardNegative has no board to mine from".into(),
+        })?;
+        let mut miner: Option<Miner> = None;
+        let first = epoch * self.train_batches_per_epoch();
+        for (index, start) in (0..pairs_per_epoch).step_by(b).enumerate() {
+            let n = b.min(pairs_per_epoch - start);
+            if let Some(r) = board.refresh_for(first + index) {
+                if miner.as_ref().is_none_or(|m| m.refresh() != r) {
+                    miner = Some(Miner::new(refreshes.get(r)?));
+                }
+            }
+            let ratios = Ratios {
+                same: same_ratio,
+                random: random_negatives,
+            };
+            let rows = self.mined_batch(&mut rng, n, ratios, miner.as_mut().map(|m| (m, mode)));
+            emit(index, &rows)?;
+        }
+        Ok(())
     }
 
     fn epoch_pairs(&self, rng: &mut ChaCha8Rng) -> Vec<(u32, u32)> {
@@ -240,7 +261,7 @@ impl PairBatchSource {
                 same_ratio,
                 pairs_per_epoch,
             } => {
-                let b = self.config.batch_size;
+                let b = self.config.batch_size.max(1);
                 let mut pairs = Vec::with_capacity(pairs_per_epoch);
                 for start in (0..pairs_per_epoch).step_by(b) {
                     let n = b.min(pairs_per_epoch - start);
@@ -252,7 +273,41 @@ impl PairBatchSource {
                 }
                 pairs
             }
+            // Built batch by batch in `train_epoch`, as the trainer's refreshes arrive.
+            Sampler::HardNegative { .. } => Vec::new(),
         }
+    }
+
+    /// One `HardNegative` batch of `n` pairs: exactly round(n * same) same pairs, and of
+    /// the different pairs round(d * random) drawn at random and the rest mined (random
+    /// too before the first refresh, or when the pool has one identity only).
+    fn mined_batch(
+        &self,
+        rng: &mut ChaCha8Rng,
+        n: usize,
+        ratios: Ratios,
+        mut miner: Option<(&mut Miner, MiningMode)>,
+    ) -> Vec<(u32, u32)> {
+        let same = (n as f64 * ratios.same).round() as usize;
+        let different = n - same;
+        let random = (different as f64 * ratios.random).round() as usize;
+        let mut batch: Vec<(u32, u32)> = (0..same + random)
+            .map(|i| self.draw(rng, i < same))
+            .collect();
+        for _ in random..different {
+            let mined = miner.as_mut().and_then(|(miner, mode)| {
+                // An empty pool (only a hand-built config can ask for one) mines nothing.
+                if miner.anchors().is_empty() {
+                    return None;
+                }
+                let anchor = miner.anchors()[rng.gen_range(0..miner.anchors().len())];
+                let negative = miner.negative(anchor, *mode)?;
+                Some((miner.image(anchor).row, miner.image(negative).row))
+            });
+            batch.push(mined.unwrap_or_else(|| self.draw(rng, false)));
+        }
+        batch.shuffle(rng);
+        batch
     }
 
     /// Draws one pair: two different images of one identity, or images of two identities.
@@ -273,6 +328,15 @@ impl PairBatchSource {
             )
         }
     }
+}
+
+/// The fractions a `HardNegative` batch holds.
+#[derive(Debug, Clone, Copy)]
+struct Ratios {
+    /// Same pairs among all pairs.
+    same: f64,
+    /// Random pairs among the different pairs.
+    random: f64,
 }
 
 /// Copies the pairs' images out of the store into a batch (pixels as f32 in [0, 1]).
@@ -322,25 +386,44 @@ impl Source for PairBatchSource {
         for pair in self.missing.drain(..) {
             ctx.skip(pair, "an image of this pair is not in the image store");
         }
-        let b = self.config.batch_size;
+        let store = Arc::clone(&self.store);
+        let board = self.board.clone();
+        let mut refreshes: Box<dyn Refreshes + '_> = match &board {
+            Some(board) => Box::new(BoardWaiter { board, ctx }),
+            None => Box::new(NoRefreshes),
+        };
         for epoch in self.start_epoch..self.epochs {
-            let mut rng = ChaCha8Rng::seed_from_u64(epoch_seed(self.seed, epoch));
-            let pairs = self.epoch_pairs(&mut rng);
-            for (phase, rows) in [
-                (Phase::Train, &pairs),
-                (Phase::Validation, &self.validation),
-            ] {
-                for (index, chunk) in rows.chunks(b).enumerate() {
-                    out.emit(Item::Batch(gather(
-                        self.store.as_ref(),
-                        phase,
-                        epoch,
-                        index,
-                        chunk,
-                    )))?;
-                }
+            self.train_epoch(epoch, refreshes.as_mut(), &mut |index, rows| {
+                out.emit(Item::Batch(gather(
+                    store.as_ref(),
+                    Phase::Train,
+                    epoch,
+                    index,
+                    rows,
+                )))
+            })?;
+            for (index, chunk) in self.validation.chunks(self.config.batch_size).enumerate() {
+                out.emit(Item::Batch(gather(
+                    store.as_ref(),
+                    Phase::Validation,
+                    epoch,
+                    index,
+                    chunk,
+                )))?;
             }
         }
         Ok(())
+    }
+}
+
+/// The refreshes of a sampler that does not mine: asking for one is a bug, reported as
+/// an error rather than a panic.
+pub(crate) struct NoRefreshes;
+
+impl Refreshes for NoRefreshes {
+    fn get(&mut self, refresh: usize) -> Result<Arc<Snapshot>, StageError> {
+        Err(StageError::Sampling {
+            reason: format!("refresh {refresh} asked of a sampler without a board"),
+        })
     }
 }

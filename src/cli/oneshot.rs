@@ -1,0 +1,193 @@
+//! `twinflow oneshot --run RUN`: Koch et al.'s one-shot N-way identification on the test
+//! identities, with a trained run.
+//!
+//! Each trial shows the network a query image of a test identity with two or more images
+//! and N support images: another image of that identity and one image of each of N - 1
+//! other test identities. The trial is right when the true support scores highest. Test
+//! identities never appear in training, so this measures one-shot learning as Koch et al.
+//! defined it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::run::{data_root, interrupt_flag};
+use super::say;
+use crate::data::{read_pairs, splits::names_of, Dataset, ImageEntry};
+use crate::eval::{one_shot_accuracy, OneShot};
+use crate::pipeline::runner::{run_images, RunSettings};
+use crate::stages::store::{ImageStore, MemoryStore};
+use crate::train::session::{embed_rows, load_trained};
+
+/// Images per forward pass while embedding the test images.
+const BATCH: usize = 64;
+
+/// Arguments of `twinflow oneshot`.
+#[derive(Debug, Args)]
+pub struct OneShotArgs {
+    /// A finished training run (e.g. `runs/paper-1`); `oneshot.json` is written into it.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
+    #[arg(long, env = "TWINFLOW_DATA")]
+    pub data: Option<PathBuf>,
+    /// Candidates per trial (N), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20])]
+    pub ways: Vec<usize>,
+    /// Trials per N.
+    #[arg(long, default_value_t = 1000)]
+    pub trials: usize,
+    /// Seed of the trials; defaults to the run pipeline's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// One N of the report.
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    result: OneShot,
+    /// The accuracy of a random guess, 1/N.
+    chance: f64,
+}
+
+/// What `oneshot` writes to `oneshot.json`.
+#[derive(Serialize)]
+struct Report {
+    test_pairs: PathBuf,
+    identities: usize,
+    query_identities: usize,
+    images: usize,
+    seed: u64,
+    results: Vec<Row>,
+}
+
+/// Runs the trials for every N, prints the table and writes it into the run folder.
+///
+/// # Errors
+/// An unusable run or dataset, or an N the test identities cannot fill.
+pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
+    let trained =
+        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
+    let data = &trained.plan.pipeline.data;
+    let root = data_root(args.data.as_deref(), data.root.as_deref())?;
+    let dataset = Dataset::scan(&root)?;
+    let test_file = root.join(&data.test_pairs);
+    let pairs = read_pairs(&test_file)?;
+    dataset.check_pairs(&pairs, &test_file)?;
+    let names = names_of(&pairs);
+    let entries: Vec<ImageEntry> = dataset
+        .images
+        .iter()
+        .filter(|e| names.contains(&e.key.name))
+        .cloned()
+        .collect();
+    check_request(args, &entries)?;
+    let settings = RunSettings {
+        data_root: root,
+        progress: true,
+        interrupt: Some(interrupt_flag()),
+        ..RunSettings::default()
+    };
+    let (store, _) = run_images(
+        &trained.plan,
+        &settings,
+        entries,
+        "memory",
+        MemoryStore::new(),
+    )?;
+    let rows: Vec<u32> = (0..store.len() as u32).collect();
+    let embeddings = embed_rows(&trained.net, &store, &rows, BATCH)?;
+    let items: Vec<(&str, usize)> = (0..store.len())
+        .map(|r| (store.key(r).name.as_str(), r))
+        .collect();
+    let comparator = trained.net.comparator();
+    let seed = args.seed.unwrap_or(trained.plan.pipeline.seed);
+    let mut results = Vec::new();
+    for &n in &args.ways {
+        let result = one_shot_accuracy(n, args.trials, seed, &items, |&a, &b| {
+            f64::from(comparator.similarity(&embeddings[a], &embeddings[b]))
+        })
+        .with_context(|| format!("{n}-way one-shot trials"))?;
+        results.push(Row {
+            result,
+            chance: 1.0 / n as f64,
+        });
+    }
+    let per_identity = images_per_identity(items.iter().map(|(name, _)| *name));
+    let report = Report {
+        test_pairs: test_file,
+        identities: per_identity.len(),
+        query_identities: per_identity.values().filter(|&&k| k >= 2).count(),
+        images: store.len(),
+        seed,
+        results,
+    };
+    let out = args.run.join("oneshot.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    say(&table(&report, args.trials))?;
+    say(&format!("written: {}\n", out.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, before any decoding, what the test identities cannot give.
+fn check_request(args: &OneShotArgs, entries: &[ImageEntry]) -> anyhow::Result<()> {
+    let per_identity = images_per_identity(entries.iter().map(|e| e.key.name.as_str()));
+    let identities = per_identity.len();
+    anyhow::ensure!(args.trials > 0, "--trials must be > 0");
+    anyhow::ensure!(!args.ways.is_empty(), "--ways needs at least one N");
+    for &n in &args.ways {
+        anyhow::ensure!(
+            (2..=identities).contains(&n),
+            "--ways {n}: N must be in 2..={identities}, the number of test identities with images"
+        );
+    }
+    anyhow::ensure!(
+        per_identity.values().any(|&k| k >= 2),
+        "no test identity has two images, so no trial has a true support"
+    );
+    Ok(())
+}
+
+fn images_per_identity<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
+    let mut counts = BTreeMap::new();
+    for name in names {
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn table(report: &Report, trials: usize) -> String {
+    let mut t = format!(
+        "one-shot identification: {} test identities ({} with two or more images, the \
+         queries), {} images, {trials} trials per N, seed {}\n\n{:>6}  {:>8}  {:<16}  {:>6}\n",
+        report.identities,
+        report.query_identities,
+        report.images,
+        report.seed,
+        "N",
+        "accuracy",
+        "95% interval",
+        "chance"
+    );
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    for row in &report.results {
+        let r = &row.result;
+        let _ = writeln!(
+            t,
+            "{:>6}  {:>8}  [{:>6}, {:>6}]  {:>6}",
+            r.n_way,
+            pct(r.accuracy),
+            pct(r.ci95.0),
+            pct(r.ci95.1),
+            pct(row.chance)
+        );
+    }
+    t
+}

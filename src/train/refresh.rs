@@ -1,0 +1,190 @@
+//! The trainer's half of hard-negative mining: every `refresh_every` train steps, embed the
+//! board's pool with the current weights and publish it for the sampler.
+//!
+//! Refreshes are keyed by step, never by time (see [`crate::stages::pair_batch::mining`]),
+//! so the batches a run mines are the same however its threads are scheduled.
+
+use std::sync::Arc;
+
+use crate::model::net::{ModelError, SiameseNet};
+use crate::stages::pair_batch::{BoardError, MiningBoard, Snapshot};
+use crate::stages::store::ImageStore;
+
+use super::session::embed_rows;
+
+/// Images per forward pass while embedding a pool.
+const EMBED_BATCH: usize = 64;
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The twin could not embed the pool.
+    #[error("cannot embed the pool of refresh {refresh}: {source}")]
+    Embed {
+        /// The refresh.
+        refresh: usize,
+        /// The model's error.
+        source: ModelError,
+    },
+    /// The embeddings do not fit the pool.
+    #[error(transparent)]
+    Board(#[from] BoardError),
+}
+
+/// Publishes refreshes to a mining board; closes the board when dropped, so a sampler
+/// waiting on it never outlives the trainer.
+pub struct Refresher {
+    board: Arc<MiningBoard>,
+    store: Arc<dyn ImageStore>,
+    batches_per_epoch: usize,
+    total_steps: usize,
+}
+
+impl Refresher {
+    /// A refresher for a run of `epochs` epochs of `batches_per_epoch` train batches.
+    pub fn new(
+        board: Arc<MiningBoard>,
+        store: Arc<dyn ImageStore>,
+        batches_per_epoch: usize,
+        epochs: usize,
+    ) -> Self {
+        Self {
+            board,
+            store,
+            batches_per_epoch,
+            total_steps: batches_per_epoch * epochs,
+        }
+    }
+
+    /// Called after learning from train batch `index` of `epoch`: publishes the refresh
+    /// that step completes, if one is due and some later batch will use it.
+    ///
+    /// # Errors
+    /// When the pool cannot be embedded.
+    pub fn after_step(
+        &self,
+        net: &SiameseNet,
+        epoch: usize,
+        index: usize,
+    ) -> Result<(), RefreshError> {
+        let steps = epoch * self.batches_per_epoch + index + 1;
+        match self.board.refresh_after(steps) {
+            Some(refresh) if steps < self.total_steps => self.refresh(net, refresh),
+            _ => Ok(()),
+        }
+    }
+
+    /// Before a resumed run's first batch: publishes the refresh that batch mines with,
+    /// from the resumed weights. That is exactly the refresh of an uninterrupted run when
+    /// the resumed step is a multiple of `refresh_every`, and a refresh from later weights
+    /// otherwise (the weights of the step it belongs to were not saved).
+    ///
+    /// # Errors
+    /// When the pool cannot be embedded.
+    pub fn prime(&self, net: &SiameseNet, start_epoch: usize) -> Result<(), RefreshError> {
+        match self.board.refresh_for(start_epoch * self.batches_per_epoch) {
+            Some(refresh) => self.refresh(net, refresh),
+            None => Ok(()),
+        }
+    }
+
+    fn refresh(&self, net: &SiameseNet, refresh: usize) -> Result<(), RefreshError> {
+        let images = self.board.pool(refresh);
+        let rows: Vec<u32> = images.iter().map(|i| i.row).collect();
+        let embeddings = embed_rows(net, self.store.as_ref(), &rows, EMBED_BATCH)
+            .map_err(|source| RefreshError::Embed { refresh, source })?;
+        let snapshot = Snapshot::new(refresh, images, embeddings, net.comparator())?;
+        self.board.publish(snapshot);
+        Ok(())
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.board.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImageKey;
+    use crate::pipeline::training::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig};
+    use crate::stages::store::MemoryStore;
+
+    fn setup() -> (SiameseNet, Arc<MiningBoard>, Refresher) {
+        let mut store = MemoryStore::new();
+        for i in 0..12u32 {
+            let pixels: Vec<u8> = (0..64).map(|p| (p * 3 + i * 17) as u8).collect();
+            store
+                .push(
+                    ImageKey::new(format!("p{}", i / 3), i % 3 + 1),
+                    8,
+                    8,
+                    &pixels,
+                )
+                .expect("8x8");
+        }
+        let identities = (0..4).map(|p| (p * 3..p * 3 + 3).collect()).collect();
+        let board = Arc::new(MiningBoard::new(identities, 6, 3, 1));
+        let config = ModelConfig {
+            conv: vec![ConvLayer {
+                filters: 2,
+                kernel: 3,
+                pool: true,
+            }],
+            dense: DenseLayer {
+                units: 5,
+                ..DenseLayer::default()
+            },
+            ..ModelConfig::default()
+        };
+        let net = SiameseNet::new(&config, Distance::L1, Loss::BinaryCrossEntropy, (8, 8), 2)
+            .expect("net");
+        // 4 batches per epoch, 2 epochs: 8 steps.
+        let refresher = Refresher::new(Arc::clone(&board), Arc::new(store), 4, 2);
+        (net, board, refresher)
+    }
+
+    #[test]
+    fn refreshes_are_published_after_every_kth_step_while_a_batch_needs_them() {
+        let (net, board, refresher) = setup();
+        for (epoch, index) in [(0, 0), (0, 1)] {
+            refresher
+                .after_step(&net, epoch, index)
+                .expect("no refresh due");
+        }
+        assert!(board.wait_for(0, || true).is_err(), "nothing published yet");
+        refresher.after_step(&net, 0, 2).expect("refresh 0");
+        let snapshot = board.wait_for(0, || false).expect("refresh 0 after step 3");
+        assert_eq!(snapshot.images(), board.pool(0).as_slice());
+        assert_eq!(snapshot.images().len(), 6);
+        // Step 6 (epoch 1, batch 1) publishes refresh 1.
+        refresher.after_step(&net, 1, 1).expect("refresh 1");
+        assert_eq!(board.wait_for(1, || false).expect("published").refresh(), 1);
+        drop(refresher);
+        assert!(matches!(
+            board.wait_for(2, || false),
+            Err(BoardError::Closed { refresh: 2 })
+        ));
+    }
+
+    #[test]
+    fn a_resumed_run_primes_the_refresh_its_first_batch_needs() {
+        let (net, board, refresher) = setup();
+        refresher.prime(&net, 0).expect("nothing to prime");
+        assert!(board.wait_for(0, || true).is_err());
+        // Epoch 1 starts at batch 4, which mines with refresh 0.
+        refresher.prime(&net, 1).expect("primed");
+        let snapshot = board.wait_for(0, || false).expect("refresh 0");
+        // The published embeddings are the twin's.
+        let rows: Vec<u32> = snapshot.images().iter().map(|i| i.row).collect();
+        let store = Arc::clone(&refresher.store);
+        let want = embed_rows(&net, store.as_ref(), &rows, 4).expect("embeds");
+        let comparator = net.comparator();
+        assert_eq!(
+            snapshot.similarity(0, 1),
+            comparator.similarity(&want[0], &want[1])
+        );
+    }
+}

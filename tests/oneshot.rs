@@ -1,0 +1,66 @@
+//! `twinflow oneshot` on a tiny network trained on synthetic data: the table, the JSON in
+//! the run folder, determinism for a seed, and an N the test identities cannot fill.
+
+use crate::train::{run, setup, tiny_with};
+use crate::util::{text, twinflow};
+
+#[test]
+fn oneshot_reports_accuracy_per_n_with_its_interval_and_chance() {
+    let dir = setup();
+    let ron = tiny_with("Balanced(same_ratio: 0.5, pairs_per_epoch: 64)", 1, "runs");
+    std::fs::write(dir.path().join("tiny.ron"), ron).expect("write");
+    run(dir.path(), &["run", "-q", "tiny.ron", "--data", "synth"]);
+    let args = [
+        "oneshot",
+        "--run",
+        "runs/tiny-1",
+        "--data",
+        "synth",
+        "--ways",
+        "2,5,10",
+        "--trials",
+        "200",
+        "--seed",
+        "3",
+    ];
+    let t = run(dir.path(), &args);
+    assert!(t.contains("95% interval") && t.contains("chance"), "{t}");
+    // `data synth` makes 12 test identities, all with two or more images.
+    assert!(t.contains("12 test identities (12 with two or more"), "{t}");
+    let json = dir.path().join("runs/tiny-1/oneshot.json");
+    let first = std::fs::read_to_string(&json).expect("oneshot.json");
+    let report: serde_json::Value = serde_json::from_str(&first).expect("json");
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3, "{report}");
+    for (row, n) in results.iter().zip([2.0, 5.0, 10.0]) {
+        assert_eq!(row["n_way"].as_f64(), Some(n));
+        assert_eq!(row["trials"].as_u64(), Some(200));
+        assert_eq!(row["chance"].as_f64(), Some(1.0 / n));
+        let acc = row["accuracy"].as_f64().expect("accuracy");
+        let (lo, hi) = (row["ci95"][0].as_f64(), row["ci95"][1].as_f64());
+        assert!(
+            lo.is_some_and(|lo| lo <= acc) && hi.is_some_and(|hi| acc <= hi),
+            "{row}"
+        );
+    }
+    run(dir.path(), &args);
+    let second = std::fs::read_to_string(&json).expect("oneshot.json");
+    assert_eq!(first, second, "the same seed gave different trials");
+    let out = twinflow(
+        dir.path(),
+        &[
+            "oneshot",
+            "--run",
+            "runs/tiny-1",
+            "--data",
+            "synth",
+            "--ways",
+            "20",
+        ],
+    );
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("--ways 20") && t.contains("2..=12"),
+        "{t}"
+    );
+}

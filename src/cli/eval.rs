@@ -10,14 +10,12 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::run::{data_root, interrupt_flag};
+use super::run::{data_root, load_images};
 use super::say;
 use crate::data::{read_pairs, Dataset, ImageKey};
 use crate::eval::{
     contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
 };
-use crate::pipeline::runner::{run_images, RunSettings};
-use crate::stages::store::MemoryStore;
 use crate::train::session::{load_trained, score_pairs_with};
 
 /// Arguments of `twinflow eval`.
@@ -76,19 +74,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| needed.contains(&e.key))
         .cloned()
         .collect();
-    let settings = RunSettings {
-        data_root: root,
-        progress: true,
-        interrupt: Some(interrupt_flag()),
-        ..RunSettings::default()
-    };
-    let (store, _) = run_images(
-        &trained.plan,
-        &settings,
-        entries,
-        "memory",
-        MemoryStore::new(),
-    )?;
+    let store = load_images(&trained.plan, root, entries)?;
     let keys: Vec<(ImageKey, ImageKey)> =
         pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
     let (scores, labels, _) =

@@ -16,12 +16,11 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::run::{data_root, interrupt_flag};
+use super::run::{data_root, load_images};
 use super::say;
 use crate::data::{read_pairs, splits::names_of, Dataset, ImageEntry};
 use crate::eval::{one_shot_accuracy, OneShot};
-use crate::pipeline::runner::{run_images, RunSettings};
-use crate::stages::store::{ImageStore, MemoryStore};
+use crate::stages::store::ImageStore;
 use crate::train::session::{embed_rows, load_trained};
 
 /// Images per forward pass while embedding the test images.
@@ -88,19 +87,7 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     check_request(args, &entries)?;
-    let settings = RunSettings {
-        data_root: root,
-        progress: true,
-        interrupt: Some(interrupt_flag()),
-        ..RunSettings::default()
-    };
-    let (store, _) = run_images(
-        &trained.plan,
-        &settings,
-        entries,
-        "memory",
-        MemoryStore::new(),
-    )?;
+    let store = load_images(&trained.plan, root, entries)?;
     let rows: Vec<u32> = (0..store.len() as u32).collect();
     let embeddings = embed_rows(&trained.net, &store, &rows, BATCH)?;
     let items: Vec<(&str, usize)> = (0..store.len())

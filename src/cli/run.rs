@@ -73,6 +73,32 @@ pub fn data_root(flag: Option<&Path>, ron: Option<&Path>) -> anyhow::Result<Path
     )
 }
 
+/// Decodes and resizes `entries` as `plan`'s image stages do, into memory (with a progress
+/// bar and Ctrl-C), for commands that score a finished run on some images.
+///
+/// # Errors
+/// The image chain's first error.
+pub(crate) fn load_images(
+    plan: &crate::pipeline::validate::Plan,
+    data_root: PathBuf,
+    entries: Vec<crate::data::ImageEntry>,
+) -> anyhow::Result<crate::stages::store::MemoryStore> {
+    let settings = RunSettings {
+        data_root,
+        progress: true,
+        interrupt: Some(interrupt_flag()),
+        ..RunSettings::default()
+    };
+    let (store, _) = crate::pipeline::runner::run_images(
+        plan,
+        &settings,
+        entries,
+        "memory",
+        crate::stages::store::MemoryStore::new(),
+    )?;
+    Ok(store)
+}
+
 /// Runs the pipeline; exits non-zero when items were skipped under `on_error: Report`.
 ///
 /// # Errors

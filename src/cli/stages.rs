@@ -12,7 +12,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let pretty = ron::ser::PrettyConfig::new()
         .depth_limit(3)
         .struct_names(true);
-    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch -> [Augment]] -> Sink.\n");
+    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch -> [Augment]] -> Sink | Train.\n");
     for (stage, about) in StageConfig::catalogue() {
         println!("{}: {about}", stage.kind());
         println!(
@@ -25,7 +25,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         println!("  {}  -- {about}", ron::ser::to_string(&sampler)?);
     }
     println!(
-        "\nDecode on_error: {:?} (default: skip, exit non-zero) | {:?} | {:?}",
+        "\nDecode on_error: {:?} (default: report, skip, exit non-zero at the end) | {:?} (report, skip, succeed) | {:?} (stop at once)",
         OnError::Report,
         OnError::Skip,
         OnError::Abort

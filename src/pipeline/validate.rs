@@ -139,6 +139,15 @@ pub fn load(path: &Path) -> Result<Plan, LoadError> {
 /// # Errors
 /// [`LoadError::Parse`] with the line and column.
 pub fn parse(text: &str, path: &Path) -> Result<Pipeline, LoadError> {
+    parse_ron(text, path)
+}
+
+/// Parses RON text as any of the crate's file schemas (pipelines, sweep grids), with
+/// implicit `Some` so optional fields read naturally; `path` only names the source in errors.
+///
+/// # Errors
+/// [`LoadError::Parse`] with the line and column.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, LoadError> {
     ron::Options::default()
         .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
         .from_str(text)

@@ -91,6 +91,11 @@ impl StageConfig {
                 StageConfig::Sink(SinkConfig::default()),
                 "end the pipeline: count what arrives or save it",
             ),
+            (
+                StageConfig::Train(TrainConfig::default()),
+                "end the pipeline: train the Siamese network (model, loss, optimizer and \
+                 schedule are the pipeline's top-level settings)",
+            ),
         ]
     }
 }

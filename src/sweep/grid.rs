@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::SweepError;
-use crate::pipeline::validate::{parse, plan, LoadError, Plan};
+use crate::pipeline::validate::{parse, parse_ron, plan, LoadError, Plan};
 
 /// A grid file as written in RON: `Grid(axes: [...], pipeline: r#"Pipeline(...)"#)`.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,17 +60,9 @@ pub fn is_grid(text: &str) -> bool {
 /// combination at once.
 ///
 /// # Errors
-/// [`SweepError::Parse`] for a malformed grid, [`SweepError::Grid`] listing every problem.
+/// [`SweepError::Load`] for a malformed grid, [`SweepError::Grid`] listing every problem.
 pub fn expand(text: &str, path: &Path) -> Result<Vec<Experiment>, SweepError> {
-    let grid: GridFile = ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-        .from_str(text)
-        .map_err(|e| SweepError::Parse {
-            path: path.to_path_buf(),
-            line: e.position.line,
-            column: e.position.col,
-            message: e.code.to_string(),
-        })?;
+    let grid: GridFile = parse_ron(text, path)?;
     let mut problems = axis_problems(&grid);
     if !problems.is_empty() {
         return Err(SweepError::Grid {

@@ -21,21 +21,9 @@ use crate::stages::StageConfig;
 /// Why a sweep cannot be set up or reported.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    /// A pipeline file of the list is unusable.
+    /// A file of the list cannot be read or parsed, or a pipeline file is invalid.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// A grid file is not valid RON for the grid schema.
-    #[error("{}:{line}:{column}: {message}", path.display())]
-    Parse {
-        /// The grid file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The parser's message.
-        message: String,
-    },
     /// A grid's axes or expansions have problems.
     #[error("{}: {} problem(s):\n  {}", path.display(), problems.len(), problems.join("\n  "))]
     Grid {

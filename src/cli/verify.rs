@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::stages::decode::decode_gray;
+use crate::stages::decode::Decoder;
 use crate::stages::resize::Resize;
 use crate::stages::Filter;
 use crate::train::session::{load_trained, Trained};
@@ -31,7 +31,7 @@ pub(crate) struct RunInput {
 }
 
 impl RunInput {
-    /// Loads the run and the resize its pipeline used.
+    /// Loads the run and the decode scale and resize its pipeline used.
     pub fn open(run: &Path) -> anyhow::Result<Self> {
         let trained = load_trained(run).with_context(|| format!("loading {}", run.display()))?;
         let (w, h) = trained.plan.image_size();
@@ -51,10 +51,10 @@ impl RunInput {
         let (w, h) = self.trained.plan.image_size();
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let img =
-            decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
-        let (sw, sh) = img.dimensions();
-        let pixels = self.resize.apply(img.as_raw(), sw, sh);
+        let (sw, sh, img) = Decoder::new(self.trained.plan.decode.scale)
+            .decode(&bytes)
+            .with_context(|| format!("cannot decode {}", path.display()))?;
+        let pixels = self.resize.apply(&img, sw, sh);
         anyhow::ensure!(
             pixels.len() == (w * h) as usize,
             "cannot resize {} to {w}x{h}",

@@ -19,6 +19,7 @@ use crate::pipeline::metrics::{RunReport, Skipped};
 use crate::pipeline::runner::{run_images, RunError, RunSettings};
 use crate::pipeline::validate::Plan;
 use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
+use crate::stages::Scale;
 
 impl ImageStore for TensorCache {
     fn len(&self) -> usize {
@@ -87,8 +88,9 @@ pub struct Opened {
     pub report: Option<RunReport>,
 }
 
-/// The cache file for a plan: one per data folder, image set, size, filter and dtype, so
-/// that a changed setting makes the old file stale instead of silently reused.
+/// The cache file for a plan: one per data folder, image set, size, filter (with the decode
+/// scale) and dtype, so that a changed setting makes the old file stale instead of silently
+/// reused.
 pub fn cache_path(
     config: &CacheConfig,
     root: &Path,
@@ -118,8 +120,15 @@ pub fn cache_path(
     ))
 }
 
-fn filter_name(plan: &Plan) -> &'static str {
-    plan.resize.as_ref().map_or("none", |r| r.filter.name())
+/// How the plan resamples images, as recorded in the cache key and file name: the resize
+/// filter's name, after `dct-half+` when Decode halves them (the pixels differ from a
+/// full decode resized, if only by rounding).
+fn filter_name(plan: &Plan) -> String {
+    let filter = plan.resize.as_ref().map_or("none", |r| r.filter.name());
+    match plan.decode.scale {
+        Scale::Full => filter.to_string(),
+        Scale::Half => format!("dct-half+{filter}"),
+    }
 }
 
 /// The cache file `run` would use for a plan.
@@ -129,7 +138,7 @@ pub fn cache_path_for(plan: &Plan, config: &CacheConfig, settings: &RunSettings)
         &settings.data_root,
         plan.pipeline.data.images,
         plan.image_size(),
-        filter_name(plan),
+        &filter_name(plan),
     )
 }
 
@@ -147,7 +156,7 @@ pub fn open_or_build(
     let filter = filter_name(plan);
     let root = &settings.data_root;
     let path = cache_path_for(plan, config, settings);
-    let key = CacheKey::from_entries(root, &entries, w, h, filter, config.dtype)?;
+    let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
     let why = match TensorCache::open_checked(&path, &key) {
         Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
         Err(err) if err.should_rebuild() => err.to_string(),

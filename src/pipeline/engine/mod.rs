@@ -160,6 +160,16 @@ pub struct StageContext {
 }
 
 impl StageContext {
+    /// A context outside any run, to call a stage's methods directly in tests.
+    #[cfg(test)]
+    pub(crate) fn detached(name: &str) -> StageContext {
+        StageContext {
+            name: name.into(),
+            metrics: Arc::default(),
+            shared: Arc::default(),
+        }
+    }
+
     /// The stage's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -433,9 +433,12 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Message from a parallel worker to its collector: an output, or the end of one input's outputs.
+/// Message from a parallel worker to its collector: an output, the last output of an input
+/// (one message instead of two for the usual one-in, one-out stage), or the end of an input
+/// that had no output.
 enum WorkerMsg {
     Item(Item),
+    Last(Item),
     Done,
 }
 
@@ -458,7 +461,7 @@ fn spawn_transform<'scope>(
                         worker.as_mut(),
                         rx,
                         ctx,
-                        |item| send(tx, item, ctx),
+                        |item, _| send(tx, item, ctx),
                         || Ok(()),
                     )
                 },
@@ -484,7 +487,14 @@ fn spawn_transform<'scope>(
                     worker.as_mut(),
                     rx,
                     ctx,
-                    |item| tx.send(WorkerMsg::Item(item)).map_err(gone),
+                    |item, last| {
+                        let msg = if last {
+                            WorkerMsg::Last(item)
+                        } else {
+                            WorkerMsg::Item(item)
+                        };
+                        tx.send(msg).map_err(gone)
+                    },
                     || tx.send(WorkerMsg::Done).map_err(gone),
                 )
             },
@@ -512,13 +522,14 @@ fn spawn_transform<'scope>(
     Ok(out_rx)
 }
 
-/// The loop of one transform worker: `emit` sends each output and `end_of_input` tells a
-/// parallel stage's collector that this input's outputs are complete (see [`collect`]).
+/// The loop of one transform worker: `emit` sends each output, saying whether it is the input's
+/// last, and `end_of_input` tells a parallel stage's collector that an input had no output
+/// (see [`collect`]).
 fn transform_loop(
     worker: &mut dyn Transform,
     rx: &Receiver<Item>,
     ctx: &StageContext,
-    mut emit: impl FnMut(Item) -> Result<(), StageError>,
+    mut emit: impl FnMut(Item, bool) -> Result<(), StageError>,
     mut end_of_input: impl FnMut() -> Result<(), StageError>,
 ) -> Result<(), StageError> {
     let mut out = Vec::new();
@@ -533,10 +544,13 @@ fn transform_loop(
         let t = Instant::now();
         worker.process(item, ctx, &mut out)?;
         ctx.metrics.add_busy(t);
-        for item in out.drain(..) {
-            emit(item)?;
+        let count = out.len();
+        for (i, item) in out.drain(..).enumerate() {
+            emit(item, i + 1 == count)?;
         }
-        end_of_input()?;
+        if count == 0 {
+            end_of_input()?;
+        }
     }
 }
 
@@ -550,6 +564,10 @@ fn collect(
         loop {
             match rx.recv() {
                 Ok(WorkerMsg::Item(item)) => send(tx, item, ctx)?,
+                Ok(WorkerMsg::Last(item)) => {
+                    send(tx, item, ctx)?;
+                    break;
+                }
                 Ok(WorkerMsg::Done) => break,
                 Err(_) => return Ok(()),
             }

@@ -4,6 +4,8 @@
 //! antialiasing (pixel centres at +0.5), which is what the seed study fed its network; for an
 //! exact 2x reduction that is a 2x2 box average, so it gets a dedicated fast path. An image
 //! already at the wanted size (e.g. decoded with `scale: Half`) passes through untouched.
+//!
+//! The resize has no threads of its own: each Decode worker resizes what it decoded.
 
 use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
@@ -22,9 +24,12 @@ pub struct ResizeConfig {
     pub height: u32,
     /// Resampling filter.
     pub filter: Filter,
-    /// Resizer threads.
+    /// Unused: the resize runs inside the Decode workers (a separate stage cost a channel and
+    /// a thread wake-up per image). Still read so that older pipeline files parse.
+    #[serde(skip_serializing)]
     pub workers: usize,
-    /// Capacity of the output channel, in images.
+    /// Unused, like `workers`.
+    #[serde(skip_serializing)]
     pub capacity: usize,
 }
 
@@ -83,10 +88,10 @@ impl ResizeConfig {
         check_parallelism(path, self.workers, self.capacity, out);
     }
 
-    /// Builds one resizer per worker.
-    pub fn build(&self) -> Vec<Box<dyn Transform>> {
+    /// Builds `n` resizers, one per decode worker they run inside.
+    pub fn build_one_per(&self, n: usize) -> Vec<Box<dyn Transform>> {
         let r = Resize::new(self.width, self.height, self.filter);
-        (0..self.workers)
+        (0..n)
             .map(|_| Box::new(r.clone()) as Box<dyn Transform>)
             .collect()
     }

@@ -92,6 +92,40 @@ pub struct SourceStage {
     pub source: Box<dyn Source>,
 }
 
+/// Two transforms on one thread: everything the first gives goes through the second, without
+/// a channel or a thread hop between them.
+pub struct Then {
+    first: Box<dyn Transform>,
+    second: Box<dyn Transform>,
+    between: Vec<Item>,
+}
+
+impl Then {
+    /// `first`, then `second` on its outputs.
+    pub fn new(first: Box<dyn Transform>, second: Box<dyn Transform>) -> Self {
+        Self {
+            first,
+            second,
+            between: Vec::new(),
+        }
+    }
+}
+
+impl Transform for Then {
+    fn process(
+        &mut self,
+        item: Item,
+        ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError> {
+        self.first.process(item, ctx, &mut self.between)?;
+        for item in self.between.drain(..) {
+            self.second.process(item, ctx, out)?;
+        }
+        Ok(())
+    }
+}
+
 /// A transform stage: one instance per worker.
 pub struct TransformStage {
     /// Name shown in metrics and errors.

@@ -88,19 +88,25 @@ impl Table {
             bits.consume(u32::from(entry >> 8));
             return Ok(entry as u8);
         }
-        self.decode_long(bits)
+        let (symbol, len) = self.decode_long(bits.peek(16))?;
+        bits.consume(len);
+        Ok(symbol)
     }
 
+    /// A code longer than `LOOKUP_BITS` at the top of `next` (the next 16 bits): its symbol
+    /// and length. It takes the bits by value, not the reader, so that the reader's state
+    /// can live in registers in the hot loop.
     #[cold]
-    fn decode_long(&self, bits: &mut Bits<'_>) -> Result<u8, HalfError> {
+    #[inline(never)]
+    fn decode_long(&self, next: u32) -> Result<(u8, u32), HalfError> {
         for len in LOOKUP_BITS + 1..=16 {
-            let code = bits.peek(len) as i32;
+            let code = (next >> (16 - len)) as i32;
             if code <= self.max_code[len as usize] {
-                bits.consume(len);
                 let index = code + self.value_offset[len as usize];
                 return usize::try_from(index)
                     .ok()
                     .and_then(|i| self.values.get(i).copied())
+                    .map(|symbol| (symbol, len))
                     .ok_or(HalfError::Corrupt {
                         reason: "bad Huffman code",
                     });
@@ -137,6 +143,7 @@ pub(super) fn extend(bits: u32, size: u32) -> i32 {
 ///
 /// At a marker (or the end of the data) it feeds zero bits, as libjpeg does, and remembers
 /// how many it fed: a decode that eats into them ran past the end of the scan.
+#[derive(Clone, Copy)]
 pub(super) struct Bits<'a> {
     data: &'a [u8],
     pos: usize,
@@ -184,11 +191,14 @@ impl<'a> Bits<'a> {
                 return;
             }
         }
-        self.refill_slow();
+        *self = self.refill_slow();
     }
 
+    /// Byte by byte, near stuffing, markers and the end. By value, like `decode_long`, so the
+    /// reader never has its address taken.
     #[cold]
-    fn refill_slow(&mut self) {
+    #[inline(never)]
+    fn refill_slow(mut self) -> Self {
         while self.count <= 56 {
             let byte = match (self.data.get(self.pos), self.data.get(self.pos + 1)) {
                 (Some(0xFF), Some(0x00)) => {
@@ -208,6 +218,7 @@ impl<'a> Bits<'a> {
             self.acc |= u64::from(byte) << (56 - self.count);
             self.count += 8;
         }
+        self
     }
 
     /// The next `n` (1..=32) bits, without consuming them.

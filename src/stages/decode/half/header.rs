@@ -164,8 +164,9 @@ fn parse_huffman(
         let counts: &[u8; 16] = rest.first_chunk().ok_or(corrupt("short Huffman table"))?;
         let n: usize = counts.iter().map(|&c| usize::from(c)).sum();
         let symbols = rest.get(16..16 + n).ok_or(corrupt("short Huffman table"))?;
-        let table = Table::new(counts, symbols)?;
-        let slot = match (class_id >> 4, usize::from(class_id & 15)) {
+        let (dc_class, index) = (class_id >> 4, usize::from(class_id & 15));
+        let table = Table::new(counts, symbols, dc_class == 0)?;
+        let slot = match (dc_class, index) {
             (0, i @ 0..=3) => &mut dc[i],
             (1, i @ 0..=3) => &mut ac[i],
             _ => return Err(corrupt("bad Huffman table class or index")),

@@ -11,9 +11,11 @@ const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
 pub(super) struct Table {
     /// `(length << 8) | symbol` for every code of at most `LOOKUP_BITS` bits, 0 otherwise.
     lookup: [u16; LOOKUP_SIZE],
-    /// For AC tables: `(value << 16) | (run << 8) | bits` when a code and its value bits fit
-    /// in `LOOKUP_BITS` together, 0 otherwise (most AC coefficients of a photo take this path).
-    fast_ac: [i32; LOOKUP_SIZE],
+    /// `(value << 16) | (run << 8) | bits` when a code and its value bits fit in
+    /// `LOOKUP_BITS` together, 0 otherwise: most coefficients of a photo, and the end-of-block
+    /// code, decode with this one read. Value 0 is a DC difference of 0, or for AC the end of
+    /// the block (run 0) or a run of 16 zeros (run 15).
+    fast: [i32; LOOKUP_SIZE],
     /// Largest code of each length (index 1..=16), -1 when there is none.
     max_code: [i32; 17],
     /// Added to a code of each length to index `values`.
@@ -22,17 +24,18 @@ pub(super) struct Table {
 }
 
 impl Table {
-    /// Builds a table from the `DHT` segment's 16 code counts and its symbols.
+    /// Builds a table from the `DHT` segment's 16 code counts and its symbols; `dc` says
+    /// whether it codes DC differences (symbol = bit count) or AC run/size pairs.
     ///
     /// # Errors
     /// [`HalfError::Corrupt`] when the counts do not make a prefix code.
-    pub(super) fn new(counts: &[u8; 16], symbols: &[u8]) -> Result<Table, HalfError> {
+    pub(super) fn new(counts: &[u8; 16], symbols: &[u8], dc: bool) -> Result<Table, HalfError> {
         let bad = HalfError::Corrupt {
             reason: "bad Huffman table",
         };
         let mut table = Table {
             lookup: [0; LOOKUP_SIZE],
-            fast_ac: [0; LOOKUP_SIZE],
+            fast: [0; LOOKUP_SIZE],
             max_code: [-1; 17],
             value_offset: [0; 17],
             values: [0; 256],
@@ -63,20 +66,26 @@ impl Table {
             }
             code <<= 1;
         }
-        table.fill_fast_ac();
+        table.fill_fast(dc);
         Ok(table)
     }
 
-    fn fill_fast_ac(&mut self) {
+    fn fill_fast(&mut self, dc: bool) {
         for (peek, entry) in self.lookup.iter().enumerate() {
-            let len = u32::from(entry >> 8);
-            let (run, size) = (u32::from((entry >> 4) & 15), u32::from(entry & 15));
-            if len == 0 || size == 0 || len + size > LOOKUP_BITS {
+            let (len, symbol) = (u32::from(entry >> 8), u32::from(entry & 0xff));
+            let (run, size) = match (dc, symbol) {
+                // A DC difference has at most 11 bits; larger symbols are corrupt and are
+                // left to `decode`, which reports them.
+                (true, 0..=11) => (0, symbol),
+                (true, _) => continue,
+                (false, _) => (symbol >> 4, symbol & 15),
+            };
+            if len == 0 || len + size > LOOKUP_BITS {
                 continue;
             }
             let bits = (peek as u32 >> (LOOKUP_BITS - len - size)) & ((1 << size) - 1);
             let value = extend(bits, size);
-            self.fast_ac[peek] = (value << 16) | ((run as i32) << 8) | (len + size) as i32;
+            self.fast[peek] = (value << 16) | ((run as i32) << 8) | (len + size) as i32;
         }
     }
 
@@ -117,10 +126,10 @@ impl Table {
         })
     }
 
-    /// The fast AC entry for the next bits: `(value, run, bits)`, or `None`.
+    /// The fast entry for the next bits: `(value, run, bits to consume)`, or `None`.
     #[inline(always)]
-    pub(super) fn fast_ac(&self, bits: &Bits<'_>) -> Option<(i32, usize, u32)> {
-        let e = self.fast_ac[bits.peek(LOOKUP_BITS) as usize];
+    pub(super) fn fast(&self, bits: &Bits<'_>) -> Option<(i32, usize, u32)> {
+        let e = self.fast[bits.peek(LOOKUP_BITS) as usize];
         (e != 0).then_some((e >> 16, ((e >> 8) & 0xff) as usize, (e & 0xff) as u32))
     }
 }

@@ -162,16 +162,25 @@ fn decode_block(
 ) -> Result<usize, HalfError> {
     let mut reader = *bits;
     reader.ensure();
-    let size = u32::from(dc.decode(&mut reader)?);
-    if size > 11 {
-        return Err(corrupt("DC difference too large"));
-    }
-    *pred = pred.wrapping_add(extend(reader.take(size), size));
+    let difference = match dc.fast(&reader) {
+        Some((value, _, len)) => {
+            reader.consume(len);
+            value
+        }
+        None => {
+            let size = u32::from(dc.decode(&mut reader)?);
+            if size > 11 {
+                return Err(corrupt("DC difference too large"));
+            }
+            extend(reader.take(size), size)
+        }
+    };
+    *pred = pred.wrapping_add(difference);
     value[0] = *pred;
     let (mut n, mut k) = (1usize, 1usize);
     while k < 64 {
         reader.ensure();
-        let (run, coefficient) = match ac.fast_ac(&reader) {
+        let (run, coefficient) = match ac.fast(&reader) {
             Some((v, run, len)) => {
                 reader.consume(len);
                 (run, v)
@@ -179,16 +188,17 @@ fn decode_block(
             None => {
                 let symbol = ac.decode(&mut reader)?;
                 let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
-                if size == 0 {
-                    if run != 15 {
-                        break; // end of block
-                    }
-                    k += 16;
-                    continue;
-                }
                 (run, extend(reader.take(size), size))
             }
         };
+        if coefficient == 0 {
+            // A zero value codes no coefficient: a run of 16 zeros, or the end of the block.
+            if run != 15 {
+                break;
+            }
+            k += 16;
+            continue;
+        }
         k += run;
         // k only grows, so at most 64 coefficients fit; a run past 63 is corrupt.
         if k > 63 || n > 63 {

@@ -195,7 +195,7 @@ fn a_corrupt_image_is_reported_skipped_and_fails_the_run_unless_skip() {
     );
     let t = text(&out);
     assert!(
-        !out.status.success() && t.contains("stage `decode`") && !t.contains("sink:"),
+        !out.status.success() && t.contains("stage `decode+resize`") && !t.contains("sink:"),
         "{t}"
     );
 }

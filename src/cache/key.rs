@@ -39,7 +39,8 @@ pub struct CacheKey {
     pub width: u32,
     /// Image height after resizing, in pixels.
     pub height: u32,
-    /// Name of the resize filter (`"triangle"`, `"lanczos3"`, ...).
+    /// Name of the resize filter (`"triangle"`, `"lanczos3"`, ...), after `dct-half+` when the
+    /// images were decoded at half scale.
     pub filter: String,
     /// Element type of the stored rows.
     pub dtype: Dtype,

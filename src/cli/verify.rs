@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::stages::decode::decode_gray;
+use crate::stages::decode::Decoder;
 use crate::stages::resize::Resize;
 use crate::stages::Filter;
 use crate::train::session::{load_trained, mirror_rows, Trained};
@@ -31,7 +31,7 @@ pub(crate) struct RunInput {
 }
 
 impl RunInput {
-    /// Loads the run and the resize its pipeline used.
+    /// Loads the run and the decode scale and resize its pipeline used.
     pub fn open(run: &Path) -> anyhow::Result<Self> {
         let trained = load_trained(run).with_context(|| format!("loading {}", run.display()))?;
         let (w, h) = trained.plan.image_size();
@@ -48,12 +48,12 @@ impl RunInput {
         let (w, h) = self.trained.plan.image_size();
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let img =
-            decode_gray(&bytes).with_context(|| format!("cannot decode {}", path.display()))?;
-        let (sw, sh) = img.dimensions();
+        let (sw, sh, img) = Decoder::new(self.trained.plan.decode.scale)
+            .decode(&bytes)
+            .with_context(|| format!("cannot decode {}", path.display()))?;
         let pixels = self
             .resize
-            .crop_and_apply(img.as_raw(), sw, sh)
+            .crop_and_apply(&img, sw, sh)
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot crop {}", path.display()))?;
         anyhow::ensure!(

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::engine::{run as run_chain, Chain, RunOptions, Sink, SourceStage, TransformStage};
+use super::engine::{
+    run as run_chain, Chain, RunOptions, Sink, SourceStage, Then, Transform, TransformStage,
+};
 use super::metrics::{RunReport, Skipped};
 use super::validate::{End, Plan};
 use super::{PipelineError, StageError};
@@ -130,24 +132,35 @@ fn images_of(plan: &Plan, prepared: &Prepared) -> Vec<ImageEntry> {
 }
 
 /// The chain files -> Decode -> [Resize] -> `sink`.
+///
+/// The resize runs inside the decode workers, each resizing what it just decoded: on two
+/// cores the hand-offs of a separate stage (a channel and a thread wake-up per image) cost
+/// more than the resize itself, and half-scale decoding leaves it nothing to do.
 fn image_chain<S: Sink>(
     plan: &Plan,
     entries: Vec<ImageEntry>,
     sink_name: &str,
     sink: S,
 ) -> Chain<S> {
-    let mut transforms = vec![TransformStage {
-        name: "decode".into(),
-        capacity: plan.decode.capacity,
-        workers: plan.decode.build(),
-    }];
+    let mut workers = plan.decode.build();
     if let Some(resize) = &plan.resize {
-        transforms.push(TransformStage {
-            name: "resize".into(),
-            capacity: resize.capacity,
-            workers: resize.build(),
-        });
+        let resizers = resize.build_one_per(workers.len());
+        workers = workers
+            .into_iter()
+            .zip(resizers)
+            .map(|(decode, resize)| Box::new(Then::new(decode, resize)) as Box<dyn Transform>)
+            .collect();
     }
+    let transforms = vec![TransformStage {
+        name: if plan.resize.is_some() {
+            "decode+resize"
+        } else {
+            "decode"
+        }
+        .into(),
+        capacity: plan.decode.capacity,
+        workers,
+    }];
     let source = SourceStage {
         name: "files".into(),
         capacity: 64,

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use super::config::Pipeline;
 use super::training;
 use crate::stages::{
-    AugmentConfig, DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig, StageConfig,
-    TrainConfig,
+    AugmentConfig, DecodeConfig, Filter, PairBatchConfig, ResizeConfig, Scale, SinkConfig,
+    StageConfig, TrainConfig,
 };
 
 /// One problem in a pipeline file, at a RON path.
@@ -110,11 +110,13 @@ pub enum End {
 pub const LFW_SIDE: u32 = 250;
 
 impl Plan {
-    /// The size images have after the image stages: the resize size, or LFW's 250x250.
+    /// The size images have after the image stages: the resize size, or LFW's 250x250 as
+    /// decoded (125x125 at half scale).
     pub fn image_size(&self) -> (u32, u32) {
+        let side = self.decode.scale.apply(LFW_SIDE);
         self.resize
             .as_ref()
-            .map_or((LFW_SIDE, LFW_SIDE), |r| (r.width, r.height))
+            .map_or((side, side), |r| (r.width, r.height))
     }
 }
 
@@ -244,7 +246,13 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     for p in pipeline.data.validation.validate() {
         problems.push(Problem::new("data.validation", p));
     }
-    let side = resize.as_ref().map_or(LFW_SIDE, |r| r.width.min(r.height));
+    if let (Some(d), Some(r)) = (&decode, &resize) {
+        scale_problems(&pipeline, d, r, &mut problems);
+    }
+    let decoded = decode
+        .as_ref()
+        .map_or(LFW_SIDE, |d| d.scale.apply(LFW_SIDE));
+    let side = resize.as_ref().map_or(decoded, |r| r.width.min(r.height));
     training::problems(&pipeline, side as usize, &mut problems);
     match (problems.is_empty(), decode, sink) {
         (true, Some(decode), Some(end)) => Ok(Plan {
@@ -256,5 +264,55 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             end,
         }),
         _ => Err(problems),
+    }
+}
+
+/// Decode's `scale: Half` against the Resize after it: resizing up what was just halved, or
+/// asking for a filter that would never run, are mistakes worth stopping for.
+fn scale_problems(
+    pipeline: &Pipeline,
+    decode: &DecodeConfig,
+    resize: &ResizeConfig,
+    out: &mut Vec<Problem>,
+) {
+    if decode.scale != Scale::Half {
+        return;
+    }
+    let half = Scale::Half.apply(LFW_SIDE);
+    let at = |kind: &str| {
+        let i = pipeline
+            .stages
+            .iter()
+            .position(|s| s.kind() == kind)
+            .unwrap_or_default();
+        format!("stages[{i}]")
+    };
+    if resize.crop.is_some() {
+        out.push(Problem::new(
+            format!("{}.crop", at("Resize")),
+            "a crop box is in full-size pixels and cannot follow Decode's `scale: Half`: \
+             decode at Full",
+        ));
+    }
+    if resize.width > half || resize.height > half {
+        out.push(Problem::new(
+            format!("{}.scale", at("Decode")),
+            format!(
+                "Half decodes {LFW_SIDE}x{LFW_SIDE} LFW-a images to {half}x{half}, which {} \
+                 would scale up to {}x{}: decode at Full",
+                at("Resize"),
+                resize.width,
+                resize.height
+            ),
+        ));
+    } else if (resize.width, resize.height) == (half, half) && resize.filter != Filter::Bilinear {
+        out.push(Problem::new(
+            format!("{}.filter", at("Resize")),
+            format!(
+                "Decode's `scale: Half` already gives {half}x{half} (a 2x2 box, what Bilinear \
+                 does), so {:?} would never run: use Bilinear, or decode at Full",
+                resize.filter
+            ),
+        ));
     }
 }

@@ -19,6 +19,7 @@ use crate::pipeline::metrics::{RunReport, Skipped};
 use crate::pipeline::runner::{run_images, RunError, RunSettings};
 use crate::pipeline::validate::Plan;
 use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
+use crate::stages::Scale;
 
 impl ImageStore for TensorCache {
     fn len(&self) -> usize {
@@ -87,8 +88,9 @@ pub struct Opened {
     pub report: Option<RunReport>,
 }
 
-/// The cache file for a plan: one per data folder, image set, size, filter and dtype, so
-/// that a changed setting makes the old file stale instead of silently reused.
+/// The cache file for a plan: one per data folder, image set, size, filter (with the decode
+/// scale) and dtype, so that a changed setting makes the old file stale instead of silently
+/// reused.
 pub fn cache_path(
     config: &CacheConfig,
     root: &Path,
@@ -118,10 +120,18 @@ pub fn cache_path(
     ))
 }
 
+/// How the plan resamples images, as recorded in the cache key and file name: the resize
+/// filter's name (and crop box), after `dct-half+` when Decode halves them (the pixels differ
+/// from a full decode resized, if only by rounding).
 fn filter_name(plan: &Plan) -> String {
-    plan.resize
+    let filter = plan
+        .resize
         .as_ref()
-        .map_or_else(|| "none".to_string(), |r| r.cache_tag())
+        .map_or_else(|| "none".to_string(), |r| r.cache_tag());
+    match plan.decode.scale {
+        Scale::Full => filter,
+        Scale::Half => format!("dct-half+{filter}"),
+    }
 }
 
 /// The cache file `run` would use for a plan.

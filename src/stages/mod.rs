@@ -18,7 +18,7 @@ pub mod train;
 use serde::{Deserialize, Serialize};
 
 pub use augment::AugmentConfig;
-pub use decode::DecodeConfig;
+pub use decode::{DecodeConfig, Scale};
 pub use pair_batch::{PairBatchConfig, Sampler};
 pub use resize::{Crop, Filter, ResizeConfig};
 pub use sink::SinkConfig;

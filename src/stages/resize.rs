@@ -2,10 +2,13 @@
 //!
 //! The default filter, `Bilinear`, samples like TensorFlow's `tf.image.resize` without
 //! antialiasing (pixel centres at +0.5), which is what the seed study fed its network; for an
-//! exact 2x reduction that is a 2x2 box average, so it gets a dedicated fast path.
+//! exact 2x reduction that is a 2x2 box average, so it gets a dedicated fast path. An image
+//! already at the wanted size (e.g. decoded with `scale: Half`) passes through untouched.
 //!
 //! An optional `crop` box is cut out first: LFW-a's faces fill only the middle of each
 //! 250x250 frame, and the background around them is mostly noise for verification.
+//!
+//! The resize has no threads of its own: each Decode worker resizes what it decoded.
 
 use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
@@ -27,9 +30,12 @@ pub struct ResizeConfig {
     /// A box cut out of the source image before resizing (in source pixels); `None` keeps
     /// the whole image.
     pub crop: Option<Crop>,
-    /// Resizer threads.
+    /// Unused: the resize runs inside the Decode workers (a separate stage cost a channel and
+    /// a thread wake-up per image). Still read so that older pipeline files parse.
+    #[serde(skip_serializing)]
     pub workers: usize,
-    /// Capacity of the output channel, in images.
+    /// Unused, like `workers`.
+    #[serde(skip_serializing)]
     pub capacity: usize,
 }
 
@@ -154,10 +160,10 @@ impl ResizeConfig {
         }
     }
 
-    /// Builds one resizer per worker.
-    pub fn build(&self) -> Vec<Box<dyn Transform>> {
+    /// Builds `n` resizers, one per decode worker they run inside.
+    pub fn build_one_per(&self, n: usize) -> Vec<Box<dyn Transform>> {
         let r = self.resizer();
-        (0..self.workers)
+        (0..n)
             .map(|_| Box::new(r.clone()) as Box<dyn Transform>)
             .collect()
     }
@@ -239,6 +245,24 @@ fn box2x(src: &[u8], sw: usize, dw: usize, dh: usize) -> Vec<u8> {
     out
 }
 
+/// Halves a `width x height` image to `ceil(width / 2) x ceil(height / 2)` by 2x2 box
+/// averages; an odd last column or row is paired with itself (as JPEG encoders pad).
+pub(crate) fn halve(src: &[u8], width: usize, height: usize) -> Vec<u8> {
+    if width.is_multiple_of(2) && height.is_multiple_of(2) {
+        return box2x(src, width, width / 2, height / 2);
+    }
+    let at = |x: usize, y: usize| u16::from(src[y.min(height - 1) * width + x.min(width - 1)]);
+    let (dw, dh) = (width.div_ceil(2), height.div_ceil(2));
+    let mut out = Vec::with_capacity(dw * dh);
+    for y in 0..dh {
+        out.extend((0..dw).map(|x| {
+            let (x, y) = (2 * x, 2 * y);
+            ((at(x, y) + at(x + 1, y) + at(x, y + 1) + at(x + 1, y + 1) + 2) / 4) as u8
+        }));
+    }
+    out
+}
+
 /// General bilinear with half-pixel centres, clamped at the borders.
 fn bilinear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
     let taps = |d: usize, s: usize| -> Vec<(usize, usize, f32)> {
@@ -287,6 +311,11 @@ impl Transform for Resize {
                 height: img.height,
                 reason: format!("{} bytes of pixels", img.pixels.len()),
             });
+        }
+        if self.crop.is_none() && (img.width, img.height) == (self.width, self.height) {
+            // Already the size wanted (e.g. decoded at half scale): pass it on, no copy.
+            out.push(Item::Image(img));
+            return Ok(());
         }
         let pixels = self
             .crop_and_apply(&img.pixels, img.width, img.height)
@@ -384,6 +413,34 @@ mod tests {
             "{}",
             out[0]
         );
+    }
+
+    #[test]
+    fn halve_pairs_an_odd_edge_with_itself_and_matches_the_box_on_even_sizes() {
+        // 3x3 -> 2x2: the last column and row average with themselves.
+        let src = [0, 4, 8, 12, 16, 20, 24, 28, 32];
+        assert_eq!(halve(&src, 3, 3), vec![8, 14, 26, 32]);
+        let even: Vec<u8> = (0..48u32).map(|i| (i * 11 % 256) as u8).collect();
+        assert_eq!(halve(&even, 8, 6), box2x(&even, 8, 4, 3));
+    }
+
+    #[test]
+    fn an_image_already_at_the_target_size_passes_through() {
+        let img = ImageItem {
+            key: crate::data::ImageKey {
+                name: "A".into(),
+                number: 1,
+            },
+            width: 3,
+            height: 2,
+            pixels: vec![1, 2, 3, 4, 5, 6],
+        };
+        let ctx = StageContext::detached("resize");
+        let mut out = Vec::new();
+        Resize::new(3, 2, Filter::Lanczos3)
+            .process(Item::Image(img.clone()), &ctx, &mut out)
+            .unwrap();
+        assert_eq!(out, vec![Item::Image(img)]);
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! Every channel is a bounded crossbeam channel whose capacity comes from the stage's
 //! config, so a slow consumer stalls its producers instead of growing a queue.
 //!
-//! A parallel stage has a dispatcher that deals items round-robin to its workers over
-//! channels of capacity one, and a collector that reads the workers' outputs in the same
-//! round-robin order; so order is kept without a reorder buffer and memory stays bounded.
+//! A parallel stage's inputs are dealt round-robin to its workers by the stage before it, and
+//! its workers' outputs are read back in the same round-robin order by the stage after it
+//! (see [`ports`]); so order is kept without a reorder buffer and memory stays bounded.
 //!
 //! The first error of any stage is recorded together with the stage's name and everyone is
 //! told to stop: sources check the cancel flag, and every other thread sees its channel
@@ -20,12 +20,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{Builder, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use ports::{link, Consumer, Inlet, Outlet, Producer, WorkerMsg};
 
 use super::error::{PipelineError, StageError};
 use super::item::Item;
 use super::metrics::{RunReport, Skipped, StageMetrics};
+
+mod ports;
 
 /// Produces the items of a chain.
 pub trait Source: Send {
@@ -90,6 +93,40 @@ pub struct SourceStage {
     pub capacity: usize,
     /// The source itself.
     pub source: Box<dyn Source>,
+}
+
+/// Two transforms on one thread: everything the first gives goes through the second, without
+/// a channel or a thread hop between them.
+pub struct Then {
+    first: Box<dyn Transform>,
+    second: Box<dyn Transform>,
+    between: Vec<Item>,
+}
+
+impl Then {
+    /// `first`, then `second` on its outputs.
+    pub fn new(first: Box<dyn Transform>, second: Box<dyn Transform>) -> Self {
+        Self {
+            first,
+            second,
+            between: Vec::new(),
+        }
+    }
+}
+
+impl Transform for Then {
+    fn process(
+        &mut self,
+        item: Item,
+        ctx: &StageContext,
+        out: &mut Vec<Item>,
+    ) -> Result<(), StageError> {
+        self.first.process(item, ctx, &mut self.between)?;
+        for item in self.between.drain(..) {
+            self.second.process(item, ctx, out)?;
+        }
+        Ok(())
+    }
 }
 
 /// A transform stage: one instance per worker.
@@ -160,6 +197,16 @@ pub struct StageContext {
 }
 
 impl StageContext {
+    /// A context outside any run, to call a stage's methods directly in tests.
+    #[cfg(test)]
+    pub(crate) fn detached(name: &str) -> StageContext {
+        StageContext {
+            name: name.into(),
+            metrics: Arc::default(),
+            shared: Arc::default(),
+        }
+    }
+
     /// The stage's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -203,7 +250,7 @@ impl StageContext {
 
 /// The sending end a [`Source`] writes to.
 pub struct Emitter<'a> {
-    tx: &'a Sender<Item>,
+    outlet: &'a mut Outlet,
     ctx: &'a StageContext,
 }
 
@@ -216,16 +263,8 @@ impl Emitter<'_> {
         if self.ctx.is_cancelled() {
             return Err(StageError::Cancelled);
         }
-        send(self.tx, item, self.ctx)
+        self.outlet.send(item, self.ctx)
     }
-}
-
-fn send(tx: &Sender<Item>, item: Item, ctx: &StageContext) -> Result<(), StageError> {
-    let t = Instant::now();
-    tx.send(item).map_err(|_| StageError::Cancelled)?;
-    ctx.metrics.add_send_wait(t, tx.len());
-    ctx.metrics.item_out();
-    Ok(())
 }
 
 /// Runs a chain to the end and gives back its sink and a report.
@@ -271,17 +310,47 @@ pub fn run<S: Sink>(
             scope,
             handles: Vec::new(),
         };
-        let (tx, mut rx) = bounded(chain.source.capacity.max(1));
+        // Link k joins stage k (0 = the source) to stage k + 1 (the last is the sink).
+        let mut producers = Vec::new();
+        let mut consumers = Vec::new();
+        for (k, pair) in layout.windows(2).enumerate() {
+            let ((name, from, capacity), (_, to, _)) = (&pair[0], &pair[1]);
+            let (producer, consumer, relay) = link(*from, *to, *capacity);
+            if let Some(mut relay) = relay {
+                let ctx = Arc::clone(&contexts[k]);
+                spawner.spawn(&format!("{name}-relay"), ctx, (), move |_, ()| {
+                    while let Some(item) = relay.inlet.recv() {
+                        relay.outlet.forward(item)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            producers.push(producer);
+            consumers.push(consumer);
+        }
+        let mut producers = producers.into_iter();
+        let mut consumers = consumers.into_iter();
+        let Some(Producer::Single(outlet)) = producers.next() else {
+            return Err(mismatched_link(&chain.source.name));
+        };
         let mut source = chain.source.source;
         let ctx = Arc::clone(&contexts[0]);
-        spawner.spawn(&ctx.name.clone(), ctx, tx, move |ctx, tx| {
-            source.run(ctx, &mut Emitter { tx, ctx })
+        spawner.spawn(&ctx.name.clone(), ctx, outlet, move |ctx, outlet| {
+            source.run(ctx, &mut Emitter { outlet, ctx })
         })?;
-        for (i, stage) in chain.transforms.into_iter().enumerate() {
-            rx = spawn_transform(&mut spawner, stage, rx, &contexts[i + 1])?;
+        for ((i, stage), (consumer, producer)) in chain
+            .transforms
+            .into_iter()
+            .enumerate()
+            .zip(consumers.by_ref().zip(producers))
+        {
+            spawn_transform(&mut spawner, stage, consumer, producer, &contexts[i + 1])?;
         }
+        let Some(Consumer::Single(inlet)) = consumers.next() else {
+            return Err(mismatched_link(&chain.sink_name));
+        };
         let sink_ctx = Arc::clone(contexts.last().expect("layout has a sink"));
-        let handle = spawn_sink(&mut spawner, chain.sink, &chain.sink_name, rx, sink_ctx)?;
+        let handle = spawn_sink(&mut spawner, chain.sink, &chain.sink_name, inlet, sink_ctx)?;
         while !(spawner.all_finished() && handle.is_finished()) {
             if let Some(bar) = &bar {
                 bar.set_position(shared.progress.load(Ordering::Relaxed));
@@ -363,12 +432,14 @@ impl<'scope> Spawner<'scope, '_> {
     ) -> Result<(), PipelineError>
     where
         C: Send + 'scope,
-        F: FnOnce(&StageContext, &C) -> Result<(), StageError> + Send + 'scope,
+        F: FnOnce(&StageContext, &mut C) -> Result<(), StageError> + Send + 'scope,
     {
+        let mut channels = channels;
         let handle = Builder::new()
             .name(thread.to_string())
             .spawn_scoped(self.scope, move || {
-                guarded(&ctx, || body(&ctx, &channels)).unwrap_or(())
+                // The channels drop only after `guarded` recorded any error (see the module doc).
+                guarded(&ctx, || body(&ctx, &mut channels)).unwrap_or(())
             })
             .map_err(|source| PipelineError::Spawn {
                 stage: thread.to_string(),
@@ -423,98 +494,88 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Message from a parallel worker to its collector: an output, or the end of one input's outputs.
-enum WorkerMsg {
-    Item(Item),
-    Done,
+/// An engine bug: a link's ends do not fit the stage's thread count.
+fn mismatched_link(stage: &str) -> PipelineError {
+    PipelineError::Panicked {
+        stage: stage.to_string(),
+        message: "engine: a link does not match the stage's workers".into(),
+    }
 }
 
 fn spawn_transform<'scope>(
     spawner: &mut Spawner<'scope, '_>,
     stage: TransformStage,
-    rx: Receiver<Item>,
+    consumer: Consumer,
+    producer: Producer,
     ctx: &Arc<StageContext>,
-) -> Result<Receiver<Item>, PipelineError> {
-    let (tx, out_rx) = bounded(stage.capacity.max(1));
-    let n = stage.workers.len();
-    if n <= 1 {
-        for mut worker in stage.workers {
-            spawner.spawn(
-                &stage.name,
-                Arc::clone(ctx),
-                (rx.clone(), tx.clone()),
-                move |ctx, (rx, tx)| {
-                    transform_loop(
-                        worker.as_mut(),
-                        rx,
-                        ctx,
-                        |item| send(tx, item, ctx),
-                        || Ok(()),
-                    )
-                },
-            )?;
-        }
-        return Ok(out_rx);
-    }
-    let mut worker_rxs = Vec::with_capacity(n);
-    let mut worker_txs = Vec::with_capacity(n);
-    for (i, mut worker) in stage.workers.into_iter().enumerate() {
-        let (in_tx, in_rx) = bounded::<Item>(1);
-        let (out_tx, out_rx) = bounded::<WorkerMsg>(1);
-        worker_txs.push(in_tx);
-        worker_rxs.push(out_rx);
-        let name = format!("{}-{i}", stage.name);
-        spawner.spawn(
-            &name,
-            Arc::clone(ctx),
-            (in_rx, out_tx),
-            move |ctx, (rx, tx)| {
-                let gone = |_| StageError::Cancelled;
-                transform_loop(
-                    worker.as_mut(),
-                    rx,
-                    ctx,
-                    |item| tx.send(WorkerMsg::Item(item)).map_err(gone),
-                    || tx.send(WorkerMsg::Done).map_err(gone),
-                )
-            },
-        )?;
-    }
-    spawner.spawn(
-        &format!("{}-deal", stage.name),
-        Arc::clone(ctx),
-        (rx, worker_txs),
-        |_, (rx, txs)| {
-            for (i, item) in rx.iter().enumerate() {
-                txs[i % txs.len()]
-                    .send(item)
-                    .map_err(|_| StageError::Cancelled)?;
+) -> Result<(), PipelineError> {
+    match (consumer, producer) {
+        (Consumer::Single(inlet), Producer::Single(outlet)) => {
+            // A single-threaded stage's link has one end each, so one worker at most.
+            if let Some(mut worker) = stage.workers.into_iter().next() {
+                spawner.spawn(
+                    &stage.name,
+                    Arc::clone(ctx),
+                    (inlet, outlet),
+                    move |ctx, (inlet, outlet)| {
+                        transform_loop(
+                            worker.as_mut(),
+                            || inlet.recv(),
+                            ctx,
+                            |item, _| outlet.send(item, ctx),
+                            || Ok(()),
+                        )
+                    },
+                )?;
             }
             Ok(())
-        },
-    )?;
-    spawner.spawn(
-        &format!("{}-collect", stage.name),
-        Arc::clone(ctx),
-        (worker_rxs, tx),
-        |ctx, (rxs, tx)| collect(rxs, tx, ctx),
-    )?;
-    Ok(out_rx)
+        }
+        (Consumer::Workers(rxs), Producer::Workers(outlets)) => {
+            for (i, ((mut worker, rx), outlet)) in
+                stage.workers.into_iter().zip(rxs).zip(outlets).enumerate()
+            {
+                spawner.spawn(
+                    &format!("{}-{i}", stage.name),
+                    Arc::clone(ctx),
+                    (rx, outlet),
+                    move |ctx, (rx, outlet)| {
+                        transform_loop(
+                            worker.as_mut(),
+                            || rx.recv().ok(),
+                            ctx,
+                            |item, last| {
+                                let msg = if last {
+                                    WorkerMsg::Last(item)
+                                } else {
+                                    WorkerMsg::Item(item)
+                                };
+                                outlet.send(msg, ctx)
+                            },
+                            || outlet.send(WorkerMsg::Done, ctx),
+                        )
+                    },
+                )?;
+            }
+            Ok(())
+        }
+        _ => Err(mismatched_link(&stage.name)),
+    }
 }
 
-/// The loop of one transform worker: `emit` sends each output and `end_of_input` tells a
-/// parallel stage's collector that this input's outputs are complete (see [`collect`]).
+/// The loop of one transform worker: `recv` gives the next input, `emit` sends each output,
+/// saying whether it is the input's last, and `end_of_input` tells the reader of a parallel
+/// worker's outputs that an input had no output.
 fn transform_loop(
     worker: &mut dyn Transform,
-    rx: &Receiver<Item>,
+    mut recv: impl FnMut() -> Option<Item>,
     ctx: &StageContext,
-    mut emit: impl FnMut(Item) -> Result<(), StageError>,
+    mut emit: impl FnMut(Item, bool) -> Result<(), StageError>,
     mut end_of_input: impl FnMut() -> Result<(), StageError>,
 ) -> Result<(), StageError> {
     let mut out = Vec::new();
     loop {
         let t = Instant::now();
-        let Ok(item) = rx.recv() else { return Ok(()) };
+        let Some(item) = recv() else { return Ok(()) };
         ctx.metrics.add_recv_wait(t);
         ctx.metrics.item_in();
         if ctx.is_cancelled() {
@@ -523,43 +584,28 @@ fn transform_loop(
         let t = Instant::now();
         worker.process(item, ctx, &mut out)?;
         ctx.metrics.add_busy(t);
-        for item in out.drain(..) {
-            emit(item)?;
+        let count = out.len();
+        for (i, item) in out.drain(..).enumerate() {
+            emit(item, i + 1 == count)?;
         }
-        end_of_input()?;
-    }
-}
-
-fn collect(
-    rxs: &[Receiver<WorkerMsg>],
-    tx: &Sender<Item>,
-    ctx: &StageContext,
-) -> Result<(), StageError> {
-    for i in 0.. {
-        let rx = &rxs[i % rxs.len()];
-        loop {
-            match rx.recv() {
-                Ok(WorkerMsg::Item(item)) => send(tx, item, ctx)?,
-                Ok(WorkerMsg::Done) => break,
-                Err(_) => return Ok(()),
-            }
+        if count == 0 {
+            end_of_input()?;
         }
     }
-    Ok(())
 }
 
 fn spawn_sink<'scope, S: Sink + 'scope>(
     spawner: &mut Spawner<'scope, '_>,
     mut sink: S,
     name: &str,
-    rx: Receiver<Item>,
+    mut inlet: Inlet,
     ctx: Arc<StageContext>,
 ) -> Result<ScopedJoinHandle<'scope, Option<S>>, PipelineError> {
     Builder::new()
         .name(name.to_string())
         .spawn_scoped(spawner.scope, move || {
-            let ok = guarded(&ctx, || sink_loop(&mut sink, &rx, &ctx));
-            drop(rx);
+            let ok = guarded(&ctx, || sink_loop(&mut sink, &mut inlet, &ctx));
+            drop(inlet);
             ok.map(|()| sink)
         })
         .map_err(|source| PipelineError::Spawn {
@@ -570,12 +616,12 @@ fn spawn_sink<'scope, S: Sink + 'scope>(
 
 fn sink_loop<S: Sink>(
     sink: &mut S,
-    rx: &Receiver<Item>,
+    inlet: &mut Inlet,
     ctx: &StageContext,
 ) -> Result<(), StageError> {
     loop {
         let t = Instant::now();
-        let Ok(item) = rx.recv() else { break };
+        let Some(item) = inlet.recv() else { break };
         ctx.metrics.add_recv_wait(t);
         ctx.metrics.item_in();
         let weight = item.weight();

@@ -161,6 +161,29 @@ fn parallel_workers_keep_order() {
 }
 
 #[test]
+fn two_parallel_stages_in_a_row_keep_order_through_their_relay() {
+    let dropping = Jitter {
+        drop_odd: true,
+        ..PLAIN
+    };
+    for (first, second) in [(3, 2), (2, 3), (2, 1), (1, 2)] {
+        let mut c = chain(120, dropping.clone(), first, 4, Duration::ZERO);
+        c.transforms.push(TransformStage {
+            name: "second".into(),
+            capacity: 3,
+            workers: (0..second)
+                .map(|_| Box::new(PLAIN) as Box<dyn Transform>)
+                .collect(),
+        });
+        let (sink, report) = run(c, &RunOptions::default()).expect("run");
+        let want: Vec<u32> = (0..120).filter(|i| i % 2 == 0).collect();
+        assert_eq!(sink.seen, want, "{first} then {second} workers");
+        assert_eq!(report.stages[2].items_in, 60);
+        assert_eq!(report.stages[1].items_out, 60);
+    }
+}
+
+#[test]
 fn items_a_stage_drops_keep_the_rest_in_order() {
     let jitter = Jitter {
         drop_odd: true,

@@ -22,7 +22,8 @@ Grid(
 )
 "##;
 
-fn sweep(dir: &Path, extra: &[&str]) -> String {
+/// Runs the test's sweep with an epoch cap of `cap` and `extra` arguments.
+fn sweep_capped(dir: &Path, cap: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "sweep",
         "-q",
@@ -32,12 +33,17 @@ fn sweep(dir: &Path, extra: &[&str]) -> String {
         "--out",
         "sw",
         "--max-epochs",
-        "2",
+        cap,
     ];
     args.extend(extra);
-    let out = twinflow(dir, &args);
+    twinflow(dir, &args)
+}
+
+/// Runs the test's sweep (2 epochs at most) and expects it to succeed.
+fn sweep(dir: &Path, extra: &[&str]) -> String {
+    let out = sweep_capped(dir, "2", extra);
     let t = text(&out);
-    assert!(out.status.success(), "{args:?}: {t}");
+    assert!(out.status.success(), "{extra:?}: {t}");
     t
 }
 
@@ -95,20 +101,7 @@ fn a_grid_sweep_runs_tabulates_skips_and_resumes() {
     assert!(run.join("summary.json").is_file());
 
     // A different epoch cap is another sweep: refused, nothing mixed.
-    let out = twinflow(
-        dir.path(),
-        &[
-            "sweep",
-            "-q",
-            "grid.ron",
-            "--data",
-            "synth",
-            "--out",
-            "sw",
-            "--max-epochs",
-            "3",
-        ],
-    );
+    let out = sweep_capped(dir.path(), "3", &[]);
     assert!(
         !out.status.success() && text(&out).contains("another sweep"),
         "{}",

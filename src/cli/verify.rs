@@ -9,7 +9,7 @@ use clap::Args;
 use crate::stages::decode::Decoder;
 use crate::stages::resize::Resize;
 use crate::stages::Filter;
-use crate::train::session::{load_trained, mirror_rows, Trained};
+use crate::train::session::{evaluate_flipped, load_trained, Trained};
 
 /// Arguments of `twinflow verify`.
 #[derive(Debug, Args)]
@@ -74,16 +74,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let trained = &input.trained;
     let a = input.load(&args.first)?;
     let b = input.load(&args.second)?;
-    let (_, scores) = trained.net.evaluate(&a, &b, &[0.0])?;
-    let mut score = f64::from(scores[0]);
-    if trained.eval_flip() {
-        let (w, _) = trained.plan.image_size();
-        let (mut a, mut b) = (a, b);
-        mirror_rows(&mut a, w as usize);
-        mirror_rows(&mut b, w as usize);
-        let (_, mirrored) = trained.net.evaluate(&a, &b, &[0.0])?;
-        score = (score + f64::from(mirrored[0])) / 2.0;
-    }
+    let (w, _) = trained.plan.image_size();
+    let (_, scores) =
+        evaluate_flipped(&trained.net, a, b, &[0.0], w as usize, trained.eval_flip())?;
+    let score = f64::from(scores[0]);
     let same = score >= trained.threshold;
     println!(
         "score {score:.4} (threshold {:.4}, chosen on validation): {}",

@@ -44,9 +44,7 @@ pub fn settings_of(plan: &Plan) -> Vec<(&'static str, String)> {
                     }
                     _ => "-".to_string(),
                 };
-                let kind = format!("{:?}", c.sampler);
-                let kind = kind.split([' ', '{', '(']).next().unwrap_or("").to_string();
-                (kind, ratio, c.batch_size)
+                (c.sampler.name().to_string(), ratio, c.batch_size)
             });
     let filters = p
         .model

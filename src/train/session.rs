@@ -255,20 +255,39 @@ pub fn score_pairs_with(
     let (mut scores, mut labels, mut loss) = (Vec::new(), Vec::new(), 0.0);
     for chunk in rows.chunks(batch.max(1)) {
         let b = gather(store, crate::pipeline::Phase::Validation, 0, 0, chunk);
-        let (mut l, mut s) = net.evaluate(&b.left, &b.right, &b.labels)?;
-        if flip {
-            let (mut left, mut right) = (b.left, b.right);
-            mirror_rows(&mut left, b.width);
-            mirror_rows(&mut right, b.width);
-            let (l2, s2) = net.evaluate(&left, &right, &b.labels)?;
-            l = (l + l2) / 2.0;
-            s.iter_mut().zip(&s2).for_each(|(a, b)| *a = (*a + b) / 2.0);
-        }
+        let (l, s) = evaluate_flipped(net, b.left, b.right, &b.labels, b.width, flip)?;
         loss += f64::from(l) * chunk.len() as f64;
         scores.extend(s.iter().map(|&v| f64::from(v)));
         labels.extend(b.labels.iter().map(|&l| l > 0.5));
     }
     Ok((scores, labels, loss / rows.len().max(1) as f64))
+}
+
+/// The loss and scores of pairs of `width`-wide images; with `flip`, the mean of the pairs
+/// as given and with both images mirrored (how a run with `eval_flip` scores everything).
+///
+/// # Errors
+/// Model errors.
+pub fn evaluate_flipped(
+    net: &SiameseNet,
+    mut left: Vec<f32>,
+    mut right: Vec<f32>,
+    labels: &[f32],
+    width: usize,
+    flip: bool,
+) -> Result<(f32, Vec<f32>), ModelError> {
+    let (mut loss, mut scores) = net.evaluate(&left, &right, labels)?;
+    if flip {
+        mirror_rows(&mut left, width);
+        mirror_rows(&mut right, width);
+        let (l2, s2) = net.evaluate(&left, &right, labels)?;
+        loss = (loss + l2) / 2.0;
+        scores
+            .iter_mut()
+            .zip(&s2)
+            .for_each(|(a, b)| *a = (*a + b) / 2.0);
+    }
+    Ok((loss, scores))
 }
 
 /// The twin's embedding of each store row, `batch` images per forward pass (inference:

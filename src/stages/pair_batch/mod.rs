@@ -135,6 +135,15 @@ impl Sampler {
         }
     }
 
+    /// The variant's name, as written in RON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sampler::PairsFile { .. } => "PairsFile",
+            Sampler::Balanced { .. } => "Balanced",
+            Sampler::HardNegative { .. } => "HardNegative",
+        }
+    }
+
     /// `HardNegative` with every field at its default.
     pub fn hard_negative() -> Self {
         Sampler::HardNegative {

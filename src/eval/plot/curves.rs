@@ -5,8 +5,9 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{chart, colour, legend, padded, render, Axes, DrawResult, Figure};
+use super::{chart, colour, legend, padded, render, Axes, Chart, DrawResult, Figure, FONT, PALETTE};
 use crate::eval::EvalError;
 
 /// Draws each series in `series` (legend label, one value per epoch) as a line against
@@ -97,10 +98,95 @@ struct CurvesFigure<'a> {
     y: Range<f64>,
 }
 
+/// Up to this many series the legend sits inside the chart; more get a panel of their own
+/// on the right (a sweep's curves across 20-30 runs would hide the chart otherwise).
+const LEGEND_INSIDE_MAX: usize = 8;
+/// Legend rows per column of the side panel, their height, and pixels per label character
+/// (an estimate for Noto Sans at [`PANEL_FONT`] px).
+const PANEL_ROWS: usize = 24;
+const PANEL_ROW: i32 = 19;
+const PANEL_FONT: u32 = 14;
+const PANEL_CHAR: u32 = 8;
+/// The sample line drawn before each label in the side panel, and the gaps around it.
+const SAMPLE: i32 = 24;
+const GAP: i32 = 8;
+
+/// How the `i`-th series is marked: the palette has 10 colours, so series 11-20 add
+/// triangles and series 21-30 crosses to their points to stay distinguishable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Triangle,
+    Cross,
+}
+
+impl Marker {
+    fn of(i: usize) -> Self {
+        match (i / PALETTE.len()) % 3 {
+            0 => Self::Circle,
+            1 => Self::Triangle,
+            _ => Self::Cross,
+        }
+    }
+
+    /// Draws this marker at each of `points` on `chart`; circles come with the line itself.
+    fn draw_on_chart<DB: DrawingBackend>(
+        self,
+        chart: &mut Chart<'_, DB>,
+        points: &[(f64, f64)],
+        colour: RGBColor,
+    ) -> DrawResult<DB> {
+        let points = points.iter().copied();
+        match self {
+            Self::Circle => return Ok(()),
+            Self::Triangle => {
+                chart.draw_series(points.map(|p| TriangleMarker::new(p, 5, colour.filled())))?
+            }
+            Self::Cross => chart.draw_series(points.map(|p| Cross::new(p, 4, colour.stroke_width(2))))?,
+        };
+        Ok(())
+    }
+
+    /// Draws this marker at pixel `at` in `colour` on `area`.
+    fn draw<DB: DrawingBackend>(
+        self,
+        area: &DrawingArea<DB, Shift>,
+        at: (i32, i32),
+        colour: RGBColor,
+    ) -> DrawResult<DB> {
+        match self {
+            Self::Circle => area.draw(&Circle::new(at, 3, colour.filled())),
+            Self::Triangle => area.draw(&TriangleMarker::new(at, 5, colour.filled())),
+            Self::Cross => area.draw(&Cross::new(at, 4, colour.stroke_width(2))),
+        }
+    }
+}
+
+/// The side panel's columns and width for `series`, or `None` when the legend fits inside.
+fn side_panel(series: &[(&str, &[f64])]) -> Option<(usize, u32)> {
+    if series.len() <= LEGEND_INSIDE_MAX {
+        return None;
+    }
+    let columns = series.len().div_ceil(PANEL_ROWS);
+    let longest = series.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) as u32;
+    let column = (SAMPLE + 2 * GAP) as u32 + longest * PANEL_CHAR;
+    Some((columns, columns as u32 * column + GAP as u32))
+}
+
 impl Figure for CurvesFigure<'_> {
     const SIZE: (u32, u32) = (800, 500);
 
+    fn size(&self) -> (u32, u32) {
+        let (w, h) = Self::SIZE;
+        match side_panel(self.series) {
+            Some((_, panel)) => (w + panel, h),
+            None => (w, h),
+        }
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let panel = side_panel(self.series);
+        let (plot_area, legend_area) = root.split_horizontally(Self::SIZE.0);
         // Epochs are whole numbers: label only those.
         let epoch_label = |x: &f64| {
             if x.fract() == 0.0 {
@@ -115,20 +201,42 @@ impl Figure for CurvesFigure<'_> {
             x_desc: "epoch",
             y_desc: self.y_label,
         };
-        let mut chart = chart(root, self.title, axes, Some(&epoch_label))?;
+        let mut chart = chart(&plot_area, self.title, axes, Some(&epoch_label))?;
         for (i, (label, values)) in self.series.iter().enumerate() {
             let style = colour(i).stroke_width(2);
+            let marker = Marker::of(i);
             let mut drawn = None;
             for segment in segments(values) {
-                drawn = Some(chart.draw_series(LineSeries::new(segment, style).point_size(3))?);
+                marker.draw_on_chart(&mut chart, &segment, colour(i))?;
+                let points = if marker == Marker::Circle { 3 } else { 0 };
+                drawn = Some(chart.draw_series(LineSeries::new(segment, style).point_size(points))?);
             }
-            if let Some(series) = drawn {
+            if let (Some(series), None) = (drawn, panel) {
                 series
                     .label(*label)
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
             }
         }
-        legend(&mut chart, legend_corner(self.series, &self.y))
+        match panel {
+            None => legend(&mut chart, legend_corner(self.series, &self.y)),
+            Some((columns, width)) => {
+                let column = (width as i32 - GAP) / columns as i32;
+                let font = (FONT, PANEL_FONT)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center));
+                for (i, (label, _)) in self.series.iter().enumerate() {
+                    let x = GAP + (i / PANEL_ROWS) as i32 * column;
+                    // Level with the chart's top edge (its caption and margin above).
+                    let y = 64 + (i % PANEL_ROWS) as i32 * PANEL_ROW;
+                    let style = colour(i).stroke_width(2);
+                    legend_area.draw(&PathElement::new([(x, y), (x + SAMPLE, y)], style))?;
+                    Marker::of(i).draw(&legend_area, (x + SAMPLE / 2, y), colour(i))?;
+                    legend_area.draw(&Text::new(label.to_string(), (x + SAMPLE + GAP, y), font.clone()))?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -183,6 +291,37 @@ mod tests {
         assert!(text.contains("Loss per epoch") && text.contains("run A train"));
         // A single epoch still gets an axis.
         plot_curves(&png, "One epoch", &[("only", &[0.5][..])], "accuracy").unwrap();
+    }
+
+    #[test]
+    fn many_series_get_a_legend_panel_and_distinct_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<Vec<f64>> = (0..25)
+            .map(|r| (0..5).map(|e| 0.5 + 0.01 * r as f64 + 0.02 * e as f64).collect())
+            .collect();
+        let labels: Vec<String> = (0..25).map(|r| format!("exp{r:02}.1")).collect();
+        let series: Vec<(&str, &[f64])> = labels
+            .iter()
+            .zip(&values)
+            .map(|(l, v)| (l.as_str(), &v[..]))
+            .collect();
+        let (columns, width) = side_panel(&series).unwrap();
+        assert_eq!(columns, 2);
+        let png = dir.path().join("val.png");
+        plot_curves(&png, "validation accuracy", &series, "accuracy").unwrap();
+        check_png(&png, (CurvesFigure::SIZE.0 + width, CurvesFigure::SIZE.1));
+        // The panel holds drawn labels: dark pixels right of the chart.
+        let image = image::open(&png).unwrap().to_rgb8();
+        let dark = (CurvesFigure::SIZE.0..image.width())
+            .flat_map(|x| (0..image.height()).map(move |y| (x, y)))
+            .filter(|&(x, y)| image.get_pixel(x, y).0.iter().all(|&c| c < 80))
+            .count();
+        assert!(dark > 500, "only {dark} dark pixels in the legend panel");
+        assert!(side_panel(&series[..LEGEND_INSIDE_MAX]).is_none());
+        assert_eq!(
+            [Marker::of(0), Marker::of(9), Marker::of(10), Marker::of(20)],
+            [Marker::Circle, Marker::Circle, Marker::Triangle, Marker::Cross]
+        );
     }
 
     #[test]

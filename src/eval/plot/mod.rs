@@ -69,6 +69,11 @@ trait Figure {
     /// Width and height in pixels.
     const SIZE: (u32, u32);
 
+    /// Width and height of this figure: [`Figure::SIZE`] unless its content needs more room.
+    fn size(&self) -> (u32, u32) {
+        Self::SIZE
+    }
+
     /// Draws the whole figure on `root` (already filled white).
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
@@ -169,7 +174,7 @@ fn render<F: Figure>(path: &Path, figure: &F) -> Result<(), EvalError> {
         path: path.to_path_buf(),
         source: e,
     };
-    let (w, h) = F::SIZE;
+    let (w, h) = figure.size();
     match format {
         Format::Png => {
             let mut pixels = vec![0u8; w as usize * h as usize * 3];

@@ -178,7 +178,8 @@ fn print_training(t: &crate::train::session::TrainSummary) {
         t.parameters,
         t.epochs,
         if t.stopped_early { " (early stop)" } else { "" },
-        t.best_epoch.map_or("-".into(), |b| b.to_string())
+        // Counted from 1 like the epoch total; the summary keeps metrics.csv's 0-based index.
+        t.best_epoch.map_or("-".into(), |b| (b + 1).to_string())
     );
     println!(
         "test evaluation ({} protocol, threshold chosen on validation; loss {:.4}):\n{}",

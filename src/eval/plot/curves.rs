@@ -7,7 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{chart, colour, legend, padded, render, Axes, Chart, DrawResult, Figure, FONT, PALETTE};
+use super::{
+    chart, colour, legend, padded, render, Axes, Chart, DrawResult, Figure, FONT, PALETTE,
+};
 use crate::eval::EvalError;
 
 /// Draws each series in `series` (legend label, one value per epoch) as a line against
@@ -101,11 +103,14 @@ struct CurvesFigure<'a> {
 /// Up to this many series the legend sits inside the chart; more get a panel of their own
 /// on the right (a sweep's curves across 20-30 runs would hide the chart otherwise).
 const LEGEND_INSIDE_MAX: usize = 8;
-/// Legend rows per column of the side panel, their height, and pixels per label character
-/// (an estimate for Noto Sans at [`PANEL_FONT`] px).
-const PANEL_ROWS: usize = 24;
+/// Legend rows per column of the side panel (22 rows of 19 px fill the 500 px figure below
+/// the caption), their height, and pixels per label character (an estimate for Noto Sans
+/// at [`PANEL_FONT`] px).
+const PANEL_ROWS: usize = 22;
 const PANEL_ROW: i32 = 19;
 const PANEL_FONT: u32 = 14;
+/// The first legend row's centre, level with the chart's top edge (below its caption).
+const PANEL_TOP: i32 = 64;
 const PANEL_CHAR: u32 = 8;
 /// The sample line drawn before each label in the side panel, and the gaps around it.
 const SAMPLE: i32 = 24;
@@ -142,7 +147,9 @@ impl Marker {
             Self::Triangle => {
                 chart.draw_series(points.map(|p| TriangleMarker::new(p, 5, colour.filled())))?
             }
-            Self::Cross => chart.draw_series(points.map(|p| Cross::new(p, 4, colour.stroke_width(2))))?,
+            Self::Cross => {
+                chart.draw_series(points.map(|p| Cross::new(p, 4, colour.stroke_width(2))))?
+            }
         };
         Ok(())
     }
@@ -168,7 +175,11 @@ fn side_panel(series: &[(&str, &[f64])]) -> Option<(usize, u32)> {
         return None;
     }
     let columns = series.len().div_ceil(PANEL_ROWS);
-    let longest = series.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) as u32;
+    let longest = series
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
     let column = (SAMPLE + 2 * GAP) as u32 + longest * PANEL_CHAR;
     Some((columns, columns as u32 * column + GAP as u32))
 }
@@ -209,7 +220,8 @@ impl Figure for CurvesFigure<'_> {
             for segment in segments(values) {
                 marker.draw_on_chart(&mut chart, &segment, colour(i))?;
                 let points = if marker == Marker::Circle { 3 } else { 0 };
-                drawn = Some(chart.draw_series(LineSeries::new(segment, style).point_size(points))?);
+                drawn =
+                    Some(chart.draw_series(LineSeries::new(segment, style).point_size(points))?);
             }
             if let (Some(series), None) = (drawn, panel) {
                 series
@@ -227,12 +239,15 @@ impl Figure for CurvesFigure<'_> {
                     .pos(Pos::new(HPos::Left, VPos::Center));
                 for (i, (label, _)) in self.series.iter().enumerate() {
                     let x = GAP + (i / PANEL_ROWS) as i32 * column;
-                    // Level with the chart's top edge (its caption and margin above).
-                    let y = 64 + (i % PANEL_ROWS) as i32 * PANEL_ROW;
+                    let y = PANEL_TOP + (i % PANEL_ROWS) as i32 * PANEL_ROW;
                     let style = colour(i).stroke_width(2);
                     legend_area.draw(&PathElement::new([(x, y), (x + SAMPLE, y)], style))?;
                     Marker::of(i).draw(&legend_area, (x + SAMPLE / 2, y), colour(i))?;
-                    legend_area.draw(&Text::new(label.to_string(), (x + SAMPLE + GAP, y), font.clone()))?;
+                    legend_area.draw(&Text::new(
+                        label.to_string(),
+                        (x + SAMPLE + GAP, y),
+                        font.clone(),
+                    ))?;
                 }
                 Ok(())
             }
@@ -297,7 +312,11 @@ mod tests {
     fn many_series_get_a_legend_panel_and_distinct_markers() {
         let dir = tempfile::tempdir().unwrap();
         let values: Vec<Vec<f64>> = (0..25)
-            .map(|r| (0..5).map(|e| 0.5 + 0.01 * r as f64 + 0.02 * e as f64).collect())
+            .map(|r| {
+                (0..5)
+                    .map(|e| 0.5 + 0.01 * r as f64 + 0.02 * e as f64)
+                    .collect()
+            })
             .collect();
         let labels: Vec<String> = (0..25).map(|r| format!("exp{r:02}.1")).collect();
         let series: Vec<(&str, &[f64])> = labels
@@ -307,6 +326,12 @@ mod tests {
             .collect();
         let (columns, width) = side_panel(&series).unwrap();
         assert_eq!(columns, 2);
+        // A full column ends above the bottom edge.
+        let last = PANEL_TOP + (PANEL_ROWS as i32 - 1) * PANEL_ROW + PANEL_ROW / 2;
+        assert!(
+            last < CurvesFigure::SIZE.1 as i32,
+            "legend column clipped at {last}"
+        );
         let png = dir.path().join("val.png");
         plot_curves(&png, "validation accuracy", &series, "accuracy").unwrap();
         check_png(&png, (CurvesFigure::SIZE.0 + width, CurvesFigure::SIZE.1));
@@ -320,7 +345,12 @@ mod tests {
         assert!(side_panel(&series[..LEGEND_INSIDE_MAX]).is_none());
         assert_eq!(
             [Marker::of(0), Marker::of(9), Marker::of(10), Marker::of(20)],
-            [Marker::Circle, Marker::Circle, Marker::Triangle, Marker::Cross]
+            [
+                Marker::Circle,
+                Marker::Circle,
+                Marker::Triangle,
+                Marker::Cross
+            ]
         );
     }
 

@@ -33,6 +33,10 @@ def seed_rows():
 def main(files):
     ours = {}
     for f in files:
+        if not pathlib.Path(f).is_file():
+            # A sweep not run (or not finished) leaves its rows "not run".
+            print(f"{f}: no such file, its experiments show as not run", file=sys.stderr)
+            continue
         with open(f, newline="") as fh:
             for r in csv.DictReader(fh):
                 ours[r["run"]] = r

@@ -109,9 +109,9 @@ const LEGEND_INSIDE_MAX: usize = 8;
 const PANEL_ROWS: usize = 22;
 const PANEL_ROW: i32 = 19;
 const PANEL_FONT: u32 = 14;
+const PANEL_CHAR: u32 = 8;
 /// The first legend row's centre, level with the chart's top edge (below its caption).
 const PANEL_TOP: i32 = 64;
-const PANEL_CHAR: u32 = 8;
 /// The sample line drawn before each label in the side panel, and the gaps around it.
 const SAMPLE: i32 = 24;
 const GAP: i32 = 8;

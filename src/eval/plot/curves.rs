@@ -134,7 +134,7 @@ impl Marker {
         }
     }
 
-    /// Draws this marker at each of `points` on `chart`; circles come with the line itself.
+    /// Draws this marker at each of `points` on `chart`.
     fn draw_on_chart<DB: DrawingBackend>(
         self,
         chart: &mut Chart<'_, DB>,
@@ -143,7 +143,9 @@ impl Marker {
     ) -> DrawResult<DB> {
         let points = points.iter().copied();
         match self {
-            Self::Circle => return Ok(()),
+            Self::Circle => {
+                chart.draw_series(points.map(|p| Circle::new(p, 3, colour.filled())))?
+            }
             Self::Triangle => {
                 chart.draw_series(points.map(|p| TriangleMarker::new(p, 5, colour.filled())))?
             }
@@ -219,9 +221,7 @@ impl Figure for CurvesFigure<'_> {
             let mut drawn = None;
             for segment in segments(values) {
                 marker.draw_on_chart(&mut chart, &segment, colour(i))?;
-                let points = if marker == Marker::Circle { 3 } else { 0 };
-                drawn =
-                    Some(chart.draw_series(LineSeries::new(segment, style).point_size(points))?);
+                drawn = Some(chart.draw_series(LineSeries::new(segment, style))?);
             }
             if let (Some(series), None) = (drawn, panel) {
                 series

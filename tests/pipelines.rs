@@ -63,7 +63,7 @@ fn a_bad_pipeline_lists_every_problem_with_its_path() {
         Resize((width: 0)),
         PairBatch((sampler: Balanced(same_ratio: 2.0, pairs_per_epoch: 10), batch_size: 0)),
         Sink(Count),
-    ], schedule: (epochs: 0))"#;
+    ], schedule: (epochs: 0, average: Some(1.0)))"#;
     let parsed = parse(ron, Path::new("bad.ron")).expect("parses");
     let problems = plan(parsed).expect_err("invalid");
     let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
@@ -73,6 +73,7 @@ fn a_bad_pipeline_lists_every_problem_with_its_path() {
         "stages[2].batch_size",
         "stages[2].sampler.same_ratio",
         "schedule.epochs",
+        "schedule.average",
     ] {
         assert!(paths.contains(&want), "{want} missing from {paths:?}");
     }

@@ -285,3 +285,42 @@ fn a_hard_negative_pipeline_must_end_in_train() {
         "{t}"
     );
 }
+
+#[test]
+fn an_averaged_run_keeps_the_average_as_best_and_resumes_exactly() {
+    use twinflow::train::checkpoint::read;
+    let averaged = |epochs| {
+        tiny(epochs, "runs").replace("patience: None)", "patience: None, average: Some(0.9))")
+    };
+    let dir = setup();
+    std::fs::write(dir.path().join("straight.ron"), averaged(3)).expect("write");
+    std::fs::write(dir.path().join("halves.ron"), averaged(1)).expect("write");
+    run(
+        dir.path(),
+        &["run", "-q", "straight.ron", "--data", "synth"],
+    );
+    run(dir.path(), &["run", "-q", "halves.ron", "--data", "synth"]);
+    // After one epoch the best weights are that epoch's average, not the live weights.
+    let halves = dir.path().join("runs/halves-1");
+    let tensors = |file: &str| read(&halves.join(file)).expect(file);
+    let best = tensors("best.safetensors");
+    assert_eq!(best, tensors("average.safetensors"));
+    assert_ne!(best, tensors("last.safetensors"));
+    // Resuming continues the average where it stopped.
+    let ron = std::fs::read_to_string(halves.join("pipeline.ron")).expect("ron");
+    std::fs::write(
+        halves.join("pipeline.ron"),
+        ron.replace("epochs: 1", "epochs: 3"),
+    )
+    .expect("rewrite");
+    run(
+        dir.path(),
+        &["run", "-q", "--resume", "runs/halves-1", "--data", "synth"],
+    );
+    let straight = dir.path().join("runs/straight-1");
+    for file in ["last.safetensors", "average.safetensors"] {
+        let a = std::fs::read(straight.join(file)).expect("straight");
+        let b = std::fs::read(halves.join(file)).expect("resumed");
+        assert!(a == b, "resumed {file} differs from the uninterrupted run");
+    }
+}

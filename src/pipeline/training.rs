@@ -268,13 +268,17 @@ impl OptimizerConfig {
 }
 
 /// How long to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Schedule {
     /// The most epochs to run.
     pub epochs: usize,
     /// Stop when validation loss has not improved for this many epochs; `None` never stops.
     pub patience: Option<usize>,
+    /// Validate, keep as best and evaluate an exponential moving average of the weights,
+    /// with this decay per step (e.g. `Some(0.999)`: the last ~1,000 steps weigh most),
+    /// instead of the last weights; `None` uses the last weights.
+    pub average: Option<f64>,
 }
 
 impl Default for Schedule {
@@ -282,6 +286,7 @@ impl Default for Schedule {
         Self {
             epochs: 50,
             patience: Some(3),
+            average: None,
         }
     }
 }
@@ -378,6 +383,14 @@ pub fn problems(p: &super::Pipeline, input: usize, out: &mut Vec<Problem>) {
             "schedule.patience",
             "must be > 0, or None to never stop early",
         ));
+    }
+    if let Some(decay) = p.schedule.average {
+        if !(decay > 0.0 && decay < 1.0) {
+            out.push(Problem::new(
+                "schedule.average",
+                format!("must be strictly between 0 and 1 (e.g. Some(0.999)), got {decay}"),
+            ));
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{self, Tensors};
 use std::collections::HashMap;
 
+use super::average::WeightAverage;
 use super::optim::OptimizerState;
 use super::trainer::LoopState;
 
@@ -149,6 +150,36 @@ impl RunDir {
         }
         self.write("metrics.csv", &csv)?;
         Ok(())
+    }
+
+    /// Saves the weight average (`average.safetensors`, the training step in the metadata),
+    /// so that `--resume` continues it.
+    ///
+    /// # Errors
+    /// I/O and serialisation failures.
+    pub fn save_average(&self, average: &WeightAverage) -> Result<(), RunDirError> {
+        let meta = HashMap::from([("steps".to_string(), average.steps().to_string())]);
+        checkpoint::write(&self.average(), average.tensors(), Some(meta))?;
+        Ok(())
+    }
+
+    /// Reads what `save_average` wrote: the tensors and the training step; `None` when the
+    /// run has no average yet (it was trained without one so far).
+    ///
+    /// # Errors
+    /// A damaged file.
+    pub fn load_average(&self) -> Result<Option<(Tensors, u64)>, RunDirError> {
+        let path = self.average();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (tensors, meta) = checkpoint::read_with_metadata(&path)?;
+        let steps = meta.get("steps").and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(Some((tensors, steps)))
+    }
+
+    fn average(&self) -> PathBuf {
+        self.path.join("average.safetensors")
     }
 
     /// Reads what `save_progress` wrote: last weights, optimizer tensors and metadata, state.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::average::WeightAverage;
 use super::checkpoint::{self, load_net};
 use super::optim::Optimizer;
 use super::refresh::{RefreshError, Refresher};
@@ -45,6 +46,12 @@ pub enum SessionError {
     /// A resumed run could not embed the pool its first batches mine from.
     #[error(transparent)]
     Refresh(#[from] RefreshError),
+    /// A resumed run's saved weight average does not fit its network.
+    #[error("{} does not fit this network; delete it to restart the average from the last weights", path.display())]
+    AverageMismatch {
+        /// The average file.
+        path: PathBuf,
+    },
 }
 
 /// What a training run produced.
@@ -164,6 +171,17 @@ pub fn train(
     if let Some(refresher) = &refresher {
         refresher.prime(&net, state.epochs_done)?;
     }
+    let average = match p.schedule.average {
+        None => None,
+        Some(decay) => Some(match run.load_average()? {
+            Some((tensors, steps)) => WeightAverage::resume(decay, &net, tensors, steps)
+                .ok_or_else(|| SessionError::AverageMismatch {
+                    path: run.path().join("average.safetensors"),
+                })?,
+            // A fresh run, or one trained without an average so far: start from its weights.
+            None => WeightAverage::new(decay, &net, optimizer.steps().max(0) as u64),
+        }),
+    };
     let source = source.starting_at(state.epochs_done);
     let trainer = Trainer::new(
         net,
@@ -173,7 +191,8 @@ pub fn train(
         state,
         default_threshold(p.loss),
     )
-    .with_refresher(refresher);
+    .with_refresher(refresher)
+    .with_average(average);
     let chain = Chain {
         source: SourceStage {
             name: "pair-batch".into(),

@@ -11,6 +11,7 @@ use std::time::Instant;
 use dfdx::tensor_ops::Backward;
 use serde::{Deserialize, Serialize};
 
+use super::average::WeightAverage;
 use super::checkpoint::{self, params_of};
 use super::metrics::{summarize, Summary};
 use super::optim::Optimizer;
@@ -101,6 +102,10 @@ pub struct Trainer {
     stopped: bool,
     /// Publishes embeddings for a mining sampler.
     refresher: Option<Refresher>,
+    /// The weight average that validation, the best checkpoint and evaluation use.
+    average: Option<WeightAverage>,
+    /// The averaged network, built at an epoch's first validation batch.
+    averaged: Option<SiameseNet>,
 }
 
 impl Trainer {
@@ -126,7 +131,15 @@ impl Trainer {
             threshold,
             stopped: false,
             refresher: None,
+            average: None,
+            averaged: None,
         }
+    }
+
+    /// Validates, keeps as best and evaluates `average` instead of the last weights.
+    pub fn with_average(mut self, average: Option<WeightAverage>) -> Self {
+        self.average = average;
+        self
     }
 
     /// Publishes the pool's embeddings every `refresh_every` train steps, for a
@@ -170,6 +183,10 @@ impl Trainer {
                 self.optimizer
                     .update(&mut self.net.params, &mut grads)
                     .map_err(err)?;
+                if let Some(average) = &mut self.average {
+                    average.update(&self.net);
+                    self.averaged = None;
+                }
                 self.train.add(out.data_loss, &out.scores, &b.labels);
                 if let Some(refresher) = &self.refresher {
                     refresher
@@ -180,10 +197,13 @@ impl Trainer {
                 }
             }
             Phase::Validation => {
-                let (loss, scores) = self
-                    .net
-                    .evaluate(&b.left, &b.right, &b.labels)
-                    .map_err(err)?;
+                let net = match &self.average {
+                    Some(average) => &*self
+                        .averaged
+                        .get_or_insert_with(|| average.averaged(&self.net)),
+                    None => &self.net,
+                };
+                let (loss, scores) = net.evaluate(&b.left, &b.right, &b.labels).map_err(err)?;
                 self.val.add(loss, &scores, &b.labels);
             }
         }
@@ -226,7 +246,13 @@ impl Trainer {
         let params = params_of(&self.net);
         if improved {
             let path = self.run.best_weights();
-            checkpoint::write(&path, &params, None).map_err(|e| write(e.into(), path))?;
+            let best = self.average.as_ref().map_or(&params, |a| a.tensors());
+            checkpoint::write(&path, best, None).map_err(|e| write(e.into(), path))?;
+        }
+        if let Some(average) = &self.average {
+            self.run
+                .save_average(average)
+                .map_err(|e| write(e.into(), self.run.path().into()))?;
         }
         let optimizer = self
             .optimizer

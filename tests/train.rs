@@ -35,6 +35,16 @@ pub fn setup() -> tempfile::TempDir {
     dir
 }
 
+/// Raises the finished run `runs/<name>` in `dir` from `from` to `to` epochs and resumes it.
+fn resume_to(dir: &Path, name: &str, from: usize, to: usize) {
+    let pipeline = dir.join("runs").join(name).join("pipeline.ron");
+    let ron = std::fs::read_to_string(&pipeline).expect("ron");
+    let ron = ron.replace(&format!("epochs: {from}"), &format!("epochs: {to}"));
+    std::fs::write(&pipeline, ron).expect("rewrite");
+    let folder = format!("runs/{name}");
+    run(dir, &["run", "-q", "--resume", &folder, "--data", "synth"]);
+}
+
 /// Runs twinflow in `dir`, asserting success; returns its output.
 pub fn run(dir: &Path, args: &[&str]) -> String {
     let out = twinflow(dir, args);
@@ -111,16 +121,7 @@ fn a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one() {
     );
     run(dir.path(), &["run", "-q", "halves.ron", "--data", "synth"]);
     let halves = dir.path().join("runs/halves-1");
-    let ron = std::fs::read_to_string(halves.join("pipeline.ron")).expect("ron");
-    std::fs::write(
-        halves.join("pipeline.ron"),
-        ron.replace("epochs: 2", "epochs: 4"),
-    )
-    .expect("rewrite");
-    run(
-        dir.path(),
-        &["run", "-q", "--resume", "runs/halves-1", "--data", "synth"],
-    );
+    resume_to(dir.path(), "halves-1", 2, 4);
     let a = std::fs::read(dir.path().join("runs/straight-1/last.safetensors")).expect("straight");
     let b = std::fs::read(halves.join("last.safetensors")).expect("resumed");
     assert!(a == b, "resumed weights differ from the uninterrupted run");
@@ -256,16 +257,7 @@ fn a_hard_negative_run_trains_deterministically_and_resumes_exactly() {
     // refresh is the uninterrupted run's, so the weights match exactly.
     run(dir.path(), &["run", "-q", "half.ron", "--data", "synth"]);
     let half = dir.path().join("runs/half-1");
-    let ron = std::fs::read_to_string(half.join("pipeline.ron")).expect("ron");
-    std::fs::write(
-        half.join("pipeline.ron"),
-        ron.replace("epochs: 2", "epochs: 4"),
-    )
-    .expect("rewrite");
-    run(
-        dir.path(),
-        &["run", "-q", "--resume", "runs/half-1", "--data", "synth"],
-    );
+    resume_to(dir.path(), "half-1", 2, 4);
     assert!(
         weights(&first) == weights(&half),
         "resumed weights differ from the uninterrupted run"
@@ -307,16 +299,7 @@ fn an_averaged_run_keeps_the_average_as_best_and_resumes_exactly() {
     assert_eq!(best, tensors("average.safetensors"));
     assert_ne!(best, tensors("last.safetensors"));
     // Resuming continues the average where it stopped.
-    let ron = std::fs::read_to_string(halves.join("pipeline.ron")).expect("ron");
-    std::fs::write(
-        halves.join("pipeline.ron"),
-        ron.replace("epochs: 1", "epochs: 3"),
-    )
-    .expect("rewrite");
-    run(
-        dir.path(),
-        &["run", "-q", "--resume", "runs/halves-1", "--data", "synth"],
-    );
+    resume_to(dir.path(), "halves-1", 1, 3);
     let straight = dir.path().join("runs/straight-1");
     for file in ["last.safetensors", "average.safetensors"] {
         let a = std::fs::read(straight.join(file)).expect("straight");

@@ -7,9 +7,11 @@
 //! Batch norm's running statistics are averaged the same way, so they stay close to the
 //! statistics of the averaged network.
 
+use std::path::Path;
+
 use crate::model::net::SiameseNet;
 
-use super::checkpoint::{params_of, Tensors};
+use super::checkpoint::{load_net, params_of, CheckpointError, Tensors};
 
 /// The running average of a network's parameters and batch-norm statistics.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,32 +35,22 @@ impl WeightAverage {
         }
     }
 
-    /// An average resumed from saved tensors (as [`Self::tensors`] gave them) after `steps`
-    /// updates. `None` when the tensors do not match `net`'s names and sizes.
-    pub fn resume(decay: f64, net: &SiameseNet, tensors: Tensors, steps: u64) -> Option<Self> {
-        let expected = params_of(net);
-        let fits = expected.len() == tensors.len()
-            && expected.iter().all(|(name, shape, _)| {
-                tensors.iter().any(|(n, s, v)| {
-                    n == name && s == shape && v.len() == shape.iter().product::<usize>()
-                })
-            });
-        fits.then(|| {
-            // Checkpoint files come back sorted by name; keep params_of's order.
-            let tensors = expected
-                .into_iter()
-                .map(|(name, shape, _)| {
-                    let pos = tensors.iter().position(|(n, _, _)| *n == name);
-                    let values = pos.map(|i| tensors[i].2.clone()).unwrap_or_default();
-                    (name, shape, values)
-                })
-                .collect();
-            Self {
-                decay,
-                steps,
-                tensors,
-            }
-        })
+    /// An average resumed from what [`Self::tensors`] gave and `path` held, `steps` training
+    /// steps into the run.
+    ///
+    /// # Errors
+    /// The tensors do not fit `net` (a missing, extra or misshapen tensor), as
+    /// [`load_net`] checks them.
+    pub fn resume(
+        decay: f64,
+        net: &SiameseNet,
+        path: &Path,
+        tensors: &Tensors,
+        steps: u64,
+    ) -> Result<Self, CheckpointError> {
+        let mut saved = net.clone();
+        load_net(path, &mut saved, tensors)?;
+        Ok(Self::new(decay, &saved, steps))
     }
 
     /// The decay used for the next update: `decay`, or less early in the run, so that the
@@ -176,9 +168,10 @@ mod tests {
         avg.update(&b);
         let mut saved = avg.tensors().clone();
         saved.sort_by(|x, y| x.0.cmp(&y.0));
-        let back = WeightAverage::resume(0.9, &a, saved.clone(), avg.steps()).expect("fits");
+        let path = Path::new("average.safetensors");
+        let back = WeightAverage::resume(0.9, &a, path, &saved, avg.steps()).expect("fits");
         assert_eq!(back, avg);
         saved.pop();
-        assert!(WeightAverage::resume(0.9, &a, saved, 1).is_none());
+        assert!(WeightAverage::resume(0.9, &a, path, &saved, 1).is_err());
     }
 }

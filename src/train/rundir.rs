@@ -159,7 +159,7 @@ impl RunDir {
     /// I/O and serialisation failures.
     pub fn save_average(&self, average: &WeightAverage) -> Result<(), RunDirError> {
         let meta = HashMap::from([("steps".to_string(), average.steps().to_string())]);
-        checkpoint::write(&self.average(), average.tensors(), Some(meta))?;
+        checkpoint::write(&self.average_weights(), average.tensors(), Some(meta))?;
         Ok(())
     }
 
@@ -169,7 +169,7 @@ impl RunDir {
     /// # Errors
     /// A damaged file.
     pub fn load_average(&self) -> Result<Option<(Tensors, u64)>, RunDirError> {
-        let path = self.average();
+        let path = self.average_weights();
         if !path.exists() {
             return Ok(None);
         }
@@ -178,7 +178,8 @@ impl RunDir {
         Ok(Some((tensors, steps)))
     }
 
-    fn average(&self) -> PathBuf {
+    /// The weight average's file (`schedule.average`).
+    pub fn average_weights(&self) -> PathBuf {
         self.path.join("average.safetensors")
     }
 

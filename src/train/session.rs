@@ -46,12 +46,6 @@ pub enum SessionError {
     /// A resumed run could not embed the pool its first batches mine from.
     #[error(transparent)]
     Refresh(#[from] RefreshError),
-    /// A resumed run's saved weight average does not fit its network.
-    #[error("{} does not fit this network; delete it to restart the average from the last weights", path.display())]
-    AverageMismatch {
-        /// The average file.
-        path: PathBuf,
-    },
 }
 
 /// What a training run produced.
@@ -174,10 +168,9 @@ pub fn train(
     let average = match p.schedule.average {
         None => None,
         Some(decay) => Some(match run.load_average()? {
-            Some((tensors, steps)) => WeightAverage::resume(decay, &net, tensors, steps)
-                .ok_or_else(|| SessionError::AverageMismatch {
-                    path: run.path().join("average.safetensors"),
-                })?,
+            Some((tensors, steps)) => {
+                WeightAverage::resume(decay, &net, &run.average_weights(), &tensors, steps)?
+            }
             // A fresh run, or one trained without an average so far: start from its weights.
             None => WeightAverage::new(decay, &net, optimizer.steps().max(0) as u64),
         }),

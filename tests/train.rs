@@ -307,3 +307,52 @@ fn an_averaged_run_keeps_the_average_as_best_and_resumes_exactly() {
         assert!(a == b, "resumed {file} differs from the uninterrupted run");
     }
 }
+
+/// The epoch of the highest validation AUC in `run`'s state, among epochs `from..`.
+fn best_auc_epoch(run: &Path, from: usize) -> (usize, serde_json::Value) {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).expect("state"))
+            .expect("json");
+    let history = state["history"].as_array().expect("history");
+    let auc = |m: &serde_json::Value| m["val"]["auc"].as_f64().expect("auc");
+    let mut best = from;
+    for (epoch, m) in history.iter().enumerate().skip(from) {
+        if auc(m) > auc(&history[best]) {
+            best = epoch;
+        }
+    }
+    (best, state)
+}
+
+#[test]
+fn a_run_monitoring_validation_auc_keeps_the_epoch_of_the_highest_auc() {
+    let dir = setup();
+    let by_auc = tiny(4, "runs").replace("patience: None)", "patience: None, monitor: ValAuc)");
+    std::fs::write(dir.path().join("auc.ron"), by_auc).expect("write");
+    std::fs::write(dir.path().join("halves.ron"), tiny(2, "runs")).expect("write");
+    run(dir.path(), &["run", "-q", "auc.ron", "--data", "synth"]);
+    let auc = dir.path().join("runs/auc-1");
+    let (best, state) = best_auc_epoch(&auc, 0);
+    assert_eq!(state["best"][1].as_u64(), Some(best as u64), "{state}");
+    assert_eq!(state["monitor"], "ValAuc");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(auc.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["best_epoch"].as_u64(), Some(best as u64));
+    // A run resumed under another monitor forgets the best the old one chose: only the
+    // epochs run since can be best.
+    run(dir.path(), &["run", "-q", "halves.ron", "--data", "synth"]);
+    let halves = dir.path().join("runs/halves-1");
+    let pipeline = halves.join("pipeline.ron");
+    let ron = std::fs::read_to_string(&pipeline).expect("ron");
+    assert!(ron.contains("monitor: ValLoss"), "{ron}");
+    std::fs::write(
+        &pipeline,
+        ron.replace("monitor: ValLoss", "monitor: ValAuc"),
+    )
+    .expect("edit");
+    resume_to(dir.path(), "halves-1", 2, 4);
+    let (best, state) = best_auc_epoch(&halves, 2);
+    assert_eq!(state["best"][1].as_u64(), Some(best as u64), "{state}");
+    assert_eq!(state["monitor"], "ValAuc");
+}

@@ -273,8 +273,12 @@ impl OptimizerConfig {
 pub struct Schedule {
     /// The most epochs to run.
     pub epochs: usize,
-    /// Stop when validation loss has not improved for this many epochs; `None` never stops.
+    /// Stop when the monitored measure has not improved for this many epochs; `None` never
+    /// stops.
     pub patience: Option<usize>,
+    /// What picks the best epoch (its weights are kept and evaluated) and what `patience`
+    /// waits on.
+    pub monitor: Monitor,
     /// Validate, keep as best and evaluate an exponential moving average of the weights,
     /// with this decay per step (e.g. `Some(0.999)`: the last ~1,000 steps weigh most),
     /// instead of the last weights; `None` uses the last weights.
@@ -286,7 +290,30 @@ impl Default for Schedule {
         Self {
             epochs: 50,
             patience: Some(3),
+            monitor: Monitor::ValLoss,
             average: None,
+        }
+    }
+}
+
+/// The validation measure that picks the best epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Monitor {
+    /// Lowest validation loss. Rewards calibrated scores as well as ranking.
+    #[default]
+    ValLoss,
+    /// Highest validation AUC. Ranking only: the threshold is chosen on validation anyway,
+    /// so scores that are shifted as a whole (as hard-negative mining makes them) do not
+    /// count against an epoch.
+    ValAuc,
+}
+
+impl Monitor {
+    /// True when `value` is better than `best` under this measure; a NaN is never better.
+    pub fn better(self, value: f64, best: f64) -> bool {
+        match self {
+            Self::ValLoss => value < best,
+            Self::ValAuc => value > best,
         }
     }
 }
@@ -415,5 +442,30 @@ fn optimizer_problems(o: &OptimizerConfig, out: &mut Vec<Problem>) {
                 format!("must be in [0, 1), got {momentum}"),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_monitor_prefers_its_own_direction_and_never_a_nan() {
+        assert!(Monitor::ValLoss.better(0.3, 0.4));
+        assert!(!Monitor::ValLoss.better(0.5, 0.4));
+        assert!(Monitor::ValAuc.better(0.9, 0.8));
+        assert!(!Monitor::ValAuc.better(0.7, 0.8));
+        for m in [Monitor::ValLoss, Monitor::ValAuc] {
+            assert!(!m.better(f64::NAN, 0.5));
+            assert!(!m.better(0.5, 0.5), "{m:?}: a tie keeps the earlier epoch");
+        }
+    }
+
+    #[test]
+    fn the_monitor_is_read_from_ron_and_defaults_to_validation_loss() {
+        let s: Schedule = ron::from_str("(monitor: ValAuc)").expect("ron");
+        assert_eq!(s.monitor, Monitor::ValAuc);
+        let s: Schedule = ron::from_str("()").expect("ron");
+        assert_eq!(s.monitor, Monitor::ValLoss);
     }
 }

@@ -87,7 +87,7 @@ impl RunDir {
         self.path.join("pipeline.ron")
     }
 
-    /// The best weights so far (lowest validation loss).
+    /// The best weights so far (by `schedule.monitor`).
     pub fn best_weights(&self) -> PathBuf {
         self.path.join("best.safetensors")
     }

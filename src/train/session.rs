@@ -57,7 +57,7 @@ pub struct TrainSummary {
     pub parameters: usize,
     /// Epochs run (in total, across resumes).
     pub epochs: usize,
-    /// The epoch with the lowest validation loss, whose weights were kept, counted from 0
+    /// The best epoch by `schedule.monitor`, whose weights were kept, counted from 0
     /// as the `epoch` column of `metrics.csv`.
     pub best_epoch: Option<usize>,
     /// True when early stopping ended the run.

@@ -18,7 +18,7 @@ use super::optim::Optimizer;
 use super::refresh::Refresher;
 use super::rundir::RunDir;
 use crate::model::net::SiameseNet;
-use crate::pipeline::training::Schedule;
+use crate::pipeline::training::{Monitor, Schedule};
 use crate::pipeline::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
 
 /// One row of the per-epoch metrics.
@@ -79,8 +79,11 @@ impl Phase1 {
 pub struct LoopState {
     /// Epochs finished.
     pub epochs_done: usize,
-    /// Best validation loss so far and its epoch.
+    /// Best value of the monitored measure so far and its epoch.
     pub best: Option<(f64, usize)>,
+    /// The measure `best` holds; state files older than the option hold validation loss.
+    #[serde(default)]
+    pub monitor: Monitor,
     /// Epochs since the best.
     pub since_best: usize,
     /// Every finished epoch's metrics.
@@ -118,6 +121,14 @@ impl Trainer {
         state: LoopState,
         threshold: f64,
     ) -> Self {
+        let mut state = state;
+        if state.monitor != schedule.monitor {
+            // A resumed run that now monitors another measure: the kept best was chosen by the
+            // old one, so the next epoch replaces it and patience counts afresh.
+            state.best = None;
+            state.since_best = 0;
+            state.monitor = schedule.monitor;
+        }
         Self {
             net,
             optimizer,
@@ -228,12 +239,16 @@ impl Trainer {
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
             same_ratio: train.ratio.unwrap_or_default(),
         };
-        let improved = self
-            .state
-            .best
-            .is_none_or(|(best, _)| metrics.val_loss < best);
+        let value = match self.schedule.monitor {
+            Monitor::ValLoss => metrics.val_loss,
+            Monitor::ValAuc => metrics.val.auc.unwrap_or(f64::NAN),
+        };
+        let improved = match self.state.best {
+            None => !value.is_nan(),
+            Some((best, _)) => self.schedule.monitor.better(value, best),
+        };
         if improved {
-            self.state.best = Some((metrics.val_loss, epoch));
+            self.state.best = Some((value, epoch));
             self.state.since_best = 0;
         } else {
             self.state.since_best += 1;

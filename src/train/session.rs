@@ -267,7 +267,14 @@ pub fn score_pairs_with(
         .collect();
     let (mut scores, mut labels, mut loss) = (Vec::new(), Vec::new(), 0.0);
     for chunk in rows.chunks(batch.max(1)) {
-        let b = gather(store, crate::pipeline::Phase::Validation, 0, 0, chunk);
+        let b = gather(
+            store,
+            crate::pipeline::Phase::Validation,
+            0,
+            0,
+            chunk,
+            crate::stages::pair_batch::Labels::ByName,
+        );
         let (l, s) = evaluate_flipped(net, b.left, b.right, &b.labels, b.width, flip)?;
         loss += f64::from(l) * chunk.len() as f64;
         scores.extend(s.iter().map(|&v| f64::from(v)));

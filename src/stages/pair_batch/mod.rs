@@ -16,7 +16,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use mining::{BoardError, MiningBoard, MiningMode, PoolImage, Snapshot};
-pub use source::{gather, PairBatchSource, PairSets};
+pub use source::{gather, Labels, PairBatchSource, PairSets};
 
 use crate::pipeline::validate::Problem;
 
@@ -51,6 +51,20 @@ pub enum Sampler {
         /// Reshuffle the pairs every epoch (seeded).
         #[serde(default = "yes")]
         shuffle: bool,
+    },
+    /// The fixed train pairs, each once an epoch, plus pairs made from their images without
+    /// labels: an image with itself as a same pair (`Augment` distorts each twin apart, so
+    /// the two views differ) and two distinct images as a different pair (LFW holds so many
+    /// people that two random images are almost never one person's). Made pairs are labelled
+    /// by that rule, never by the names, so only the pairs file's labels are used: still the
+    /// restricted protocol. A made pair that is a fixed same pair keeps the file's label.
+    PairsFilePlus {
+        /// Same pairs made from one image each epoch, as a multiple of the fixed pairs.
+        #[serde(default = "one")]
+        self_same: f64,
+        /// Different pairs made from two images each epoch, as a multiple of the fixed pairs.
+        #[serde(default = "two")]
+        random_different: f64,
     },
     /// Pairs drawn from the train identities (the identity protocol).
     Balanced {
@@ -97,6 +111,17 @@ fn half() -> f64 {
     0.5
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+/// The most pairs `PairsFilePlus` may make per fixed pair, of either kind.
+pub const MAX_MADE_PER_PAIR: f64 = 100.0;
+
 fn quarter() -> f64 {
     0.25
 }
@@ -130,7 +155,7 @@ impl Sampler {
     /// the train pairs file) or `identity` (pairs drawn from the train identities).
     pub fn protocol(&self) -> &'static str {
         match self {
-            Sampler::PairsFile { .. } => "restricted",
+            Sampler::PairsFile { .. } | Sampler::PairsFilePlus { .. } => "restricted",
             Sampler::Balanced { .. } | Sampler::HardNegative { .. } => "identity",
         }
     }
@@ -139,6 +164,7 @@ impl Sampler {
     pub fn name(&self) -> &'static str {
         match self {
             Sampler::PairsFile { .. } => "PairsFile",
+            Sampler::PairsFilePlus { .. } => "PairsFilePlus",
             Sampler::Balanced { .. } => "Balanced",
             Sampler::HardNegative { .. } => "HardNegative",
         }
@@ -162,6 +188,14 @@ impl Sampler {
             (
                 Sampler::default(),
                 "the fixed pairs of the train pairs file (restricted protocol)",
+            ),
+            (
+                Sampler::PairsFilePlus {
+                    self_same: one(),
+                    random_different: two(),
+                },
+                "the fixed train pairs plus label-free pairs made from their images \
+                 (restricted protocol)",
             ),
             (
                 Sampler::Balanced {
@@ -196,6 +230,22 @@ impl PairBatchConfig {
         let path = format!("{path}.sampler");
         match self.sampler {
             Sampler::PairsFile { .. } => {}
+            Sampler::PairsFilePlus {
+                self_same,
+                random_different,
+            } => {
+                for (field, value) in [
+                    ("self_same", self_same),
+                    ("random_different", random_different),
+                ] {
+                    if !(0.0..=MAX_MADE_PER_PAIR).contains(&value) {
+                        out.push(Problem::new(
+                            format!("{path}.{field}"),
+                            format!("must be in [0, {MAX_MADE_PER_PAIR}], got {value}"),
+                        ));
+                    }
+                }
+            }
             Sampler::Balanced {
                 same_ratio,
                 pairs_per_epoch,

@@ -32,6 +32,10 @@ pub struct PairBatchSource {
     epochs: usize,
     seed: u64,
     train: Vec<(u32, u32)>,
+    /// The distinct images of the train pairs, for `PairsFilePlus` to make pairs from.
+    train_images: Vec<u32>,
+    /// The train pairs labelled same, both ways round, for labelling made pairs.
+    train_same: BTreeSet<(u32, u32)>,
     validation: Vec<(u32, u32)>,
     identities: Vec<Vec<u32>>,
     /// Indices into `identities` of those with two or more images (same-pair candidates).
@@ -100,6 +104,17 @@ impl PairBatchSource {
             rows
         };
         let (train, validation) = (resolve(sets.train), resolve(sets.validation));
+        let train_images: Vec<u32> = train
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .collect::<BTreeSet<u32>>()
+            .into_iter()
+            .collect();
+        let train_same = train
+            .iter()
+            .filter(|&&(a, b)| store.key(a as usize).name == store.key(b as usize).name)
+            .flat_map(|&(a, b)| [(a, b), (b, a)])
+            .collect();
         let mut by_name: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
         for row in 0..store.len() {
             let name = store.key(row).name.as_str();
@@ -130,6 +145,8 @@ impl PairBatchSource {
             epochs,
             seed,
             train,
+            train_images,
+            train_same,
             validation,
             identities,
             multi,
@@ -164,10 +181,23 @@ impl PairBatchSource {
         self.epochs
     }
 
+    /// How train batches are labelled: made pairs without the names.
+    pub(crate) fn train_labels(&self) -> Labels<'_> {
+        match self.config.sampler {
+            Sampler::PairsFilePlus { .. } => Labels::Made(&self.train_same),
+            _ => Labels::ByName,
+        }
+    }
+
     fn check(&self) -> Result<(), StageError> {
         let reason = match self.config.sampler {
-            Sampler::PairsFile { .. } if self.train.is_empty() => {
+            Sampler::PairsFile { .. } | Sampler::PairsFilePlus { .. } if self.train.is_empty() => {
                 Some("no train pair has both images".to_string())
+            }
+            Sampler::PairsFilePlus {
+                random_different, ..
+            } if random_different > 0.0 && self.train_images.len() < 2 => {
+                Some("made different pairs need two distinct train images".to_string())
             }
             Sampler::Balanced { same_ratio, .. } | Sampler::HardNegative { same_ratio, .. } => {
                 let multi = self.multi.len();
@@ -182,7 +212,7 @@ impl PairBatchSource {
                     None
                 }
             }
-            Sampler::PairsFile { .. } => None,
+            Sampler::PairsFile { .. } | Sampler::PairsFilePlus { .. } => None,
         };
         reason.map_or(Ok(()), |reason| Err(StageError::Sampling { reason }))
     }
@@ -190,6 +220,13 @@ impl PairBatchSource {
     fn train_pairs_per_epoch(&self) -> usize {
         match self.config.sampler {
             Sampler::PairsFile { .. } => self.train.len(),
+            Sampler::PairsFilePlus {
+                self_same,
+                random_different,
+            } => {
+                let (same, different) = made(self.train.len(), self_same, random_different);
+                self.train.len() + same + different
+            }
             Sampler::Balanced {
                 pairs_per_epoch, ..
             }
@@ -255,6 +292,25 @@ impl PairBatchSource {
                 if shuffle {
                     pairs.shuffle(rng);
                 }
+                pairs
+            }
+            Sampler::PairsFilePlus {
+                self_same,
+                random_different,
+            } => {
+                let mut pairs = self.train.clone();
+                let (same, different) = made(pairs.len(), self_same, random_different);
+                let images = &self.train_images;
+                for _ in 0..same {
+                    let row = images[rng.gen_range(0..images.len())];
+                    pairs.push((row, row));
+                }
+                for _ in 0..different {
+                    let a = rng.gen_range(0..images.len());
+                    let b = (a + rng.gen_range(1..images.len())) % images.len();
+                    pairs.push((images[a], images[b]));
+                }
+                pairs.shuffle(rng);
                 pairs
             }
             Sampler::Balanced {
@@ -330,6 +386,12 @@ impl PairBatchSource {
     }
 }
 
+/// How many same and different pairs `PairsFilePlus` makes per epoch from `fixed` pairs.
+fn made(fixed: usize, self_same: f64, random_different: f64) -> (usize, usize) {
+    let times = |k: f64| (fixed as f64 * k).round() as usize;
+    (times(self_same), times(random_different))
+}
+
 /// The fractions a `HardNegative` batch holds.
 #[derive(Debug, Clone, Copy)]
 struct Ratios {
@@ -339,13 +401,25 @@ struct Ratios {
     random: f64,
 }
 
-/// Copies the pairs' images out of the store into a batch (pixels as f32 in [0, 1]).
+/// How a batch's pairs are labelled.
+#[derive(Debug, Clone, Copy)]
+pub enum Labels<'a> {
+    /// Same when both images carry one name: the pairs files' labels, and the identities'.
+    ByName,
+    /// Same when both twins are one image, or the pair is one of these fixed same pairs;
+    /// for pairs made without looking at names.
+    Made(&'a BTreeSet<(u32, u32)>),
+}
+
+/// Copies the pairs' images out of the store into a batch (pixels as f32 in [0, 1]),
+/// labelled as `labels` says.
 pub fn gather(
     store: &dyn ImageStore,
     phase: Phase,
     epoch: usize,
     index: usize,
     rows: &[(u32, u32)],
+    labels_by: Labels<'_>,
 ) -> PairBatch {
     let (h, w) = (store.height(), store.width());
     let n = h * w;
@@ -355,7 +429,10 @@ pub fn gather(
     for (i, &(a, b)) in rows.iter().enumerate() {
         store.copy_f32(a as usize, &mut left[i * n..(i + 1) * n]);
         store.copy_f32(b as usize, &mut right[i * n..(i + 1) * n]);
-        let same = store.key(a as usize).name == store.key(b as usize).name;
+        let same = match labels_by {
+            Labels::ByName => store.key(a as usize).name == store.key(b as usize).name,
+            Labels::Made(fixed_same) => a == b || fixed_same.contains(&(a, b)),
+        };
         labels.push(if same { 1.0 } else { 0.0 });
     }
     PairBatch {
@@ -392,6 +469,7 @@ impl Source for PairBatchSource {
             Some(board) => Box::new(BoardWaiter { board, ctx }),
             None => Box::new(NoRefreshes),
         };
+        let train_labels = self.train_labels();
         for epoch in self.start_epoch..self.epochs {
             self.train_epoch(epoch, refreshes.as_mut(), &mut |index, rows| {
                 out.emit(Item::Batch(gather(
@@ -400,6 +478,7 @@ impl Source for PairBatchSource {
                     epoch,
                     index,
                     rows,
+                    train_labels,
                 )))
             })?;
             for (index, chunk) in self.validation.chunks(self.config.batch_size).enumerate() {
@@ -409,6 +488,7 @@ impl Source for PairBatchSource {
                     epoch,
                     index,
                     chunk,
+                    Labels::ByName,
                 )))?;
             }
         }

@@ -236,7 +236,7 @@ fn the_catalogue_lists_every_sampler_as_valid_ron() {
         .iter()
         .map(|(s, _)| ron::ser::to_string(s).expect("ron"))
         .collect();
-    for kind in ["PairsFile", "Balanced", "HardNegative"] {
+    for kind in ["PairsFile", "PairsFilePlus", "Balanced", "HardNegative"] {
         assert!(listed.iter().any(|s| s.starts_with(kind)), "{listed:?}");
     }
     for ron in &listed {
@@ -274,4 +274,68 @@ fn batches_before_the_first_refresh_wait_for_nothing() {
         .train_epoch(1, &mut trainer, &mut |_, _| Ok(()))
         .expect("epoch 1");
     assert_eq!(trainer.asked, vec![0]);
+}
+
+fn plus(self_same: f64, random_different: f64) -> Sampler {
+    Sampler::PairsFilePlus {
+        self_same,
+        random_different,
+    }
+}
+
+#[test]
+fn pairs_file_plus_labels_made_pairs_by_the_file_never_by_the_names() {
+    // Train images t0_1..t0_3, t1_1, t1_2; the file pairs each with the next, so
+    // (t0_1, t0_3) is one person's but not a fixed pair.
+    let fixture = Fixture::new(&[3, 2], &[1]);
+    let source = fixture.source(plus(1.0, 2.0), 4, 7);
+    let row =
+        |name: &str, n: u32| fixture.store.row_of(&ImageKey::new(name, n)).expect("row") as u32;
+    let (a, b, c) = (row("t0", 1), row("t0", 2), row("t0", 3));
+    let rows = [(a, c), (b, a), (c, c), (c, row("t1", 1))];
+    let store = fixture.store.as_ref();
+    let made = gather(
+        store,
+        crate::pipeline::Phase::Train,
+        0,
+        0,
+        &rows,
+        source.train_labels(),
+    );
+    assert_eq!(made.labels, vec![0.0, 1.0, 1.0, 0.0]);
+    let named = gather(
+        store,
+        crate::pipeline::Phase::Train,
+        0,
+        0,
+        &rows,
+        Labels::ByName,
+    );
+    assert_eq!(named.labels, vec![1.0, 1.0, 1.0, 0.0]);
+    // Other samplers label by name.
+    let plain = fixture.source(Sampler::PairsFile { shuffle: true }, 4, 7);
+    assert!(matches!(plain.train_labels(), Labels::ByName));
+}
+
+#[test]
+fn pairs_file_plus_without_made_pairs_is_pairs_file() {
+    let fixture = Fixture::new(&[3, 2, 4], &[2]);
+    let a = fixture.source(plus(0.0, 0.0), 4, 11);
+    let b = fixture.source(Sampler::PairsFile { shuffle: true }, 4, 11);
+    assert_eq!(
+        batches(&a, 3, &mut NoRefreshes),
+        batches(&b, 3, &mut NoRefreshes)
+    );
+}
+
+#[test]
+fn pairs_file_plus_settings_are_checked_by_path() {
+    let got = problems_of("sampler: PairsFilePlus(self_same: -1.0, random_different: 101.0)");
+    for want in [
+        "stages[1].sampler.self_same: must be in [0, 100], got -1",
+        "stages[1].sampler.random_different: must be in [0, 100], got 101",
+    ] {
+        assert!(got.iter().any(|p| p == want), "{want} missing from {got:?}");
+    }
+    assert!(problems_of("sampler: PairsFilePlus()").is_empty());
 }

@@ -1,6 +1,7 @@
 //! Property tests of the samplers on random identity sets, batch sizes, ratios and seeds:
 //! exact same-pair counts, no different pair of one identity, no validation or test
-//! identity in a train batch, determinism, and `PairsFile` epochs that permute the pairs.
+//! identity in a train batch, determinism, `PairsFile` epochs that permute the pairs, and
+//! `PairsFilePlus` epochs that add their made pairs to them.
 
 use proptest::prelude::*;
 
@@ -135,5 +136,40 @@ proptest! {
             got.sort_unstable();
             prop_assert_eq!(&got, &want);
         }
+    }
+
+    #[test]
+    fn pairs_file_plus_epochs_hold_the_fixed_pairs_and_the_made_ones(
+        (train, others) in identity_sets(),
+        batch_size in 1usize..12,
+        self_same in 0.0f64..3.0,
+        random_different in 0.0f64..3.0,
+        seed in any::<u64>(),
+    ) {
+        let fixture = Fixture::new(&train, &others);
+        let sampler = Sampler::PairsFilePlus { self_same, random_different };
+        let source = fixture.source(sampler, batch_size, seed);
+        let row = |k| fixture.store.row_of(k).expect("stored") as u32;
+        let fixed: Vec<(u32, u32)> =
+            fixture.train_pairs.iter().map(|(a, b)| (row(a), row(b))).collect();
+        let images: BTreeSet<u32> = fixed.iter().flat_map(|&(a, b)| [a, b]).collect();
+        let n = fixed.len();
+        let times = |k: f64| (n as f64 * k).round() as usize;
+        let got = batches(&source, 2, &mut NoRefreshes);
+        let per_epoch = n + times(self_same) + times(random_different);
+        prop_assert_eq!(got.iter().map(Vec::len).sum::<usize>(), 2 * per_epoch);
+        let all: Vec<(u32, u32)> = got.concat();
+        for epoch in all.chunks(per_epoch) {
+            let mut rest = epoch.to_vec();
+            for pair in &fixed {
+                let at = rest.iter().position(|p| p == pair);
+                prop_assert!(at.is_some(), "fixed pair {:?} missing", pair);
+                rest.swap_remove(at.unwrap_or_default());
+            }
+            let selves = rest.iter().filter(|(a, b)| a == b).count();
+            prop_assert_eq!(selves, times(self_same));
+            prop_assert!(rest.iter().all(|(a, b)| images.contains(a) && images.contains(b)));
+        }
+        prop_assert_eq!(got, batches(&fixture.source(sampler, batch_size, seed), 2, &mut NoRefreshes));
     }
 }

@@ -1,8 +1,9 @@
 //! `PairBatch`: samples pairs of images and gathers them into minibatches, epoch by epoch.
 //!
 //! Samplers are a serde enum, so a RON file swaps the restricted protocol (`PairsFile`, the
-//! fixed pairs) for the identity protocol (`Balanced`, pairs drawn from train identities with
-//! an exact same/different ratio per batch), or for `HardNegative`, which draws like
+//! fixed pairs; `PairsFilePlus` adds pairs made from their images without labels) for the
+//! identity protocol (`Balanced`, pairs drawn from train identities with an exact
+//! same/different ratio per batch), or for `HardNegative`, which draws like
 //! `Balanced` but mines its different pairs with the model being trained (see [`mining`]).
 //! Each epoch emits its train batches, then the validation batches (always the fixed
 //! validation pairs, in file order).
@@ -56,8 +57,9 @@ pub enum Sampler {
     /// labels: an image with itself as a same pair (`Augment` distorts each twin apart, so
     /// the two views differ) and two distinct images as a different pair (LFW holds so many
     /// people that two random images are almost never one person's). Made pairs are labelled
-    /// by that rule, never by the names, so only the pairs file's labels are used: still the
-    /// restricted protocol. A made pair that is a fixed same pair keeps the file's label.
+    /// by that rule, never by the names, so only the pairs file's labels are used; runs are
+    /// reported as `restricted+made`, since the made different pairs assume two random
+    /// images show two people. A made pair that is a fixed same pair keeps the file's label.
     PairsFilePlus {
         /// Same pairs made from one image each epoch, as a multiple of the fixed pairs.
         #[serde(default = "one")]
@@ -152,10 +154,13 @@ impl Default for Sampler {
 
 impl Sampler {
     /// The evaluation protocol this sampler trains under: `restricted` (only the pairs of
-    /// the train pairs file) or `identity` (pairs drawn from the train identities).
+    /// the train pairs file), `restricted+made` (those pairs plus pairs made from their
+    /// images without labels, which assume two random images show two people) or
+    /// `identity` (pairs drawn from the train identities).
     pub fn protocol(&self) -> &'static str {
         match self {
-            Sampler::PairsFile { .. } | Sampler::PairsFilePlus { .. } => "restricted",
+            Sampler::PairsFile { .. } => "restricted",
+            Sampler::PairsFilePlus { .. } => "restricted+made",
             Sampler::Balanced { .. } | Sampler::HardNegative { .. } => "identity",
         }
     }

@@ -315,6 +315,11 @@ fn pairs_file_plus_labels_made_pairs_by_the_file_never_by_the_names() {
     // Other samplers label by name.
     let plain = fixture.source(Sampler::PairsFile { shuffle: true }, 4, 7);
     assert!(matches!(plain.train_labels(), Labels::ByName));
+    assert_eq!(plus(1.0, 2.0).protocol(), "restricted+made");
+    assert_eq!(
+        Sampler::PairsFile { shuffle: true }.protocol(),
+        "restricted"
+    );
 }
 
 #[test]

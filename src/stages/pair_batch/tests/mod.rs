@@ -343,4 +343,10 @@ fn pairs_file_plus_settings_are_checked_by_path() {
         assert!(got.iter().any(|p| p == want), "{want} missing from {got:?}");
     }
     assert!(problems_of("sampler: PairsFilePlus()").is_empty());
+    let defaults: Sampler = ron::from_str("PairsFilePlus()").expect("ron");
+    assert_eq!(
+        defaults,
+        plus(0.0, 1.0),
+        "only made different pairs by default"
+    );
 }

@@ -197,7 +197,7 @@ impl Sampler {
                     random_different: one(),
                 },
                 "the fixed train pairs plus label-free pairs made from their images \
-                 (restricted protocol)",
+                 (protocol restricted+made)",
             ),
             (
                 Sampler::Balanced {

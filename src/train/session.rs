@@ -21,7 +21,7 @@ use crate::pipeline::metrics::RunReport;
 use crate::pipeline::training::Loss;
 use crate::pipeline::validate::Plan;
 use crate::pipeline::PipelineError;
-use crate::stages::pair_batch::{gather, PairBatchSource};
+use crate::stages::pair_batch::{gather, Labels, PairBatchSource};
 use crate::stages::store::ImageStore;
 use crate::stages::TrainConfig;
 
@@ -273,7 +273,7 @@ pub fn score_pairs_with(
             0,
             0,
             chunk,
-            crate::stages::pair_batch::Labels::ByName,
+            Labels::ByName,
         );
         let (l, s) = evaluate_flipped(net, b.left, b.right, &b.labels, b.width, flip)?;
         loss += f64::from(l) * chunk.len() as f64;

@@ -118,10 +118,9 @@ impl Trainer {
         optimizer: Optimizer,
         schedule: Schedule,
         run: RunDir,
-        state: LoopState,
+        mut state: LoopState,
         threshold: f64,
     ) -> Self {
-        let mut state = state;
         if state.monitor != schedule.monitor {
             // A resumed run that now monitors another measure: the kept best was chosen by the
             // old one, so the next epoch replaces it and patience counts afresh.

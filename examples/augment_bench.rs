@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use twinflow::data::Dataset;
-use twinflow::pipeline::{PairBatch, Phase};
+use twinflow::engine::{PairBatch, Phase};
 use twinflow::stages::augment::Augment;
 use twinflow::stages::decode::decode_gray;
 use twinflow::stages::resize::Resize;

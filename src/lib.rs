@@ -10,9 +10,11 @@
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod engine;
 pub mod eval;
 pub mod model;
 pub mod pipeline;
+pub mod problem;
 pub mod stages;
 pub mod sweep;
 pub mod train;

@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use twinflow::cache::CacheConfig;
+use twinflow::cache::ImageStore;
 use twinflow::data::synth::{generate, SynthOptions};
 use twinflow::data::Dataset;
-use twinflow::pipeline::config::CacheConfig;
+use twinflow::pipeline::cache::open_or_build;
 use twinflow::pipeline::runner::{run_images, RunSettings};
 use twinflow::pipeline::validate::{parse, plan, Plan};
-use twinflow::stages::cached::open_or_build;
-use twinflow::stages::store::{ImageStore, MemoryStore};
+use twinflow::stages::store::MemoryStore;
 
 use crate::util::{text, twinflow};
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::cache::key::KeyChange;
+use super::change::KeyChange;
 use crate::data::ImageKey;
 
 /// A part of a cache file that has its own checksum.

@@ -15,6 +15,9 @@
 //! [`CacheError::should_rebuild`] is true, [`BuildLock::acquire`], `open_checked` again (another
 //! process may have built it meanwhile), and only then a [`CacheWriter`].
 
+pub mod change;
+pub mod config;
+pub mod dtype;
 pub mod error;
 pub mod format;
 pub mod key;
@@ -22,15 +25,19 @@ pub mod lock;
 mod meta;
 mod mmap;
 pub mod reader;
+pub mod store;
 pub mod writer;
 
 #[cfg(test)]
 mod tests;
 
+pub use change::KeyChange;
+pub use config::CacheConfig;
 pub use error::{CacheError, CacheErrorKind, Section};
 pub use format::{Dtype, FORMAT_VERSION, MAGIC};
-pub use key::{CacheKey, KeyChange, SourceStamp};
+pub use key::{CacheKey, SourceStamp};
 pub use lock::BuildLock;
 pub use meta::SkippedSource;
 pub use reader::{OpenOptions, TensorCache};
+pub use store::ImageStore;
 pub use writer::{CacheSummary, CacheWriter};

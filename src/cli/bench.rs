@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::net::SiameseNet;
-use crate::pipeline::training::{Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
 use crate::train::Optimizer;
 
 /// FLOPs of one training pair of the seed's model at 125x125 (forward of both twins, the

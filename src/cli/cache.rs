@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Subcommand;
 
+use crate::cache::CacheConfig;
 use crate::cache::{Dtype, OpenOptions, TensorCache};
-use crate::pipeline::config::{CacheConfig, Pipeline};
+use crate::pipeline::config::Pipeline;
 use crate::pipeline::validate::{End, Plan};
-use crate::stages::{DecodeConfig, ResizeConfig, SinkConfig, StageConfig};
+use crate::pipeline::StageConfig;
+use crate::stages::{DecodeConfig, ResizeConfig, SinkConfig};
 
 /// Arguments of `twinflow cache build`.
 #[derive(Debug, clap::Args)]

@@ -16,7 +16,8 @@ use crate::data::{read_pairs, Dataset, ImageKey};
 use crate::eval::{
     contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
 };
-use crate::train::session::{load_trained, score_pairs_with};
+use crate::pipeline::trained::load_trained;
+use crate::train::scoring::score_pairs_with;
 
 /// Arguments of `twinflow eval`.
 #[derive(Debug, Args)]

@@ -18,10 +18,11 @@ use serde::Serialize;
 
 use super::run::{data_root, load_images};
 use super::say;
+use crate::cache::ImageStore;
 use crate::data::{read_pairs, splits::names_of, Dataset, ImageEntry};
 use crate::eval::{one_shot_accuracy, OneShot};
-use crate::stages::store::ImageStore;
-use crate::train::session::{embed_rows, load_trained};
+use crate::pipeline::trained::load_trained;
+use crate::train::scoring::embed_rows;
 
 /// Images per forward pass while embedding the test images.
 const BATCH: usize = 64;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use crate::pipeline::metrics::{RunReport, Skipped};
+use crate::engine::metrics::{RunReport, Skipped};
 use crate::pipeline::runner::{run as run_plan, RunSettings};
 use crate::pipeline::validate::load;
 use crate::stages::sink::Counts;

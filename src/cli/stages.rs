@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use crate::stages::{OnError, Sampler, StageConfig};
+use crate::pipeline::StageConfig;
+use crate::stages::{OnError, Sampler};
 
 /// Prints the stage catalogue as RON a user can paste into a pipeline.
 ///

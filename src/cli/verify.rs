@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use crate::pipeline::trained::{load_trained, Trained};
 use crate::stages::decode::Decoder;
 use crate::stages::resize::Resize;
 use crate::stages::Filter;
-use crate::train::session::{evaluate_flipped, load_trained, Trained};
+use crate::train::scoring::evaluate_flipped;
 
 /// Arguments of `twinflow verify`.
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod config;
 pub mod error;
 pub mod pairs;
 pub mod scan;
@@ -22,6 +23,7 @@ pub mod validation;
 #[cfg(test)]
 mod real_data;
 
+pub use config::{DataConfig, ImageSet};
 pub use error::{DataError, MissingImage, PairsProblem};
 pub use pairs::{parse_pairs, read_pairs, render_pairs, Pair};
 pub use scan::{Dataset, Layout};

@@ -6,7 +6,7 @@
 //! own score does (see [`Comparator::similarity`]).
 
 use super::net::SiameseNet;
-use crate::pipeline::training::{Distance, Loss};
+use crate::model::{Distance, Loss};
 
 /// Keeps square roots and divisions away from 0, as the head does.
 const EPS: f32 = 1e-6;
@@ -108,7 +108,7 @@ impl SiameseNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::training::{ConvLayer, DenseLayer, ModelConfig};
+    use crate::model::{ConvLayer, DenseLayer, ModelConfig};
 
     fn net(distance: Distance, loss: Loss) -> SiameseNet {
         let config = ModelConfig {

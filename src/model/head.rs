@@ -14,7 +14,7 @@ use dfdx::tensor::{AsArray, Cpu, Merge, Tape, Tensor, TensorFromVec, WithEmptyTa
 use dfdx::tensor_ops::{BroadcastTo, MeanTo, ReshapeTo, SumTo, TryMatMul};
 
 use super::net::{dev_err, ModelError, Output, ParamKind, SiameseNet};
-use crate::pipeline::training::{Distance, Loss};
+use crate::model::{Distance, Loss};
 
 /// Keeps square roots and divisions away from 0, where their gradients blow up.
 const EPS: f32 = 1e-6;

@@ -18,7 +18,7 @@ use super::ops::{
     try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, OpsError, RunningStats,
     Shape4,
 };
-use crate::pipeline::training::{Activation, ConvLayer, Distance, Init, Loss, ModelConfig};
+use crate::model::{Activation, ConvLayer, Distance, Init, Loss, ModelConfig};
 
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;

@@ -5,9 +5,7 @@ use dfdx::tensor::AsArray;
 use dfdx::tensor_ops::Backward;
 
 use super::net::SiameseNet;
-use crate::pipeline::training::{
-    ConvLayer, DenseLayer, Distance, Loss, ModelConfig, OptimizerConfig,
-};
+use crate::model::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig, OptimizerConfig};
 use crate::train::checkpoint::{load_params, params_of, read, write};
 use crate::train::Optimizer;
 

@@ -4,14 +4,13 @@
 //! and every field has a default so small files stay small. Semantic checks (ranges, stage
 //! order) live in [`super::validate`], which reports every problem at once.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::training::{Distance, Loss, ModelConfig, OptimizerConfig, Schedule};
-use crate::cache::Dtype;
-use crate::data::ValidationSplit;
-use crate::stages::StageConfig;
+use super::stages::StageConfig;
+use crate::cache::CacheConfig;
+use crate::data::DataConfig;
+use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::train::schedule::Schedule;
 
 /// A whole pipeline, as written in a RON file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,64 +65,12 @@ impl Default for Pipeline {
     }
 }
 
-/// Where LFW-a is and how it is split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// The LFW-a folder (holding `lfw2/`). `None` defers to `--data` or `TWINFLOW_DATA`;
-    /// a relative path is taken from the current directory.
-    pub root: Option<PathBuf>,
-    /// The pairs file whose identities are the train set, relative to `root`.
-    pub train_pairs: PathBuf,
-    /// The pairs file whose identities are the test set, relative to `root`.
-    pub test_pairs: PathBuf,
-    /// How validation identities are split off the train identities.
-    pub validation: ValidationSplit,
-    /// Which identities' images flow through the image stages.
-    pub images: ImageSet,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            root: None,
-            train_pairs: PathBuf::from("pairsDevTrain.txt"),
-            test_pairs: PathBuf::from("pairsDevTest.txt"),
-            validation: ValidationSplit::default(),
-            images: ImageSet::default(),
-        }
-    }
-}
-
-/// A set of identities whose images are decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum ImageSet {
-    /// Train and test identities: everything training and evaluation can use.
-    #[default]
-    Used,
-    /// Only the identities named in the train pairs file.
-    Train,
-    /// Only the identities named in the test pairs file.
-    Test,
-    /// Every image of the dataset, unused identities included (for benchmarks and stats).
-    All,
-}
-
-/// Where and how decoded, resized images are cached.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// The folder holding cache files; the file name is derived from the image size and dtype.
-    pub dir: PathBuf,
-    /// The element type stored per pixel.
-    pub dtype: Dtype,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("cache"),
-            dtype: Dtype::U8,
-        }
+impl Pipeline {
+    /// The pipeline as pretty RON, as a run folder records it.
+    ///
+    /// # Errors
+    /// The serialiser's error (not expected for a parsed pipeline).
+    pub fn to_ron(&self) -> Result<String, ron::Error> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::new())
     }
 }

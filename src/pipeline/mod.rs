@@ -1,19 +1,14 @@
-//! Pipelines: the RON schema, its validation into a plan, and the threaded stage engine.
+//! Pipelines: the RON schema, its validation into a plan, and running a plan: the image
+//! chain (or the cache), the batch chain and training, as one run.
 
+pub mod cache;
 pub mod config;
-pub mod engine;
 pub mod error;
-pub mod item;
-pub mod metrics;
+pub mod images;
 pub mod runner;
-pub mod training;
+pub mod stages;
+pub mod trained;
 pub mod validate;
 
 pub use config::Pipeline;
-pub use engine::{
-    Chain, Emitter, Flow, RunOptions, Sink, Source, SourceStage, StageContext, Transform,
-    TransformStage,
-};
-pub use error::{PipelineError, StageError};
-pub use item::{ImageItem, Item, PairBatch, Phase};
-pub use metrics::{RunReport, StageReport};
+pub use stages::StageConfig;

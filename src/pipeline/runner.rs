@@ -8,67 +8,28 @@
 //! (`Augment`, when the plan has it, then the sink).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::path::Path;
 use std::sync::Arc;
 
-use super::engine::{
-    run as run_chain, Chain, RunOptions, Sink, SourceStage, Then, Transform, TransformStage,
-};
-use super::metrics::{RunReport, Skipped};
+use super::cache::{cache_path_for, open_or_build, Opened};
+pub use super::error::RunError;
+use super::images::{image_chain, options};
+pub use super::images::{run_images, RunSettings};
 use super::validate::{End, Plan};
-use super::{PipelineError, StageError};
-use crate::cache::CacheError;
+use crate::cache::{CacheError, ImageStore};
 use crate::data::{
-    read_pairs, split_validation, DataError, Dataset, ImageEntry, ImageKey, Pair, Splits,
+    read_pairs, split_validation, Dataset, ImageEntry, ImageKey, ImageSet, Pair, Splits,
 };
-use crate::pipeline::config::ImageSet;
-use crate::stages::cached::{cache_path_for, open_or_build, Opened};
+use crate::engine::metrics::{RunReport, Skipped};
+use crate::engine::{run as run_chain, Chain, SourceStage, StageError, TransformStage};
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
 use crate::stages::sink::Counts;
-use crate::stages::source::FileSource;
-use crate::stages::store::{ImageStore, MemoryStore};
+use crate::stages::store::MemoryStore;
 use crate::stages::OnError;
-use crate::train::session::{train, EvalPairs, SessionError, Start, TrainSummary};
+use crate::train::error::SessionError;
+use crate::train::evaluation::EvalPairs;
+use crate::train::session::{train, Recipe, Start, TrainSummary};
 use crate::train::RunDir;
-
-/// What a run needs besides its plan.
-#[derive(Debug, Clone, Default)]
-pub struct RunSettings {
-    /// The LFW-a folder.
-    pub data_root: PathBuf,
-    /// Show progress bars.
-    pub progress: bool,
-    /// Set by Ctrl-C to stop the run.
-    pub interrupt: Option<Arc<AtomicBool>>,
-    /// Name for a new run folder (usually the pipeline file's stem).
-    pub name: String,
-    /// Continue the training run in this folder instead of starting a new one.
-    pub resume: Option<PathBuf>,
-}
-
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The dataset or a pairs file is unusable.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// A stage failed.
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    /// The cache could not be opened or built.
-    #[error(transparent)]
-    Cache(#[from] CacheError),
-    /// Training failed outside its stages (model, checkpoints, run folder).
-    #[error(transparent)]
-    Train(#[from] SessionError),
-    /// The pair sampler cannot work with the images it has.
-    #[error("stage `PairBatch`: {source}")]
-    Sampler {
-        /// Why.
-        source: StageError,
-    },
-}
 
 /// What a run did.
 #[derive(Debug, Clone)]
@@ -129,56 +90,6 @@ fn images_of(plan: &Plan, prepared: &Prepared) -> Vec<ImageEntry> {
         .filter(|e| keep(&e.key.name))
         .cloned()
         .collect()
-}
-
-/// The chain files -> Decode -> [Resize] -> `sink`.
-///
-/// The resize runs inside the decode workers, each resizing what it just decoded: on two
-/// cores the hand-offs of a separate stage (a channel and a thread wake-up per image) cost
-/// more than the resize itself, and half-scale decoding leaves it nothing to do.
-fn image_chain<S: Sink>(
-    plan: &Plan,
-    entries: Vec<ImageEntry>,
-    sink_name: &str,
-    sink: S,
-) -> Chain<S> {
-    let mut workers = plan.decode.build();
-    if let Some(resize) = &plan.resize {
-        let resizers = resize.build_one_per(workers.len());
-        workers = workers
-            .into_iter()
-            .zip(resizers)
-            .map(|(decode, resize)| Box::new(Then::new(decode, resize)) as Box<dyn Transform>)
-            .collect();
-    }
-    let transforms = vec![TransformStage {
-        name: if plan.resize.is_some() {
-            "decode+resize"
-        } else {
-            "decode"
-        }
-        .into(),
-        capacity: plan.decode.capacity,
-        workers,
-    }];
-    let source = SourceStage {
-        name: "files".into(),
-        capacity: 64,
-        source: Box::new(FileSource::new(entries)),
-    };
-    Chain {
-        source,
-        transforms,
-        sink_name: sink_name.into(),
-        sink,
-    }
-}
-
-fn options(settings: &RunSettings, message: &str) -> RunOptions {
-    RunOptions {
-        progress: settings.progress.then(|| message.to_string()),
-        interrupt: settings.interrupt.clone(),
-    }
 }
 
 /// Runs a plan to the end.
@@ -277,11 +188,29 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
                 Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
                 None => Start::Fresh {
                     stem: settings.name.clone(),
+                    pipeline: plan
+                        .pipeline
+                        .to_ron()
+                        .map_err(|source| RunError::Serialise {
+                            what: "the pipeline",
+                            source,
+                        })?,
                 },
             };
+            let p = &plan.pipeline;
+            let recipe = Recipe {
+                model: &p.model,
+                loss: p.loss,
+                distance: p.distance,
+                optimizer: p.optimizer,
+                schedule: p.schedule,
+                seed: p.seed,
+                stage: config,
+                protocol: pair_batch.sampler.protocol(),
+                capacity: pair_batch.capacity,
+            };
             let summary = train(
-                plan,
-                config,
+                &recipe,
                 store,
                 source,
                 augment_stage(plan),
@@ -341,23 +270,6 @@ fn image_store(
     let (store, report) = run_chain(chain, &options(settings, "images"))?;
     outcome.record("images", report);
     Ok(Arc::new(store))
-}
-
-/// Runs only the image chain of a plan into `sink` (used by the cache builder).
-///
-/// # Errors
-/// The first stage error.
-pub fn run_images<S: Sink>(
-    plan: &Plan,
-    settings: &RunSettings,
-    entries: Vec<ImageEntry>,
-    sink_name: &str,
-    sink: S,
-) -> Result<(S, RunReport), PipelineError> {
-    run_chain(
-        image_chain(plan, entries, sink_name, sink),
-        &options(settings, "images"),
-    )
 }
 
 /// Builds (or reuses) the cache a plan would use, without running the rest of it.

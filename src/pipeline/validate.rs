@@ -4,40 +4,15 @@
 //! that parses is then checked as a whole, and each problem names its RON path, e.g.
 //! ``stages[1].width: must be in 1..=4096, got 0``.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::config::Pipeline;
-use super::training;
+use super::stages::StageConfig;
+pub use crate::problem::Problem;
 use crate::stages::{
     AugmentConfig, DecodeConfig, Filter, PairBatchConfig, ResizeConfig, Scale, SinkConfig,
-    StageConfig, TrainConfig,
 };
-
-/// One problem in a pipeline file, at a RON path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Where, e.g. `stages[2].width`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+use crate::train::TrainConfig;
 
 /// Why a pipeline file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +228,11 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
         .as_ref()
         .map_or(LFW_SIDE, |d| d.scale.apply(LFW_SIDE));
     let side = resize.as_ref().map_or(decoded, |r| r.width.min(r.height));
-    training::problems(&pipeline, side as usize, &mut problems);
+    let p = &pipeline;
+    p.model.problems(side as usize, &mut problems);
+    p.loss.problems(&mut problems);
+    p.optimizer.problems(&mut problems);
+    p.schedule.problems(&mut problems);
     match (problems.is_empty(), decode, sink) {
         (true, Some(decode), Some(end)) => Ok(Plan {
             pipeline,

@@ -14,8 +14,8 @@ use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
 
 use super::check_parallelism;
-use crate::pipeline::validate::Problem;
-use crate::pipeline::{ImageItem, Item, StageContext, StageError, Transform};
+use crate::engine::{ImageItem, Item, StageContext, StageError, Transform};
+use crate::problem::Problem;
 
 /// Settings of the `Resize` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::validate::Problem;
-use crate::pipeline::{Flow, Item, Phase, Sink, StageContext, StageError};
+use crate::engine::{Flow, Item, Phase, Sink, StageContext, StageError};
+use crate::problem::Problem;
 
 /// Settings of the `Sink` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

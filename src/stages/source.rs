@@ -1,7 +1,7 @@
 //! The file source: emits the image files a pipeline decodes, in a fixed order.
 
 use crate::data::ImageEntry;
-use crate::pipeline::{Emitter, Item, Source, StageContext, StageError};
+use crate::engine::{Emitter, Item, Source, StageContext, StageError};
 
 /// Emits one `Item::File` per entry, in the given order.
 #[derive(Debug, Clone)]

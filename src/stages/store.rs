@@ -1,33 +1,13 @@
-//! Image stores: random access to every decoded image by row, for the pair sampler.
-//!
-//! The memory-mapped cache is one store; [`MemoryStore`] is the other, filled by a sink when
-//! a pipeline runs without a cache. Samplers only see the [`ImageStore`] trait, so both paths
-//! feed the same downstream stages.
+//! The image chain's two endpoints: [`MemoryStore`], an [`ImageStore`] filled in memory when
+//! a pipeline runs without a cache, and [`CacheSink`], which streams images into the tensor
+//! cache's writer.
 
 use std::collections::HashMap;
 
+use crate::cache::CacheWriter;
+use crate::cache::ImageStore;
 use crate::data::ImageKey;
-use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
-
-/// Read-only random access to equally sized grayscale images.
-pub trait ImageStore: Send + Sync {
-    /// Number of images.
-    fn len(&self) -> usize;
-    /// True when the store holds no image.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Image width in pixels.
-    fn width(&self) -> usize;
-    /// Image height in pixels.
-    fn height(&self) -> usize;
-    /// The key of the image in `row`.
-    fn key(&self, row: usize) -> &ImageKey;
-    /// The row of `key`, if stored.
-    fn row_of(&self, key: &ImageKey) -> Option<usize>;
-    /// Writes the image in `row` as floats in [0, 1] into `out` (`width * height` long).
-    fn copy_f32(&self, row: usize, out: &mut [f32]);
-}
+use crate::engine::{Flow, Item, Sink, StageContext, StageError};
 
 /// Images held in one contiguous buffer, filled as a pipeline sink.
 #[derive(Debug, Default)]
@@ -158,5 +138,40 @@ mod tests {
             assert!((got - want).abs() < 1e-6, "{out:?}");
         }
         assert_eq!(store.key(1), &key("A_B", 2));
+    }
+}
+
+/// Streams images into a cache writer.
+pub struct CacheSink {
+    writer: CacheWriter,
+}
+
+impl CacheSink {
+    /// A sink that pushes every image into `writer`.
+    pub fn new(writer: CacheWriter) -> Self {
+        Self { writer }
+    }
+
+    /// The writer, to record skipped sources and finish the file after a clean run.
+    pub fn into_writer(self) -> CacheWriter {
+        self.writer
+    }
+}
+
+impl Sink for CacheSink {
+    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
+        match item {
+            Item::Image(img) => self
+                .writer
+                .push(&img.key, &img.pixels)
+                .map_err(|source| StageError::Cache {
+                    source: Box::new(source),
+                })
+                .map(|()| Flow::Continue),
+            other => Err(StageError::UnexpectedItem {
+                expected: "image",
+                found: other.kind(),
+            }),
+        }
     }
 }

@@ -16,7 +16,7 @@ pub use grid::{Experiment, GridFile};
 pub use results::{settings_of, write_report, Row};
 
 use crate::pipeline::validate::{load, End, LoadError, Plan};
-use crate::stages::StageConfig;
+use crate::pipeline::StageConfig;
 
 /// Why a sweep cannot be set up or reported.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ pub fn status(sweep: &Path, id: &str) -> Status {
 /// `max_epochs` its schedule is capped (a reduced budget, recorded in the run's pipeline).
 pub fn prepare(experiment: &Experiment, sweep: &Path, max_epochs: Option<usize>) -> Plan {
     let mut plan = experiment.plan.clone();
-    let point = |train: &mut crate::stages::TrainConfig| {
+    let point = |train: &mut crate::train::TrainConfig| {
         train.runs = sweep.to_path_buf();
         train.name = Some(experiment.id.clone());
     };

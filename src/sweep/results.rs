@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Experiment, SweepError};
 use crate::eval::{plot_by_setting, plot_curves, SettingPoint};
-use crate::pipeline::training::{Init, Loss, OptimizerConfig};
+use crate::model::{Init, Loss, OptimizerConfig};
 use crate::pipeline::validate::Plan;
 use crate::train::rundir::RunDir;
 use crate::train::session::TrainSummary;

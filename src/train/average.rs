@@ -101,7 +101,7 @@ impl WeightAverage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::training::{ConvLayer, Distance, Loss, ModelConfig};
+    use crate::model::{ConvLayer, Distance, Loss, ModelConfig};
 
     fn net(seed: u64) -> SiameseNet {
         let config = ModelConfig {

@@ -2,14 +2,23 @@
 
 pub mod average;
 pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod evaluation;
 pub mod metrics;
 pub mod optim;
+pub mod plots;
 pub mod refresh;
 pub mod rundir;
+pub mod schedule;
+pub mod scoring;
 pub mod session;
+pub mod state;
 pub mod trainer;
 
 pub use average::WeightAverage;
+pub use config::TrainConfig;
 pub use optim::Optimizer;
 pub use rundir::RunDir;
-pub use trainer::{EpochMetrics, LoopState, Trainer};
+pub use state::{EpochMetrics, LoopState};
+pub use trainer::Trainer;

@@ -10,7 +10,7 @@ use dfdx::tensor_ops::{AdamConfig, Momentum, RMSpropConfig, SgdConfig};
 
 use super::checkpoint::Tensors;
 use crate::model::net::{ModelError, Param};
-use crate::pipeline::training::OptimizerConfig;
+use crate::model::OptimizerConfig;
 
 /// An optimizer's saved state.
 #[derive(Debug, Clone, Default)]

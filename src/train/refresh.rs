@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use crate::cache::ImageStore;
 use crate::model::net::{ModelError, SiameseNet};
 use crate::stages::pair_batch::{BoardError, MiningBoard, Snapshot};
-use crate::stages::store::ImageStore;
 
-use super::session::embed_rows;
+use super::scoring::embed_rows;
 
 /// Images per forward pass while embedding a pool.
 const EMBED_BATCH: usize = 64;
@@ -109,7 +109,7 @@ impl Drop for Refresher {
 mod tests {
     use super::*;
     use crate::data::ImageKey;
-    use crate::pipeline::training::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig};
+    use crate::model::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig};
     use crate::stages::store::MemoryStore;
 
     fn setup() -> (SiameseNet, Arc<MiningBoard>, Refresher) {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::average::WeightAverage;
 use super::optim::OptimizerState;
-use super::trainer::LoopState;
+use super::state::LoopState;
 
 /// Why a run folder cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,44 +9,23 @@ use serde::Serialize;
 
 use super::average::WeightAverage;
 use super::checkpoint::{self, load_net};
+use super::config::TrainConfig;
+use super::error::SessionError;
+use super::evaluation::{evaluate, EvalPairs};
 use super::optim::Optimizer;
-use super::refresh::{RefreshError, Refresher};
-use super::rundir::{RunDir, RunDirError};
-use super::trainer::{LoopState, Trainer};
-use crate::data::ImageKey;
-use crate::eval::{plot_curves, plot_roc, plot_score_histograms, EvalError, Roc, ValTestReport};
-use crate::model::net::{ModelError, SiameseNet};
-use crate::pipeline::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
-use crate::pipeline::metrics::RunReport;
-use crate::pipeline::training::Loss;
-use crate::pipeline::validate::Plan;
-use crate::pipeline::PipelineError;
-use crate::stages::pair_batch::{gather, Labels, PairBatchSource};
-use crate::stages::store::ImageStore;
-use crate::stages::TrainConfig;
-
-/// Why a training run failed before or after its chain.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// The network could not be built or run.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// The run folder could not be written or read.
-    #[error(transparent)]
-    RunDir(#[from] RunDirError),
-    /// A checkpoint could not be used.
-    #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
-    /// Metrics or plots failed.
-    #[error(transparent)]
-    Eval(#[from] EvalError),
-    /// The batch chain failed.
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    /// A resumed run could not embed the pool its first batches mine from.
-    #[error(transparent)]
-    Refresh(#[from] RefreshError),
-}
+use super::plots::plot_run;
+use super::refresh::Refresher;
+use super::rundir::RunDir;
+use super::schedule::Schedule;
+use super::state::LoopState;
+use super::trainer::Trainer;
+use crate::cache::ImageStore;
+use crate::engine::metrics::RunReport;
+use crate::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
+use crate::eval::ValTestReport;
+use crate::model::net::SiameseNet;
+use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::stages::pair_batch::PairBatchSource;
 
 /// What a training run produced.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -85,20 +64,38 @@ pub struct TrainSummary {
     pub report: Option<RunReport>,
 }
 
-/// The pairs a run trains and evaluates on, as image keys.
-pub struct EvalPairs<'a> {
-    /// Validation pairs.
-    pub validation: &'a [(ImageKey, ImageKey)],
-    /// Test pairs.
-    pub test: &'a [(ImageKey, ImageKey)],
+/// What a run trains: the pipeline's top-level training settings and its `Train` stage.
+#[derive(Debug, Clone)]
+pub struct Recipe<'a> {
+    /// The network.
+    pub model: &'a ModelConfig,
+    /// The loss.
+    pub loss: Loss,
+    /// How the twins' embeddings are compared.
+    pub distance: Distance,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Epochs, early stopping, the monitor and the weight average.
+    pub schedule: Schedule,
+    /// The seed of the initial weights (and of the bootstrap intervals).
+    pub seed: u64,
+    /// The `Train` stage's settings.
+    pub stage: &'a TrainConfig,
+    /// How the pairs were made (`restricted`, `restricted+made`, `identity`), for the summary.
+    pub protocol: &'static str,
+    /// The batch channel's capacity (the `PairBatch` stage's `capacity`).
+    pub capacity: usize,
 }
 
 /// Where a run starts.
 pub enum Start {
-    /// A new run folder named after `stem` (unless the stage names it).
+    /// A new run folder named after `stem` (unless the stage names it), holding `pipeline`
+    /// (the resolved pipeline, as RON).
     Fresh {
         /// Default run name.
         stem: String,
+        /// The resolved pipeline, written as `pipeline.ron`.
+        pipeline: String,
     },
     /// Continue the run in this folder from its last finished epoch.
     Resume(RunDir),
@@ -117,10 +114,8 @@ pub fn default_threshold(loss: Loss) -> f64 {
 ///
 /// # Errors
 /// Model, checkpoint, run folder and pipeline errors.
-#[allow(clippy::too_many_arguments)]
 pub fn train(
-    plan: &Plan,
-    config: &TrainConfig,
+    recipe: &Recipe<'_>,
     store: Arc<dyn ImageStore>,
     source: PairBatchSource,
     augment: Option<TransformStage>,
@@ -129,9 +124,10 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<TrainSummary, SessionError> {
     let started = std::time::Instant::now();
-    let p = &plan.pipeline;
+    let p = recipe;
+    let config = recipe.stage;
     let mut net = SiameseNet::new(
-        &p.model,
+        p.model,
         p.distance,
         p.loss,
         (store.height(), store.width()),
@@ -139,11 +135,9 @@ pub fn train(
     )?;
     let mut optimizer = Optimizer::new(p.optimizer);
     let (run, state) = match start {
-        Start::Fresh { stem } => {
+        Start::Fresh { stem, pipeline } => {
             let run = RunDir::create(&config.runs, config.name.as_deref().unwrap_or(&stem))?;
-            let ron =
-                ron::ser::to_string_pretty(p, ron::ser::PrettyConfig::new()).unwrap_or_default();
-            run.write("pipeline.ron", &ron)?;
+            run.write("pipeline.ron", &pipeline)?;
             (run, LoopState::default())
         }
         Start::Resume(run) => {
@@ -189,7 +183,7 @@ pub fn train(
     let chain = Chain {
         source: SourceStage {
             name: "pair-batch".into(),
-            capacity: plan.pair_batch.as_ref().map_or(4, |c| c.capacity),
+            capacity: recipe.capacity,
             source: Box::new(source),
         },
         transforms: augment.into_iter().collect(),
@@ -211,11 +205,7 @@ pub fn train(
         epochs: state.epochs_done,
         best_epoch: state.best.map(|(_, e)| e),
         stopped_early: trainer.stopped_early(),
-        protocol: plan
-            .pair_batch
-            .as_ref()
-            .map_or("restricted", |c| c.sampler.protocol())
-            .to_string(),
+        protocol: recipe.protocol.to_string(),
         evaluation,
         val_loss: scored.val_loss,
         test_loss: scored.test_loss,
@@ -223,297 +213,10 @@ pub fn train(
         plots,
         report: Some(report),
     };
-    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    let json = serde_json::to_string_pretty(&summary).map_err(|source| SessionError::Summary {
+        path: run.summary(),
+        source,
+    })?;
     run.write("summary.json", &json)?;
     Ok(summary)
-}
-
-/// Scores `pairs` with `net`, `batch` pairs per forward pass: the scores, the labels and the
-/// mean loss (without L2). Pairs whose images are not in the store are left out.
-///
-/// # Errors
-/// Model errors.
-pub fn score_pairs(
-    net: &SiameseNet,
-    store: &dyn ImageStore,
-    pairs: &[(ImageKey, ImageKey)],
-    batch: usize,
-) -> Result<(Vec<f64>, Vec<bool>, f64), ModelError> {
-    score_pairs_with(net, store, pairs, batch, false)
-}
-
-/// Mirrors every `width`-wide row of a batch of images in place.
-pub fn mirror_rows(pixels: &mut [f32], width: usize) {
-    for row in pixels.chunks_exact_mut(width.max(1)) {
-        row.reverse();
-    }
-}
-
-/// [`score_pairs`], and with `flip` each score (and loss) is the mean of the pair as given
-/// and the pair with both images mirrored.
-///
-/// # Errors
-/// Model errors.
-pub fn score_pairs_with(
-    net: &SiameseNet,
-    store: &dyn ImageStore,
-    pairs: &[(ImageKey, ImageKey)],
-    batch: usize,
-    flip: bool,
-) -> Result<(Vec<f64>, Vec<bool>, f64), ModelError> {
-    let rows: Vec<(u32, u32)> = pairs
-        .iter()
-        .filter_map(|(a, b)| Some((store.row_of(a)? as u32, store.row_of(b)? as u32)))
-        .collect();
-    let (mut scores, mut labels, mut loss) = (Vec::new(), Vec::new(), 0.0);
-    for chunk in rows.chunks(batch.max(1)) {
-        let b = gather(
-            store,
-            crate::pipeline::Phase::Validation,
-            0,
-            0,
-            chunk,
-            Labels::ByName,
-        );
-        let (l, s) = evaluate_flipped(net, b.left, b.right, &b.labels, b.width, flip)?;
-        loss += f64::from(l) * chunk.len() as f64;
-        scores.extend(s.iter().map(|&v| f64::from(v)));
-        labels.extend(b.labels.iter().map(|&l| l > 0.5));
-    }
-    Ok((scores, labels, loss / rows.len().max(1) as f64))
-}
-
-/// The loss and scores of pairs of `width`-wide images; with `flip`, the mean of the pairs
-/// as given and with both images mirrored (how a run with `eval_flip` scores everything).
-///
-/// # Errors
-/// Model errors.
-pub fn evaluate_flipped(
-    net: &SiameseNet,
-    mut left: Vec<f32>,
-    mut right: Vec<f32>,
-    labels: &[f32],
-    width: usize,
-    flip: bool,
-) -> Result<(f32, Vec<f32>), ModelError> {
-    let (mut loss, mut scores) = net.evaluate(&left, &right, labels)?;
-    if flip {
-        mirror_rows(&mut left, width);
-        mirror_rows(&mut right, width);
-        let (l2, s2) = net.evaluate(&left, &right, labels)?;
-        loss = (loss + l2) / 2.0;
-        scores
-            .iter_mut()
-            .zip(&s2)
-            .for_each(|(a, b)| *a = (*a + b) / 2.0);
-    }
-    Ok((loss, scores))
-}
-
-/// The twin's embedding of each store row, `batch` images per forward pass (inference:
-/// no dropout, batch norm's running statistics).
-///
-/// # Errors
-/// Model errors.
-pub fn embed_rows(
-    net: &SiameseNet,
-    store: &dyn ImageStore,
-    rows: &[u32],
-    batch: usize,
-) -> Result<Vec<Vec<f32>>, ModelError> {
-    let per = store.height() * store.width();
-    let mut out = Vec::with_capacity(rows.len());
-    let mut pixels = Vec::new();
-    for chunk in rows.chunks(batch.max(1)) {
-        pixels.clear();
-        pixels.resize(chunk.len() * per, 0.0);
-        for (i, &row) in chunk.iter().enumerate() {
-            store.copy_f32(row as usize, &mut pixels[i * per..(i + 1) * per]);
-        }
-        out.extend(net.embed(&pixels)?);
-    }
-    Ok(out)
-}
-
-/// Bootstrap resamples for the confidence intervals of the final evaluation.
-pub const BOOTSTRAP: usize = 1000;
-
-/// Chooses the threshold on validation and applies it unchanged to test.
-///
-/// # Errors
-/// Model errors, and metric errors (e.g. a split with a single class).
-pub fn evaluate(
-    net: &SiameseNet,
-    store: &dyn ImageStore,
-    pairs: &EvalPairs<'_>,
-    config: &TrainConfig,
-    seed: u64,
-) -> Result<(ValTestReport, Scored), SessionError> {
-    let (batch, flip) = (config.eval_batch, config.eval_flip);
-    let (vs, vl, val_loss) = score_pairs_with(net, store, pairs.validation, batch, flip)?;
-    let (ts, tl, test_loss) = score_pairs_with(net, store, pairs.test, batch, flip)?;
-    let report = ValTestReport::compute(&vs, &vl, &ts, &tl, BOOTSTRAP, seed)?;
-    Ok((
-        report,
-        Scored {
-            validation: (vs, vl),
-            test: (ts, tl),
-            val_loss,
-            test_loss,
-        },
-    ))
-}
-
-/// Scores and labels of the validation and test pairs.
-pub struct Scored {
-    /// Validation scores and labels.
-    pub validation: (Vec<f64>, Vec<bool>),
-    /// Test scores and labels.
-    pub test: (Vec<f64>, Vec<bool>),
-    /// Mean validation loss.
-    pub val_loss: f64,
-    /// Mean test loss.
-    pub test_loss: f64,
-}
-
-/// Writes the run's plots: ROC curves, test score histograms, and loss and accuracy per epoch.
-///
-/// # Errors
-/// Metric and drawing errors.
-pub fn plot_run(
-    run: &RunDir,
-    state: &LoopState,
-    scored: &Scored,
-    threshold: f64,
-) -> Result<Vec<PathBuf>, EvalError> {
-    let (vs, vl) = &scored.validation;
-    let (ts, tl) = &scored.test;
-    let val_roc = Roc::compute(vs, vl)?;
-    let test_roc = Roc::compute(ts, tl)?;
-    let roc = run.path().join("roc.png");
-    plot_roc(&roc, &[("validation", &val_roc), ("test", &test_roc)])?;
-    let same: Vec<f64> = ts
-        .iter()
-        .zip(tl)
-        .filter(|(_, &l)| l)
-        .map(|(&s, _)| s)
-        .collect();
-    let different: Vec<f64> = ts
-        .iter()
-        .zip(tl)
-        .filter(|(_, &l)| !l)
-        .map(|(&s, _)| s)
-        .collect();
-    let scores = run.path().join("test-scores.png");
-    plot_score_histograms(&scores, &same, &different, Some(threshold))?;
-    let h = &state.history;
-    let col =
-        |f: fn(&super::trainer::EpochMetrics) -> f64| -> Vec<f64> { h.iter().map(f).collect() };
-    let (tl_, vl_) = (col(|m| m.train_loss), col(|m| m.val_loss));
-    let loss = run.path().join("loss.png");
-    plot_curves(
-        &loss,
-        "loss per epoch",
-        &[("train", &tl_), ("validation", &vl_)],
-        "loss",
-    )?;
-    let (ta, va) = (col(|m| m.train.accuracy), col(|m| m.val.accuracy));
-    let accuracy = run.path().join("accuracy.png");
-    plot_curves(
-        &accuracy,
-        "accuracy per epoch",
-        &[("train", &ta), ("validation", &va)],
-        "accuracy",
-    )?;
-    Ok(vec![roc, scores, loss, accuracy])
-}
-
-/// A trained run loaded back: its plan, its network with the best weights, and the
-/// threshold chosen on validation when it was trained.
-pub struct Trained {
-    /// The run's own pipeline.
-    pub plan: Plan,
-    /// The network with the best weights.
-    pub net: SiameseNet,
-    /// The decision threshold from `summary.json`.
-    pub threshold: f64,
-}
-
-impl Trained {
-    /// Whether the run scores pairs as the mean with their mirrored views (`eval_flip`), as
-    /// its threshold was chosen.
-    pub fn eval_flip(&self) -> bool {
-        matches!(&self.plan.end, crate::pipeline::validate::End::Train(t) if t.eval_flip)
-    }
-}
-
-/// Why a run cannot be loaded for evaluation.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadRunError {
-    /// The run's pipeline is unusable.
-    #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::validate::LoadError),
-    /// The network or weights are unusable.
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// `summary.json` is missing or lacks the threshold (the run never finished).
-    #[error("{}: no threshold; did the run finish? ({reason})", path.display())]
-    Summary {
-        /// The summary file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Loads a finished run for evaluation or verification.
-///
-/// # Errors
-/// A missing or damaged pipeline, weights or summary.
-pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
-    let run = RunDir::open(dir).map_err(SessionError::from)?;
-    let plan = crate::pipeline::validate::load(&run.pipeline())?;
-    let p = &plan.pipeline;
-    let (w, h) = plan.image_size();
-    let mut net = SiameseNet::new(
-        &p.model,
-        p.distance,
-        p.loss,
-        (h as usize, w as usize),
-        p.seed,
-    )
-    .map_err(SessionError::from)?;
-    let best = run.best_weights();
-    let tensors = checkpoint::read(&best).map_err(SessionError::from)?;
-    load_net(&best, &mut net, &tensors).map_err(SessionError::from)?;
-    let path = run.summary();
-    let summary = |reason: String| LoadRunError::Summary {
-        path: path.clone(),
-        reason,
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| summary(e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
-    let threshold = json["evaluation"]["threshold"]
-        .as_f64()
-        .ok_or_else(|| summary("no evaluation.threshold".into()))?;
-    Ok(Trained {
-        plan,
-        net,
-        threshold,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirror_rows_reverses_each_row_and_twice_is_identity() {
-        let mut px = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        mirror_rows(&mut px, 3);
-        assert_eq!(px, [3.0, 2.0, 1.0, 6.0, 5.0, 4.0]);
-        mirror_rows(&mut px, 3);
-        assert_eq!(px, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-    }
 }

@@ -8,47 +8,21 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dfdx::tensor_ops::Backward;
-use serde::{Deserialize, Serialize};
-
 use super::average::WeightAverage;
 use super::checkpoint::{self, params_of};
-use super::metrics::{summarize, Summary};
+use super::metrics::summarize;
 use super::optim::Optimizer;
 use super::refresh::Refresher;
 use super::rundir::RunDir;
+use super::schedule::{Monitor, Schedule};
+use super::state::{EpochMetrics, LoopState};
+use crate::engine::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
 use crate::model::net::SiameseNet;
-use crate::pipeline::training::{Monitor, Schedule};
-use crate::pipeline::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
-
-/// One row of the per-epoch metrics.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Train loss without penalties, mean over pairs.
-    pub train_loss: f64,
-    /// Train accuracy at the score threshold 0.5 (BCE) or 0 (contrastive's negative distance
-    /// at the best validation threshold).
-    pub train: Summary,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Validation metrics.
-    pub val: Summary,
-    /// Learning rate at the epoch's end.
-    pub lr: f64,
-    /// Seconds the epoch took.
-    pub seconds: f64,
-    /// Train pairs per second of the whole epoch, validation included.
-    pub pairs_per_s: f64,
-    /// Lowest and highest fraction of same pairs in any train batch of the epoch.
-    #[serde(default)]
-    pub same_ratio: (f64, f64),
-}
+use dfdx::tensor_ops::Backward;
 
 /// Scores and losses gathered over one phase of one epoch.
 #[derive(Debug, Default)]
-struct Phase1 {
+struct PhaseTally {
     loss_sum: f64,
     pairs: usize,
     scores: Vec<f64>,
@@ -56,7 +30,7 @@ struct Phase1 {
     ratio: Option<(f64, f64)>,
 }
 
-impl Phase1 {
+impl PhaseTally {
     fn add(&mut self, loss: f32, scores: &[f32], labels: &[f32]) {
         self.loss_sum += f64::from(loss) * scores.len() as f64;
         self.pairs += scores.len();
@@ -74,22 +48,6 @@ impl Phase1 {
     }
 }
 
-/// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LoopState {
-    /// Epochs finished.
-    pub epochs_done: usize,
-    /// Best value of the monitored measure so far and its epoch.
-    pub best: Option<(f64, usize)>,
-    /// The measure `best` holds; state files older than the option hold validation loss.
-    #[serde(default)]
-    pub monitor: Monitor,
-    /// Epochs since the best.
-    pub since_best: usize,
-    /// Every finished epoch's metrics.
-    pub history: Vec<EpochMetrics>,
-}
-
 /// The `Train` stage's runtime.
 pub struct Trainer {
     net: SiameseNet,
@@ -99,8 +57,8 @@ pub struct Trainer {
     state: LoopState,
     epoch: Option<usize>,
     started: Instant,
-    train: Phase1,
-    val: Phase1,
+    train: PhaseTally,
+    val: PhaseTally,
     threshold: f64,
     stopped: bool,
     /// Publishes embeddings for a mining sampler.
@@ -136,8 +94,8 @@ impl Trainer {
             state,
             epoch: None,
             started: Instant::now(),
-            train: Phase1::default(),
-            val: Phase1::default(),
+            train: PhaseTally::default(),
+            val: PhaseTally::default(),
             threshold,
             stopped: false,
             refresher: None,

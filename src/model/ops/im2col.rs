@@ -11,7 +11,7 @@
 //! `[out][LANES]` panels the output gradients of those positions.
 
 use super::conv::Conv2dShape;
-use super::microkernel::LANES;
+use super::operands::LANES;
 use super::Real;
 
 /// Panel columns `col..col + len` whose sources start at `src` and are consecutive.

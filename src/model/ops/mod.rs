@@ -46,6 +46,7 @@ mod dfdx_checks;
 mod gradcheck;
 mod im2col;
 mod microkernel;
+mod operands;
 mod pool;
 pub mod reference;
 mod tiles;

@@ -6,13 +6,9 @@
 //! consecutive there; the loops are monomorphised per source and sink, without branches.
 
 use super::im2col::Runs;
-use super::microkernel::{Gathered, PanelRows};
+use super::operands::{Gathered, PanelRows, LANES, ROWS};
 use super::Real;
 
-/// Rows of a [`rows_times`] tile (output channels or kernel taps).
-pub(crate) const ROWS: usize = 6;
-/// Columns of a tile and of a panel (output positions or kernel taps).
-pub(crate) const LANES: usize = 16;
 /// Rows of a [`panel_dots`] tile (taken from `a`).
 const DOT_A: usize = 4;
 /// Columns of a [`panel_dots`] tile (taken from `b`).

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::runtime::Augment;
-use crate::pipeline::validate::Problem;
-use crate::pipeline::Transform;
+use crate::engine::Transform;
+use crate::problem::Problem;
 use crate::stages::check_parallelism;
 
 /// Settings of the `Augment` stage. Setting every strength to zero (or `enabled: false`)

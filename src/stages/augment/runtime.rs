@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::AugmentConfig;
-use crate::pipeline::{Item, PairBatch, Phase, StageContext, StageError, Transform};
+use crate::engine::{Item, PairBatch, Phase, StageContext, StageError, Transform};
 
 /// The runtime augmenter; one per worker, each with its own scratch buffer.
 #[derive(Debug, Clone)]

@@ -6,9 +6,9 @@ use proptest::prelude::*;
 
 use super::runtime::{draw, flip_rows, image_rng, warp, Distortion};
 use super::{Augment, AugmentConfig};
-use crate::pipeline::engine::{run, Chain, RunOptions, Sink, Source, SourceStage, TransformStage};
+use crate::engine::{run, Chain, RunOptions, Sink, Source, SourceStage, TransformStage};
+use crate::engine::{Emitter, Flow, Item, PairBatch, Phase, StageContext, StageError};
 use crate::pipeline::validate::{parse, plan};
-use crate::pipeline::{Emitter, Flow, Item, PairBatch, Phase, StageContext, StageError};
 
 /// A batch of `len` pairs of `w` x `h` images with distinct, varied pixels in [0, 1].
 fn batch(phase: Phase, epoch: usize, index: usize, len: usize, w: usize, h: usize) -> PairBatch {

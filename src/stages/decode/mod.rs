@@ -17,8 +17,8 @@ use image::ImageReader;
 use serde::{Deserialize, Serialize};
 
 use super::{check_parallelism, OnError};
-use crate::pipeline::validate::Problem;
-use crate::pipeline::{ImageItem, Item, StageContext, StageError, Transform};
+use crate::engine::{ImageItem, Item, StageContext, StageError, Transform};
+use crate::problem::Problem;
 
 /// Settings of the `Decode` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::data::{ImageEntry, ImageKey};
-use crate::pipeline::engine::{run, Chain, RunOptions, SourceStage, TransformStage};
+use crate::engine::{run, Chain, RunOptions, SourceStage, TransformStage};
 use crate::pipeline::validate::{parse, plan};
 use crate::stages::resize::halve;
 use crate::stages::source::FileSource;

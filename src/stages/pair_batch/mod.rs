@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use mining::{BoardError, MiningBoard, MiningMode, PoolImage, Snapshot};
 pub use source::{gather, Labels, PairBatchSource, PairSets};
 
-use crate::pipeline::validate::Problem;
+use crate::problem::Problem;
 
 /// Settings of the `PairBatch` stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

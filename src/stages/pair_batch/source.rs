@@ -11,9 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::mining::{BoardError, Miner, MiningBoard, MiningMode, Snapshot};
 use super::{PairBatchConfig, Sampler};
+use crate::cache::ImageStore;
 use crate::data::ImageKey;
-use crate::pipeline::{Emitter, Item, PairBatch, Phase, Source, StageContext, StageError};
-use crate::stages::store::ImageStore;
+use crate::engine::{Emitter, Item, PairBatch, Phase, Source, StageContext, StageError};
 
 /// What the sampler draws from, resolved against an image store.
 pub struct PairSets<'a> {

@@ -11,11 +11,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::source::{NoRefreshes, Refreshes};
 use super::*;
+use crate::cache::ImageStore;
 use crate::data::ImageKey;
+use crate::engine::StageError;
 use crate::model::compare::Comparator;
-use crate::pipeline::training::Distance;
-use crate::pipeline::StageError;
-use crate::stages::store::{ImageStore, MemoryStore};
+use crate::model::Distance;
+use crate::stages::store::MemoryStore;
 
 mod mining;
 mod properties;
@@ -296,7 +297,7 @@ fn pairs_file_plus_labels_made_pairs_by_the_file_never_by_the_names() {
     let store = fixture.store.as_ref();
     let made = gather(
         store,
-        crate::pipeline::Phase::Train,
+        crate::engine::Phase::Train,
         0,
         0,
         &rows,
@@ -305,7 +306,7 @@ fn pairs_file_plus_labels_made_pairs_by_the_file_never_by_the_names() {
     assert_eq!(made.labels, vec![0.0, 1.0, 1.0, 0.0]);
     let named = gather(
         store,
-        crate::pipeline::Phase::Train,
+        crate::engine::Phase::Train,
         0,
         0,
         &rows,

@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::*;
-use crate::pipeline::engine::{run, Chain, RunOptions, SourceStage};
-use crate::pipeline::{Flow, Item, Phase, PipelineError, Sink, StageContext};
+use crate::engine::{run, Chain, RunOptions, SourceStage};
+use crate::engine::{Flow, Item, Phase, PipelineError, Sink, StageContext};
 
 /// What the stand-in trainer does at a given train step.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::validate::Problem;
+use crate::problem::Problem;
 
 /// Settings of the `Train` stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,10 +22,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ports::{link, Consumer, Outlet, Producer};
 use threads::{mismatched_link, spawn_sink, spawn_transform, Spawner};
 
-use super::error::{PipelineError, StageError};
-use super::item::Item;
-use super::metrics::{RunReport, Skipped, StageMetrics};
+pub use error::{PipelineError, StageError};
+pub use item::{ImageItem, Item, PairBatch, Phase};
+pub use metrics::{RunReport, Skipped, StageMetrics, StageReport};
 
+pub mod error;
+pub mod item;
+pub mod metrics;
 mod ports;
 mod threads;
 

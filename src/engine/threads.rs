@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use super::ports::{Consumer, Inlet, Producer, WorkerMsg};
 use super::{Flow, Shared, Sink, StageContext, Transform, TransformStage};
-use crate::pipeline::error::{PipelineError, StageError};
-use crate::pipeline::item::Item;
+use crate::engine::error::{PipelineError, StageError};
+use crate::engine::item::Item;
 
 /// Spawns named scoped threads whose errors and panics are recorded before their channels drop.
 pub(super) struct Spawner<'scope, 'env> {

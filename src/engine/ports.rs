@@ -12,8 +12,8 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::StageContext;
-use crate::pipeline::error::StageError;
-use crate::pipeline::item::Item;
+use crate::engine::error::StageError;
+use crate::engine::item::Item;
 
 /// Message from a parallel worker to the reader of its outputs: an output, the last output
 /// of an input (one message for the usual one-in, one-out stage), or the end of an input

@@ -1,5 +1,5 @@
-//! The tensor cache as a pipeline endpoint: the image chain's sink when building, and an
-//! [`ImageStore`] for the pair sampler when reading.
+//! Opening the tensor cache for a run, building it first when it is missing, damaged or
+//! stale.
 //!
 //! [`open_or_build`] is what `run` does when a pipeline says `cache: Some(...)`: open the
 //! file and check its key; when it is missing, damaged or stale, say why, take the build
@@ -11,70 +11,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::store::ImageStore;
-use crate::cache::{BuildLock, CacheError, CacheKey, CacheWriter, Dtype, TensorCache};
-use crate::data::{ImageEntry, ImageKey};
-use crate::pipeline::config::{CacheConfig, ImageSet};
-use crate::pipeline::metrics::{RunReport, Skipped};
-use crate::pipeline::runner::{run_images, RunError, RunSettings};
-use crate::pipeline::validate::Plan;
-use crate::pipeline::{Flow, Item, Sink, StageContext, StageError};
+use super::error::RunError;
+use super::images::{run_images, RunSettings};
+use super::validate::Plan;
+use crate::cache::{
+    BuildLock, CacheConfig, CacheError, CacheKey, CacheWriter, Dtype, ImageStore, TensorCache,
+};
+use crate::data::{ImageEntry, ImageKey, ImageSet};
+use crate::engine::metrics::{RunReport, Skipped};
+use crate::stages::store::CacheSink;
 use crate::stages::Scale;
-
-impl ImageStore for TensorCache {
-    fn len(&self) -> usize {
-        TensorCache::len(self)
-    }
-
-    fn width(&self) -> usize {
-        TensorCache::width(self) as usize
-    }
-
-    fn height(&self) -> usize {
-        TensorCache::height(self) as usize
-    }
-
-    fn key(&self, row: usize) -> &ImageKey {
-        self.image_key(row).expect("row < len")
-    }
-
-    fn row_of(&self, key: &ImageKey) -> Option<usize> {
-        self.index_of(key)
-    }
-
-    fn copy_f32(&self, row: usize, out: &mut [f32]) {
-        if let Some(bytes) = self.row_u8(row) {
-            for (o, &p) in out.iter_mut().zip(bytes) {
-                *o = f32::from(p) * (1.0 / 255.0);
-            }
-        } else if let Some(floats) = self.row_f32(row) {
-            out.copy_from_slice(&floats[..out.len()]);
-        }
-    }
-}
-
-/// Streams images into a cache writer.
-pub struct CacheSink {
-    writer: CacheWriter,
-}
-
-impl Sink for CacheSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        match item {
-            Item::Image(img) => self
-                .writer
-                .push(&img.key, &img.pixels)
-                .map_err(|source| StageError::Cache {
-                    source: Box::new(source),
-                })
-                .map(|()| Flow::Continue),
-            other => Err(StageError::UnexpectedItem {
-                expected: "image",
-                found: other.kind(),
-            }),
-        }
-    }
-}
 
 /// A cache ready for sampling, and how it came to be.
 pub struct Opened {
@@ -187,11 +133,9 @@ pub fn open_or_build(
         .iter()
         .map(|e| (e.path.display().to_string(), e.key.clone()))
         .collect();
-    let sink = CacheSink {
-        writer: CacheWriter::create(&path, key)?,
-    };
+    let sink = CacheSink::new(CacheWriter::create(&path, key)?);
     let (sink, report) = run_images(plan, settings, entries, "cache-writer", sink)?;
-    let mut writer = sink.writer;
+    let mut writer = sink.into_writer();
     for s in &report.skipped {
         if let Some(key) = paths.get(&s.item) {
             writer.skip(key, &s.reason)?;

@@ -1,0 +1,83 @@
+//! A pipeline's `stages` list: one enum variant per stage kind, each holding that stage's
+//! own config (defined beside its runtime, in `crate::stages` and, for `Train`, in
+//! `crate::train`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::Problem;
+use crate::stages::{AugmentConfig, DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig};
+use crate::train::TrainConfig;
+
+/// One entry of a pipeline's `stages` list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StageConfig {
+    /// Read and decode image files to grayscale.
+    Decode(DecodeConfig),
+    /// Scale images.
+    Resize(ResizeConfig),
+    /// Sample pairs and gather them into minibatches.
+    PairBatch(PairBatchConfig),
+    /// Randomly distort train pairs (affine, flip, brightness, contrast).
+    Augment(AugmentConfig),
+    /// End the pipeline: count or save what arrives.
+    Sink(SinkConfig),
+    /// End the pipeline: train the Siamese network on the batches.
+    Train(TrainConfig),
+}
+
+impl StageConfig {
+    /// The stage kind's name, as written in RON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StageConfig::Decode(_) => "Decode",
+            StageConfig::Resize(_) => "Resize",
+            StageConfig::PairBatch(_) => "PairBatch",
+            StageConfig::Augment(_) => "Augment",
+            StageConfig::Sink(_) => "Sink",
+            StageConfig::Train(_) => "Train",
+        }
+    }
+
+    /// Appends every problem of this stage's settings, each named by its RON path.
+    pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
+        match self {
+            StageConfig::Decode(c) => c.problems(path, out),
+            StageConfig::Resize(c) => c.problems(path, out),
+            StageConfig::PairBatch(c) => c.problems(path, out),
+            StageConfig::Augment(c) => c.problems(path, out),
+            StageConfig::Sink(c) => c.problems(path, out),
+            StageConfig::Train(c) => c.problems(path, out),
+        }
+    }
+
+    /// Every stage kind with a one-line description and its default settings, for `twinflow stages`.
+    pub fn catalogue() -> Vec<(StageConfig, &'static str)> {
+        vec![
+            (
+                StageConfig::Decode(DecodeConfig::default()),
+                "read image files and decode them to 8-bit grayscale",
+            ),
+            (
+                StageConfig::Resize(ResizeConfig::default()),
+                "scale images (250x250 -> 125x125 by default)",
+            ),
+            (
+                StageConfig::PairBatch(PairBatchConfig::default()),
+                "sample same/different pairs and gather them into minibatches",
+            ),
+            (
+                StageConfig::Augment(AugmentConfig::default()),
+                "distort train pairs: Koch et al.'s affine maps, flips, brightness and contrast",
+            ),
+            (
+                StageConfig::Sink(SinkConfig::default()),
+                "end the pipeline: count what arrives or save it",
+            ),
+            (
+                StageConfig::Train(TrainConfig::default()),
+                "end the pipeline: train the Siamese network (model, loss, optimizer and \
+                 schedule are the pipeline's top-level settings)",
+            ),
+        ]
+    }
+}

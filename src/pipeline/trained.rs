@@ -1,0 +1,86 @@
+//! A finished run loaded back for `eval`, `verify`, `embed` and `oneshot`: its own pipeline,
+//! its network with the best weights, and the threshold chosen on validation.
+
+use std::path::PathBuf;
+
+use super::validate::{load, End, LoadError, Plan};
+use crate::model::net::SiameseNet;
+use crate::train::checkpoint::{self, load_net};
+use crate::train::error::SessionError;
+use crate::train::RunDir;
+
+/// A trained run loaded back: its plan, its network with the best weights, and the
+/// threshold chosen on validation when it was trained.
+pub struct Trained {
+    /// The run's own pipeline.
+    pub plan: Plan,
+    /// The network with the best weights.
+    pub net: SiameseNet,
+    /// The decision threshold from `summary.json`.
+    pub threshold: f64,
+}
+
+impl Trained {
+    /// Whether the run scores pairs as the mean with their mirrored views (`eval_flip`), as
+    /// its threshold was chosen.
+    pub fn eval_flip(&self) -> bool {
+        matches!(&self.plan.end, End::Train(t) if t.eval_flip)
+    }
+}
+
+/// Why a run cannot be loaded for evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadRunError {
+    /// The run's pipeline is unusable.
+    #[error(transparent)]
+    Pipeline(#[from] LoadError),
+    /// The network or weights are unusable.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// `summary.json` is missing or lacks the threshold (the run never finished).
+    #[error("{}: no threshold; did the run finish? ({reason})", path.display())]
+    Summary {
+        /// The summary file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Loads a finished run for evaluation or verification.
+///
+/// # Errors
+/// A missing or damaged pipeline, weights or summary.
+pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
+    let run = RunDir::open(dir).map_err(SessionError::from)?;
+    let plan = load(&run.pipeline())?;
+    let p = &plan.pipeline;
+    let (w, h) = plan.image_size();
+    let mut net = SiameseNet::new(
+        &p.model,
+        p.distance,
+        p.loss,
+        (h as usize, w as usize),
+        p.seed,
+    )
+    .map_err(SessionError::from)?;
+    let best = run.best_weights();
+    let tensors = checkpoint::read(&best).map_err(SessionError::from)?;
+    load_net(&best, &mut net, &tensors).map_err(SessionError::from)?;
+    let path = run.summary();
+    let summary = |reason: String| LoadRunError::Summary {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| summary(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
+    let threshold = json["evaluation"]["threshold"]
+        .as_f64()
+        .ok_or_else(|| summary("no evaluation.threshold".into()))?;
+    Ok(Trained {
+        plan,
+        net,
+        threshold,
+    })
+}

@@ -1,0 +1,41 @@
+//! Why a training run failed outside its stages: the network, the run folder, checkpoints,
+//! metrics and plots, the batch chain, or the hard-negative refresher.
+
+use super::checkpoint::CheckpointError;
+use super::refresh::RefreshError;
+use super::rundir::RunDirError;
+use crate::engine::PipelineError;
+use crate::eval::EvalError;
+use crate::model::net::ModelError;
+
+/// Why a training run failed before or after its chain.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The network could not be built or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The run folder could not be written or read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// A checkpoint could not be used.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Metrics or plots failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The batch chain failed.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A resumed run could not embed the pool its first batches mine from.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// The run's summary could not be serialised.
+    #[error("cannot serialise {}", path.display())]
+    Summary {
+        /// The summary file.
+        path: std::path::PathBuf,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,48 @@
+//! Where a training loop stands: every finished epoch's metrics and the best epoch so far,
+//! saved beside the last checkpoint so `--resume` continues from it.
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::Summary;
+use super::schedule::Monitor;
+
+/// One row of the per-epoch metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Train loss without penalties, mean over pairs.
+    pub train_loss: f64,
+    /// Train accuracy at the score threshold 0.5 (BCE) or 0 (contrastive's negative distance
+    /// at the best validation threshold).
+    pub train: Summary,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation metrics.
+    pub val: Summary,
+    /// Learning rate at the epoch's end.
+    pub lr: f64,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+    /// Train pairs per second of the whole epoch, validation included.
+    pub pairs_per_s: f64,
+    /// Lowest and highest fraction of same pairs in any train batch of the epoch.
+    #[serde(default)]
+    pub same_ratio: (f64, f64),
+}
+
+/// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Best value of the monitored measure so far and its epoch.
+    pub best: Option<(f64, usize)>,
+    /// The measure `best` holds; state files older than the option hold validation loss.
+    #[serde(default)]
+    pub monitor: Monitor,
+    /// Epochs since the best.
+    pub since_best: usize,
+    /// Every finished epoch's metrics.
+    pub history: Vec<EpochMetrics>,
+}

@@ -1,5 +1,6 @@
 //! Integration tests: the `twinflow` binary on generated data, and every shipped pipeline.
 
+mod compat;
 mod oneshot;
 mod pipelines;
 mod run;

@@ -13,7 +13,7 @@ mod trunk;
 
 use std::time::Instant;
 
-use twinflow::model::ops::{kernels, reference, Conv2dShape, Shape4};
+use twinflow::model::cpu::ops::{kernels, reference, Conv2dShape, Shape4};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]

@@ -2,7 +2,7 @@
 //! including dfdx's own relu, reshape, matmul and sum and the tape's bookkeeping.
 
 use dfdx::prelude::*;
-use twinflow::model::ops::{max_pool2d, try_conv2d, Conv2dShape, InputGrad, Shape4};
+use twinflow::model::cpu::ops::{max_pool2d, try_conv2d, Conv2dShape, InputGrad, Shape4};
 
 use crate::{best_of, flat_features, random, Settings, Timing, DENSE, SIDE, TRUNK};
 

@@ -7,13 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use dfdx::tensor_ops::Backward;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::net::SiameseNet;
-use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
-use crate::train::Optimizer;
+use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, OptimizerConfig};
 
 /// FLOPs of one training pair of the seed's model at 125x125 (forward of both twins, the
 /// backward pass without the first layer's input gradient): 467.5 MFLOP.
@@ -45,6 +42,9 @@ pub enum BenchCommand {
         /// Also time the same model in Keras with this Python (it needs tensorflow-cpu).
         #[arg(long, value_name = "PYTHON")]
         keras: Option<PathBuf>,
+        /// The backend to time (`cpu`).
+        #[arg(long, value_parser = crate::cli::parse_device, default_value = "cpu")]
+        device: Device,
     },
 }
 
@@ -58,18 +58,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         steps,
         peak,
         keras,
+        device,
     } = &args.command;
     let peak = &peak.unwrap_or_else(default_peak);
     println!("twinflow bench train: the seed's model (8,440,857 parameters), 125x125, Adam 1e-4");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("{cores} cores, FMA peak taken as {peak} GFLOP/s");
+    println!("{cores} cores, device {device}, FMA peak taken as {peak} GFLOP/s");
     println!(
         "{:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "batch", "s/step", "forward", "backward", "update", "pairs/s", "GFLOP/s", "of peak"
     );
     let mut ours = Vec::new();
     for &batch in batches {
-        let t = time_steps(batch, *steps)?;
+        let t = time_steps(*device, batch, *steps)?;
         let rate = batch as f64 / t.total;
         let gflops = rate * FLOP_PER_PAIR / 1e9;
         println!(
@@ -110,47 +111,44 @@ struct Timing {
     update: f64,
 }
 
-fn time_steps(batch: usize, steps: usize) -> anyhow::Result<Timing> {
-    let model = ModelConfig::default();
-    let mut net = SiameseNet::new(
-        &model,
-        Distance::L1,
-        Loss::BinaryCrossEntropy,
-        (125, 125),
-        1,
-    )?;
-    let mut opt = Optimizer::new(OptimizerConfig::Adam {
-        lr: 1e-4,
-        decay: 0.0,
-    });
+fn time_steps(device: Device, batch: usize, steps: usize) -> anyhow::Result<Timing> {
+    let spec = NetSpec {
+        model: ModelConfig::default(),
+        loss: Loss::BinaryCrossEntropy,
+        distance: Distance::L1,
+        optimizer: OptimizerConfig::Adam {
+            lr: 1e-4,
+            decay: 0.0,
+        },
+        input: (125, 125),
+        seed: 1,
+    };
+    let mut net = build(device, spec)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let n = batch * 125 * 125;
     let left: Vec<f32> = (0..n).map(|_| rng.gen()).collect();
     let right: Vec<f32> = (0..n).map(|_| rng.gen()).collect();
     let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
-    let (mut fwd, mut bwd, mut upd) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut total, mut phases) = (Duration::ZERO, [Duration::ZERO; 3]);
     for step in 0..=steps {
         let t0 = Instant::now();
-        let out = net.forward_train(&left, &right, &labels)?;
-        let t1 = Instant::now();
-        let mut grads = out.loss.backward();
-        let t2 = Instant::now();
-        opt.update(&mut net.params, &mut grads)?;
-        let t3 = Instant::now();
+        let out = net.train_step(&left, &right, &labels)?;
         if step > 0 {
-            fwd += t1 - t0;
-            bwd += t2 - t1;
-            upd += t3 - t2;
+            total += t0.elapsed();
+            for (name, d) in out.phases {
+                let i = ["forward", "backward", "update"]
+                    .iter()
+                    .position(|&p| p == name);
+                if let Some(i) = i {
+                    phases[i] += d;
+                }
+            }
         }
     }
     let s = steps.max(1) as f64;
-    let (forward, backward, update) = (
-        fwd.as_secs_f64() / s,
-        bwd.as_secs_f64() / s,
-        upd.as_secs_f64() / s,
-    );
+    let [forward, backward, update] = phases.map(|d| d.as_secs_f64() / s);
     Ok(Timing {
-        total: forward + backward + update,
+        total: total.as_secs_f64() / s,
         forward,
         backward,
         update,

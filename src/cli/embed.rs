@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::verify::RunInput;
+use crate::model::Weights;
 
 /// Images per forward pass.
 const BATCH: usize = 64;
@@ -18,6 +19,9 @@ pub struct EmbedArgs {
     /// A finished training run (e.g. `runs/paper-1`).
     #[arg(long)]
     pub run: PathBuf,
+    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
     /// A folder of images (searched recursively for .jpg, .jpeg and .png).
     #[arg(long)]
     pub images: PathBuf,
@@ -51,8 +55,7 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// # Errors
 /// An unusable run, an unreadable image or folder, or an unwritable output.
 pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
-    let input = RunInput::open(&args.run)?;
-    let trained = &input.trained;
+    let mut input = RunInput::open(&args.run, args.device)?;
     let files = images_in(&args.images)?;
     anyhow::ensure!(
         !files.is_empty(),
@@ -65,7 +68,8 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
         for file in chunk {
             pixels.extend(input.load(file)?);
         }
-        for (file, e) in chunk.iter().zip(trained.net.embed(&pixels)?) {
+        let embeddings = input.trained.net.embed(Weights::Live, &pixels)?;
+        for (file, e) in chunk.iter().zip(embeddings) {
             let values: Vec<String> = e.iter().map(|v| format!("{v:.6}")).collect();
             let _ = writeln!(csv, "{},{}", file.display(), values.join(","));
         }
@@ -75,7 +79,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} embeddings of {} values written to {}",
         files.len(),
-        trained.plan.pipeline.model.dense.units,
+        input.trained.plan.pipeline.model.dense.units,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)

@@ -25,6 +25,9 @@ pub struct EvalArgs {
     /// A finished training run (e.g. `runs/paper-1`).
     #[arg(long)]
     pub run: PathBuf,
+    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
     /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
     #[arg(long)]
     pub pairs: PathBuf,
@@ -59,8 +62,8 @@ struct EvalReport {
 /// # Errors
 /// An unusable run, data or pairs file.
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let trained =
-        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
+    let mut trained = load_trained(&args.run, args.device)
+        .with_context(|| format!("loading {}", args.run.display()))?;
     let root = data_root(
         args.data.as_deref(),
         trained.plan.pipeline.data.root.as_deref(),
@@ -78,8 +81,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let store = load_images(&trained.plan, root, entries)?;
     let keys: Vec<(ImageKey, ImageKey)> =
         pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
-    let (scores, labels, _) =
-        score_pairs_with(&trained.net, &store, &keys, 128, trained.eval_flip())?;
+    let flip = trained.eval_flip();
+    let (scores, labels, _) = score_pairs_with(trained.net.as_mut(), &store, &keys, 128, flip)?;
     let roc = Roc::compute(&scores, &labels)?;
     let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.fold).collect();
     let folds = if distinct.len() > 1 {

@@ -33,6 +33,9 @@ pub struct OneShotArgs {
     /// A finished training run (e.g. `runs/paper-1`); `oneshot.json` is written into it.
     #[arg(long)]
     pub run: PathBuf,
+    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
     /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
@@ -72,8 +75,8 @@ struct Report {
 /// # Errors
 /// An unusable run or dataset, or an N the test identities cannot fill.
 pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
-    let trained =
-        load_trained(&args.run).with_context(|| format!("loading {}", args.run.display()))?;
+    let mut trained = load_trained(&args.run, args.device)
+        .with_context(|| format!("loading {}", args.run.display()))?;
     let data = &trained.plan.pipeline.data;
     let root = data_root(args.data.as_deref(), data.root.as_deref())?;
     let dataset = Dataset::scan(&root)?;
@@ -90,11 +93,11 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     check_request(args, &entries)?;
     let store = load_images(&trained.plan, root, entries)?;
     let rows: Vec<u32> = (0..store.len() as u32).collect();
-    let embeddings = embed_rows(&trained.net, &store, &rows, BATCH)?;
+    let embeddings = embed_rows(trained.net.as_mut(), &store, &rows, BATCH)?;
     let items: Vec<(&str, usize)> = (0..store.len())
         .map(|r| (store.key(r).name.as_str(), r))
         .collect();
-    let comparator = trained.net.comparator();
+    let comparator = trained.net.comparator(crate::model::Weights::Live)?;
     let seed = args.seed.unwrap_or(trained.plan.pipeline.seed);
     let mut results = Vec::new();
     for &n in &args.ways {

@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// The LFW-a folder (holding `lfw2/` and the pairs files); overrides the RON's `data.root`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
+    /// Train on this backend (`cpu`) instead of the pipeline's `device`; with `--resume`, an
+    /// override that leaves the run's pipeline as it is.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
     /// Also write the per-stage metrics as JSON to this file.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
@@ -117,6 +121,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         interrupt: Some(interrupt_flag()),
         name: run_name(&pipeline_file),
         resume: args.resume.clone(),
+        device: args.device,
     };
     let outcome = run_plan(&plan, &settings)
         .with_context(|| format!("running {} on {}", pipeline_file.display(), root.display()))?;

@@ -120,6 +120,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                 interrupt: Some(interrupt.clone()),
                 name: e.id.clone(),
                 resume: (state == Status::Partial).then(|| dir.clone()),
+                device: None,
             };
             let outcome = run_plan(&plan, &settings)
                 .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;

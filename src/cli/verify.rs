@@ -18,6 +18,9 @@ pub struct VerifyArgs {
     /// A finished training run (e.g. `runs/paper-1`).
     #[arg(long)]
     pub run: PathBuf,
+    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
     /// The first face image.
     pub first: PathBuf,
     /// The second face image.
@@ -33,8 +36,9 @@ pub(crate) struct RunInput {
 
 impl RunInput {
     /// Loads the run and the decode scale and resize its pipeline used.
-    pub fn open(run: &Path) -> anyhow::Result<Self> {
-        let trained = load_trained(run).with_context(|| format!("loading {}", run.display()))?;
+    pub fn open(run: &Path, device: Option<crate::model::Device>) -> anyhow::Result<Self> {
+        let trained =
+            load_trained(run, device).with_context(|| format!("loading {}", run.display()))?;
         let (w, h) = trained.plan.image_size();
         let resize = trained
             .plan
@@ -71,13 +75,13 @@ impl RunInput {
 /// # Errors
 /// An unusable run or unreadable images.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let input = RunInput::open(&args.run)?;
-    let trained = &input.trained;
+    let mut input = RunInput::open(&args.run, args.device)?;
     let a = input.load(&args.first)?;
     let b = input.load(&args.second)?;
+    let trained = &mut input.trained;
     let (w, _) = trained.plan.image_size();
-    let (_, scores) =
-        evaluate_flipped(&trained.net, a, b, &[0.0], w as usize, trained.eval_flip())?;
+    let flip = trained.eval_flip();
+    let (_, scores) = evaluate_flipped(trained.net.as_mut(), a, b, &[0.0], w as usize, flip)?;
     let score = f64::from(scores[0]);
     let same = score >= trained.threshold;
     println!(

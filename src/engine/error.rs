@@ -61,11 +61,12 @@ pub enum StageError {
         /// The cache's error, boxed because it is large and rare.
         source: Box<crate::cache::CacheError>,
     },
-    /// A training step failed.
-    #[error("training failed: {reason}")]
+    /// Training failed: a step, a checkpoint, or the embeddings for a mining sampler.
+    #[error("training failed")]
     Train {
-        /// Why.
-        reason: String,
+        /// Why (boxed: the engine knows no trainer's error types).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The stage was told to stop (another stage failed, or Ctrl-C).
     #[error("cancelled")]

@@ -5,8 +5,8 @@
 //! product per pair instead of a forward pass, and ranks pairs exactly as the network's
 //! own score does (see [`Comparator::similarity`]).
 
-use super::net::SiameseNet;
-use crate::model::{Distance, Loss};
+use super::backend::Tensors;
+use super::{Distance, Loss};
 
 /// Keeps square roots and divisions away from 0, as the head does.
 const EPS: f32 = 1e-6;
@@ -79,17 +79,21 @@ fn distance_of(distance: Distance, a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-impl SiameseNet {
-    /// The head's comparison with its current weights.
-    pub fn comparator(&self) -> Comparator {
-        // The head's parameters follow the conv (weight, bias) pairs and the dense layer.
-        let first = 2 * self.config.conv.len() + 2;
-        let values = |i: usize| self.params[i].value.as_vec();
-        match self.loss {
+impl Comparator {
+    /// The head's comparison with the weights in `tensors` (named as in [`super::layout`]);
+    /// a missing head tensor reads as zeros.
+    pub fn from_weights(loss: Loss, distance: Distance, tensors: &Tensors) -> Self {
+        let values = |name: &str| {
+            tensors
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map_or_else(Vec::new, |(_, _, v)| v.clone())
+        };
+        match loss {
             Loss::BinaryCrossEntropy => {
-                let weights = values(first);
-                let bias = values(first + 1).first().copied().unwrap_or(0.0);
-                match self.distance {
+                let weights = values("head.weight");
+                let bias = values("head.bias").first().copied().unwrap_or(0.0);
+                match distance {
                     Distance::L1 => Comparator::WeightedL1 { weights, bias },
                     distance => Comparator::ScaledDistance {
                         distance,
@@ -98,9 +102,7 @@ impl SiameseNet {
                     },
                 }
             }
-            Loss::Contrastive { .. } => Comparator::NegativeDistance {
-                distance: self.distance,
-            },
+            Loss::Contrastive { .. } => Comparator::NegativeDistance { distance },
         }
     }
 }
@@ -108,9 +110,10 @@ impl SiameseNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConvLayer, DenseLayer, ModelConfig};
+    use crate::model::backend::{build, Device, NetSpec, Network, Weights};
+    use crate::model::{ConvLayer, DenseLayer, ModelConfig, OptimizerConfig};
 
-    fn net(distance: Distance, loss: Loss) -> SiameseNet {
+    fn net(distance: Distance, loss: Loss) -> Box<dyn Network> {
         let config = ModelConfig {
             conv: vec![ConvLayer {
                 filters: 3,
@@ -123,7 +126,15 @@ mod tests {
             },
             ..ModelConfig::default()
         };
-        SiameseNet::new(&config, distance, loss, (10, 10), 3).expect("builds")
+        let spec = NetSpec {
+            model: config,
+            loss,
+            distance,
+            optimizer: OptimizerConfig::default(),
+            input: (10, 10),
+            seed: 3,
+        };
+        build(Device::Cpu, spec).expect("builds")
     }
 
     #[test]
@@ -139,13 +150,14 @@ mod tests {
             (Distance::Euclidean, Loss::Contrastive { margin: 1.0 }),
             (Distance::L1, Loss::Contrastive { margin: 1.0 }),
         ] {
-            let net = net(distance, loss);
-            let (_, scores) = net.evaluate(left, right, &[0.0; 3]).expect("scores");
+            let mut net = net(distance, loss);
+            let live = Weights::Live;
+            let (_, scores) = net.evaluate(live, left, right, &[0.0; 3]).expect("scores");
             let (el, er) = (
-                net.embed(left).expect("left"),
-                net.embed(right).expect("right"),
+                net.embed(live, left).expect("left"),
+                net.embed(live, right).expect("right"),
             );
-            let comparator = net.comparator();
+            let comparator = net.comparator(live).expect("comparator");
             for i in 0..3 {
                 let s = comparator.similarity(&el[i], &er[i]);
                 let want = match loss {

@@ -1,23 +1,17 @@
-//! The Siamese network: its settings ([`config`], [`optimizer`]), the head's comparison of
-//! two embeddings ([`compare`]), and the network itself on dfdx with the conv/pool/batch-norm
-//! ops that dfdx 0.13 lacks on stable Rust ([`ops`]).
-//!
-//! dfdx's own convolution and pooling only exist behind its `nightly` feature, which does not
-//! build here, so [`ops`] implements them as custom autodiff operations that plug into dfdx's
-//! tape and compose with its elementwise ops, matmul and optimizers.
+//! The Siamese network: its settings ([`config`], [`optimizer`]), the layout of its
+//! parameters ([`layout`]), the head's comparison of two embeddings ([`compare`]), the
+//! training-backend seam ([`backend`]) and the CPU backend behind it ([`cpu`]).
 
+pub mod backend;
 pub mod compare;
 pub mod config;
-pub mod head;
-pub mod net;
-pub mod ops;
+pub mod cpu;
+pub mod layout;
 pub mod optimizer;
 
+pub use backend::{build, Device, ModelError, NetSpec, Network, Tensors, Weights};
 pub use config::{
     Activation, ConvLayer, DenseLayer, Distance, DropoutSchedule, Init, InitConfig, L2Config, Loss,
     ModelConfig,
 };
 pub use optimizer::OptimizerConfig;
-
-#[cfg(test)]
-mod tests;

@@ -57,6 +57,12 @@ impl OptimizerConfig {
         }
     }
 
+    /// The learning rate of step `step` (0-based): Keras' legacy `lr / (1 + decay * step)`.
+    pub fn lr_at(&self, step: i32) -> f64 {
+        let (lr, decay) = self.lr_and_decay();
+        lr / (1.0 + decay * f64::from(step))
+    }
+
     /// Appends every problem of the optimizer's settings (`optimizer.*`).
     pub fn problems(&self, out: &mut Vec<Problem>) {
         let o = self;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::stages::StageConfig;
 use crate::cache::CacheConfig;
 use crate::data::DataConfig;
-use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::model::{Device, Distance, Loss, ModelConfig, OptimizerConfig};
 use crate::train::schedule::Schedule;
 
 /// A whole pipeline, as written in a RON file.
@@ -42,6 +42,9 @@ pub struct Pipeline {
     /// Epochs and early stopping.
     #[serde(default)]
     pub schedule: Schedule,
+    /// The backend that trains and scores the network (`Cpu`); `--device` overrides it.
+    #[serde(default)]
+    pub device: Device,
 }
 
 fn default_seed() -> u64 {
@@ -61,11 +64,20 @@ impl Default for Pipeline {
             distance: Distance::default(),
             optimizer: OptimizerConfig::default(),
             schedule: Schedule::default(),
+            device: Device::default(),
         }
     }
 }
 
 impl Pipeline {
+    /// This pipeline on `device`.
+    pub fn with_device(&self, device: Device) -> Self {
+        Self {
+            device,
+            ..self.clone()
+        }
+    }
+
     /// The pipeline as pretty RON, as a run folder records it.
     ///
     /// # Errors

@@ -12,6 +12,7 @@ use crate::engine::{
     run as run_chain, Chain, PipelineError, RunOptions, Sink, SourceStage, Then, Transform,
     TransformStage,
 };
+use crate::model::Device;
 use crate::stages::source::FileSource;
 
 /// What a run needs besides its plan.
@@ -27,6 +28,8 @@ pub struct RunSettings {
     pub name: String,
     /// Continue the training run in this folder instead of starting a new one.
     pub resume: Option<PathBuf>,
+    /// Train on this backend instead of the pipeline's `device`.
+    pub device: Option<Device>,
 }
 
 /// The chain files -> Decode -> [Resize] -> `sink`.

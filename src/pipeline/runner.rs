@@ -184,20 +184,21 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
                 validation: sets.validation,
                 test: &test,
             };
+            let p = &plan.pipeline;
+            let device = settings.device.unwrap_or(p.device);
             let start = match &settings.resume {
                 Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
+                // A fresh run records the device it trains on.
                 None => Start::Fresh {
                     stem: settings.name.clone(),
-                    pipeline: plan
-                        .pipeline
-                        .to_ron()
-                        .map_err(|source| RunError::Serialise {
+                    pipeline: p.with_device(device).to_ron().map_err(|source| {
+                        RunError::Serialise {
                             what: "the pipeline",
                             source,
-                        })?,
+                        }
+                    })?,
                 },
             };
-            let p = &plan.pipeline;
             let recipe = Recipe {
                 model: &p.model,
                 loss: p.loss,
@@ -208,6 +209,7 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
                 stage: config,
                 protocol: pair_batch.sampler.protocol(),
                 capacity: pair_batch.capacity,
+                device,
             };
             let summary = train(
                 &recipe,

@@ -1,11 +1,11 @@
 //! A finished run loaded back for `eval`, `verify`, `embed` and `oneshot`: its own pipeline,
 //! its network with the best weights, and the threshold chosen on validation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::validate::{load, End, LoadError, Plan};
-use crate::model::net::SiameseNet;
-use crate::train::checkpoint::{self, load_net};
+use crate::model::{build, Device, NetSpec, Network, Weights};
+use crate::train::checkpoint;
 use crate::train::error::SessionError;
 use crate::train::RunDir;
 
@@ -14,8 +14,8 @@ use crate::train::RunDir;
 pub struct Trained {
     /// The run's own pipeline.
     pub plan: Plan,
-    /// The network with the best weights.
-    pub net: SiameseNet,
+    /// The network with the best weights (as its live weights).
+    pub net: Box<dyn Network>,
     /// The decision threshold from `summary.json`.
     pub threshold: f64,
 }
@@ -47,40 +47,45 @@ pub enum LoadRunError {
     },
 }
 
-/// Loads a finished run for evaluation or verification.
+/// Loads a finished run for evaluation or verification, on the run's own device or on
+/// `device` when given (an override: the run's pipeline is not edited).
 ///
 /// # Errors
 /// A missing or damaged pipeline, weights or summary.
-pub fn load_trained(dir: &std::path::Path) -> Result<Trained, LoadRunError> {
+pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadRunError> {
     let run = RunDir::open(dir).map_err(SessionError::from)?;
     let plan = load(&run.pipeline())?;
     let p = &plan.pipeline;
     let (w, h) = plan.image_size();
-    let mut net = SiameseNet::new(
-        &p.model,
-        p.distance,
-        p.loss,
-        (h as usize, w as usize),
-        p.seed,
-    )
-    .map_err(SessionError::from)?;
-    let best = run.best_weights();
-    let tensors = checkpoint::read(&best).map_err(SessionError::from)?;
-    load_net(&best, &mut net, &tensors).map_err(SessionError::from)?;
-    let path = run.summary();
-    let summary = |reason: String| LoadRunError::Summary {
-        path: path.clone(),
-        reason,
+    let spec = NetSpec {
+        model: p.model.clone(),
+        loss: p.loss,
+        distance: p.distance,
+        optimizer: p.optimizer,
+        input: (h as usize, w as usize),
+        seed: p.seed,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| summary(e.to_string()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
-    let threshold = json["evaluation"]["threshold"]
-        .as_f64()
-        .ok_or_else(|| summary("no evaluation.threshold".into()))?;
+    let mut net = build(device.unwrap_or(p.device), spec).map_err(SessionError::from)?;
+    checkpoint::load_file(&run.best_weights(), net.as_mut(), Weights::Live)
+        .map_err(SessionError::from)?;
+    let threshold = read_threshold(&run.summary())?;
     Ok(Trained {
         plan,
         net,
         threshold,
     })
+}
+
+/// The threshold a finished run chose on validation, from its `summary.json`.
+fn read_threshold(path: &Path) -> Result<f64, LoadRunError> {
+    let summary = |reason: String| LoadRunError::Summary {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| summary(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
+    json["evaluation"]["threshold"]
+        .as_f64()
+        .ok_or_else(|| summary("no evaluation.threshold".into()))
 }

@@ -6,51 +6,26 @@
 //! training; the average only decides what is validated, kept as best and evaluated.
 //! Batch norm's running statistics are averaged the same way, so they stay close to the
 //! statistics of the averaged network.
+//!
+//! The backend keeps the averaged tensors where the weights live ([`Network::update_average`]);
+//! this type keeps the warm-up, which is the same on every backend.
 
-use std::path::Path;
+use crate::model::{ModelError, Network};
 
-use crate::model::net::SiameseNet;
-
-use super::checkpoint::{load_net, params_of, CheckpointError, Tensors};
-
-/// The running average of a network's parameters and batch-norm statistics.
-#[derive(Debug, Clone, PartialEq)]
+/// The decay schedule of the running average of a network's weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeightAverage {
     decay: f64,
     /// Training steps taken, counted from the run's start, for the warm-up.
     steps: u64,
-    /// Named tensors in [`params_of`]'s order, averaged.
-    tensors: Tensors,
 }
 
 impl WeightAverage {
-    /// An average that starts at `net`'s current weights, `steps` training steps into the
-    /// run (0 for a fresh run; a run resumed without an average has trained weights, and
-    /// needs no warm-up to forget random ones).
-    pub fn new(decay: f64, net: &SiameseNet, steps: u64) -> Self {
-        Self {
-            decay,
-            steps,
-            tensors: params_of(net),
-        }
-    }
-
-    /// An average resumed from what [`Self::tensors`] gave and `path` held, `steps` training
-    /// steps into the run.
-    ///
-    /// # Errors
-    /// The tensors do not fit `net` (a missing, extra or misshapen tensor), as
-    /// [`load_net`] checks them.
-    pub fn resume(
-        decay: f64,
-        net: &SiameseNet,
-        path: &Path,
-        tensors: &Tensors,
-        steps: u64,
-    ) -> Result<Self, CheckpointError> {
-        let mut saved = net.clone();
-        load_net(path, &mut saved, tensors)?;
-        Ok(Self::new(decay, &saved, steps))
+    /// An average `steps` training steps into the run (0 for a fresh run; a run resumed
+    /// without an average has trained weights, and needs no warm-up to forget random ones).
+    /// The network's average must be started or loaded by the caller.
+    pub fn new(decay: f64, steps: u64) -> Self {
+        Self { decay, steps }
     }
 
     /// The decay used for the next update: `decay`, or less early in the run, so that the
@@ -61,50 +36,30 @@ impl WeightAverage {
         self.decay.min((1.0 + n) / (10.0 + n))
     }
 
-    /// Moves the average towards `net`'s current weights: `avg = d * avg + (1 - d) * w`.
-    pub fn update(&mut self, net: &SiameseNet) {
-        let d = self.current_decay() as f32;
-        let live = params_of(net);
-        for ((_, _, avg), (_, _, w)) in self.tensors.iter_mut().zip(&live) {
-            for (a, &x) in avg.iter_mut().zip(w) {
-                *a = d * *a + (1.0 - d) * x;
-            }
-        }
+    /// Moves `net`'s average towards its live weights: `avg = d * avg + (1 - d) * w`.
+    ///
+    /// # Errors
+    /// The backend's, e.g. a network without a started average.
+    pub fn update(&mut self, net: &mut dyn Network) -> Result<(), ModelError> {
+        net.update_average(self.current_decay() as f32)?;
         self.steps += 1;
+        Ok(())
     }
 
     /// Training steps taken, counted from the run's start.
     pub fn steps(&self) -> u64 {
         self.steps
     }
-
-    /// The averaged tensors, named as in a checkpoint.
-    pub fn tensors(&self) -> &Tensors {
-        &self.tensors
-    }
-
-    /// A copy of `net` carrying the averaged weights and statistics.
-    pub fn averaged(&self, net: &SiameseNet) -> SiameseNet {
-        let mut out = net.clone();
-        let (params, stats) = self.tensors.split_at(out.params.len());
-        for (p, (_, _, v)) in out.params.iter_mut().zip(params) {
-            p.value.copy_from(v);
-        }
-        for (s, pair) in out.bn_stats.iter_mut().zip(stats.chunks_exact(2)) {
-            s.mean.copy_from_slice(&pair[0].2);
-            s.var.copy_from_slice(&pair[1].2);
-        }
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ConvLayer, Distance, Loss, ModelConfig};
+    use crate::model::{build, ConvLayer, Device, ModelConfig, NetSpec, Tensors, Weights};
+    use crate::model::{Distance, Loss, OptimizerConfig};
 
-    fn net(seed: u64) -> SiameseNet {
-        let config = ModelConfig {
+    fn net(seed: u64) -> Box<dyn Network> {
+        let model = ModelConfig {
             conv: vec![ConvLayer {
                 filters: 2,
                 kernel: 3,
@@ -113,14 +68,15 @@ mod tests {
             batch_norm: true,
             ..ModelConfig::default()
         };
-        SiameseNet::new(
-            &config,
-            Distance::L1,
-            Loss::BinaryCrossEntropy,
-            (6, 6),
+        let spec = NetSpec {
+            model,
+            loss: Loss::BinaryCrossEntropy,
+            distance: Distance::L1,
+            optimizer: OptimizerConfig::default(),
+            input: (6, 6),
             seed,
-        )
-        .expect("net")
+        };
+        build(Device::Cpu, spec).expect("net")
     }
 
     fn flat(t: &Tensors) -> Vec<f32> {
@@ -129,49 +85,69 @@ mod tests {
 
     #[test]
     fn warm_up_then_the_configured_decay() {
-        let mut avg = WeightAverage::new(0.99, &net(1), 0);
+        let mut a = net(1);
+        a.start_average().expect("start");
+        let mut avg = WeightAverage::new(0.99, 0);
         assert!((avg.current_decay() - 0.1).abs() < 1e-12);
         for _ in 0..2000 {
-            avg.update(&net(1));
+            avg.update(a.as_mut()).expect("update");
         }
         assert_eq!(avg.steps(), 2000);
         assert!((avg.current_decay() - 0.99).abs() < 1e-12);
         // Started late in a run (a resume of a run without an average): no warm-up to speak of.
-        assert!(WeightAverage::new(0.999, &net(1), 5120).current_decay() > 0.998);
+        assert!(WeightAverage::new(0.999, 5120).current_decay() > 0.998);
     }
 
     #[test]
     fn each_update_mixes_in_the_live_weights_by_one_minus_the_decay() {
-        let (a, b) = (net(1), net(2));
-        let mut avg = WeightAverage::new(0.5, &a, 100); // past the warm-up: d = 0.5
-        avg.update(&b);
-        let expected: Vec<f32> = flat(&params_of(&a))
+        let (mut a, b) = (net(1), net(2));
+        let (wa, wb) = (
+            a.weights(Weights::Live).expect("a"),
+            b.weights(Weights::Live).expect("b"),
+        );
+        a.start_average().expect("start");
+        a.set_weights(Weights::Live, &wb).expect("b's weights");
+        let mut avg = WeightAverage::new(0.5, 100); // past the warm-up: d = 0.5
+        avg.update(a.as_mut()).expect("update");
+        let expected: Vec<f32> = flat(&wa)
             .iter()
-            .zip(flat(&params_of(&b)))
+            .zip(flat(&wb))
             .map(|(x, y)| 0.5 * x + 0.5 * y)
             .collect();
-        let got = flat(avg.tensors());
+        let got = flat(&a.weights(Weights::Average).expect("average"));
         assert_eq!(got.len(), expected.len());
         for (g, e) in got.iter().zip(&expected) {
             assert!((g - e).abs() < 1e-6, "{g} vs {e}");
         }
-        // The averaged network carries exactly the averaged tensors, statistics included.
-        let averaged = avg.averaged(&a);
-        assert_eq!(flat(&params_of(&averaged)), got);
-        assert_ne!(flat(&params_of(&averaged)), flat(&params_of(&a)));
+        // The averaged network scores with exactly the averaged tensors, statistics included.
+        let pixels = vec![0.5; 36];
+        let mut c = net(3);
+        c.set_weights(Weights::Live, &a.weights(Weights::Average).expect("avg"))
+            .expect("fits");
+        assert_eq!(
+            a.embed(Weights::Average, &pixels).expect("average"),
+            c.embed(Weights::Live, &pixels).expect("live")
+        );
+        assert_ne!(
+            a.embed(Weights::Average, &pixels).expect("average"),
+            a.embed(Weights::Live, &pixels).expect("live")
+        );
     }
 
     #[test]
-    fn resume_restores_order_and_refuses_a_different_network() {
-        let (a, b) = (net(1), net(2));
-        let mut avg = WeightAverage::new(0.9, &a, 0);
-        avg.update(&b);
-        let mut saved = avg.tensors().clone();
+    fn a_loaded_average_is_kept_in_layout_order_and_a_different_network_is_refused() {
+        let (mut a, mut b) = (net(1), net(2));
+        b.start_average().expect("start");
+        let want = b.weights(Weights::Average).expect("average");
+        let mut saved = want.clone();
         saved.sort_by(|x, y| x.0.cmp(&y.0));
-        let path = Path::new("average.safetensors");
-        let back = WeightAverage::resume(0.9, &a, path, &saved, avg.steps()).expect("fits");
-        assert_eq!(back, avg);
+        a.set_weights(Weights::Average, &saved).expect("fits");
+        assert_eq!(a.weights(Weights::Average).expect("average"), want);
         saved.pop();
-        assert!(WeightAverage::resume(0.9, &a, path, &saved, 1).is_err());
+        assert!(a.set_weights(Weights::Average, &saved).is_err());
+        assert!(matches!(
+            net(4).update_average(0.5),
+            Err(ModelError::NoAverage)
+        ));
     }
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype as StDtype, TensorView};
 use safetensors::SafeTensors;
 
-use crate::model::net::{Param, SiameseNet};
+pub use crate::model::Tensors;
+use crate::model::{ModelError, Network, Weights};
 
 /// Why a checkpoint cannot be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +31,25 @@ pub enum CheckpointError {
         source: safetensors::SafeTensorError,
     },
     /// The file does not fit the network.
-    #[error("{} does not fit this network: {reason}", path.display())]
+    #[error("{} does not fit this network", path.display())]
     Mismatch {
         /// The file.
         path: PathBuf,
         /// What differs.
-        reason: String,
+        #[source]
+        source: ModelError,
+    },
+    /// The file holds a tensor that is not f32.
+    #[error("{} holds tensor {name} as {dtype}, expected F32", path.display())]
+    NotF32 {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Its element type.
+        dtype: String,
     },
 }
-
-/// Named flat f32 buffers with shapes, as written to and read from safetensors.
-pub type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
 
 /// Writes named tensors to `path` atomically (temp file, then rename).
 ///
@@ -113,10 +122,10 @@ pub fn read_with_metadata(
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         if view.dtype() != StDtype::F32 {
-            let reason = format!("tensor {name} is {:?}, expected F32", view.dtype());
-            return Err(CheckpointError::Mismatch {
+            return Err(CheckpointError::NotF32 {
                 path: path.into(),
-                reason,
+                name,
+                dtype: format!("{:?}", view.dtype()),
             });
         }
         let data = view
@@ -130,97 +139,32 @@ pub fn read_with_metadata(
     Ok((out, metadata))
 }
 
-/// Suffixes of the non-trainable state saved beside the parameters.
-const RUNNING: [&str; 2] = [".running_mean", ".running_var"];
-
-/// The network's parameters, and batch norm's running statistics, as named tensors.
-pub fn params_of(net: &SiameseNet) -> Tensors {
-    let mut out: Tensors = net
-        .params
-        .iter()
-        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_vec()))
-        .collect();
-    for (i, s) in net.bn_stats.iter().enumerate() {
-        out.push((
-            format!("conv{i}.bn{}", RUNNING[0]),
-            vec![s.mean.len()],
-            s.mean.clone(),
-        ));
-        out.push((
-            format!("conv{i}.bn{}", RUNNING[1]),
-            vec![s.var.len()],
-            s.var.clone(),
-        ));
-    }
-    out
-}
-
-/// Loads a whole network: parameters and batch norm's running statistics.
+/// Loads `tensors`, read from `path`, into `net` as its `which` weights.
 ///
 /// # Errors
-/// A missing, extra or misshapen tensor.
-pub fn load_net(
+/// [`CheckpointError::Mismatch`] naming the file and the tensor that is missing, extra or
+/// misshapen.
+pub fn load_into(
     path: &Path,
-    net: &mut SiameseNet,
+    net: &mut dyn Network,
+    which: Weights,
     tensors: &Tensors,
 ) -> Result<(), CheckpointError> {
-    load_params(path, &mut net.params, tensors)?;
-    for (i, s) in net.bn_stats.iter_mut().enumerate() {
-        for (suffix, dst) in RUNNING.iter().zip([&mut s.mean, &mut s.var]) {
-            let name = format!("conv{i}.bn{suffix}");
-            match tensors.iter().find(|(n, _, _)| *n == name) {
-                Some((_, _, data)) if data.len() == dst.len() => dst.copy_from_slice(data),
-                _ => {
-                    let reason = format!("no tensor {name} of {} values", dst.len());
-                    return Err(CheckpointError::Mismatch {
-                        path: path.into(),
-                        reason,
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
+    net.set_weights(which, tensors)
+        .map_err(|source| CheckpointError::Mismatch {
+            path: path.into(),
+            source,
+        })
 }
 
-/// Loads parameters into `params`, checking every name and shape.
+/// Reads `path` and loads it into `net` as its `which` weights.
 ///
 /// # Errors
-/// A missing or extra tensor, or a shape that differs.
-pub fn load_params(
+/// I/O, format and [`load_into`]'s errors.
+pub fn load_file(
     path: &Path,
-    params: &mut [Param],
-    tensors: &Tensors,
+    net: &mut dyn Network,
+    which: Weights,
 ) -> Result<(), CheckpointError> {
-    let by_name: HashMap<&str, (&Vec<usize>, &Vec<f32>)> = tensors
-        .iter()
-        .map(|(n, s, d)| (n.as_str(), (s, d)))
-        .collect();
-    let mismatch = |reason: String| CheckpointError::Mismatch {
-        path: path.into(),
-        reason,
-    };
-    for p in params.iter_mut() {
-        let (shape, data) = by_name
-            .get(p.name.as_str())
-            .ok_or_else(|| mismatch(format!("no tensor {}", p.name)))?;
-        if **shape != p.shape {
-            return Err(mismatch(format!(
-                "{} is {:?} in the file, {:?} in the network",
-                p.name, shape, p.shape
-            )));
-        }
-        p.value.copy_from(data);
-    }
-    let trainable = tensors
-        .iter()
-        .filter(|(n, _, _)| !RUNNING.iter().any(|s| n.ends_with(s)))
-        .count();
-    if trainable != params.len() {
-        return Err(mismatch(format!(
-            "{trainable} parameters in the file, {} in the network",
-            params.len()
-        )));
-    }
-    Ok(())
+    load_into(path, net, which, &read(path)?)
 }

@@ -6,7 +6,7 @@ use super::refresh::RefreshError;
 use super::rundir::RunDirError;
 use crate::engine::PipelineError;
 use crate::eval::EvalError;
-use crate::model::net::ModelError;
+use crate::model::ModelError;
 
 /// Why a training run failed before or after its chain.
 #[derive(Debug, thiserror::Error)]

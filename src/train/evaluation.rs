@@ -4,7 +4,7 @@
 use crate::cache::ImageStore;
 use crate::data::ImageKey;
 use crate::eval::ValTestReport;
-use crate::model::net::SiameseNet;
+use crate::model::Network;
 
 use super::config::TrainConfig;
 use super::error::SessionError;
@@ -26,7 +26,7 @@ pub const BOOTSTRAP: usize = 1000;
 /// # Errors
 /// Model errors, and metric errors (e.g. a split with a single class).
 pub fn evaluate(
-    net: &SiameseNet,
+    net: &mut dyn Network,
     store: &dyn ImageStore,
     pairs: &EvalPairs<'_>,
     config: &TrainConfig,

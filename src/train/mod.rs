@@ -6,7 +6,6 @@ pub mod config;
 pub mod error;
 pub mod evaluation;
 pub mod metrics;
-pub mod optim;
 pub mod plots;
 pub mod refresh;
 pub mod rundir;
@@ -18,7 +17,6 @@ pub mod trainer;
 
 pub use average::WeightAverage;
 pub use config::TrainConfig;
-pub use optim::Optimizer;
 pub use rundir::RunDir;
 pub use state::{EpochMetrics, LoopState};
 pub use trainer::Trainer;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::cache::ImageStore;
-use crate::model::net::{ModelError, SiameseNet};
+use crate::model::{ModelError, Network, Weights};
 use crate::stages::pair_batch::{BoardError, MiningBoard, Snapshot};
 
 use super::scoring::embed_rows;
@@ -19,11 +19,12 @@ const EMBED_BATCH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
     /// The twin could not embed the pool.
-    #[error("cannot embed the pool of refresh {refresh}: {source}")]
+    #[error("cannot embed the pool of refresh {refresh}")]
     Embed {
         /// The refresh.
         refresh: usize,
         /// The model's error.
+        #[source]
         source: ModelError,
     },
     /// The embeddings do not fit the pool.
@@ -63,7 +64,7 @@ impl Refresher {
     /// When the pool cannot be embedded.
     pub fn after_step(
         &self,
-        net: &SiameseNet,
+        net: &mut dyn Network,
         epoch: usize,
         index: usize,
     ) -> Result<(), RefreshError> {
@@ -81,19 +82,22 @@ impl Refresher {
     ///
     /// # Errors
     /// When the pool cannot be embedded.
-    pub fn prime(&self, net: &SiameseNet, start_epoch: usize) -> Result<(), RefreshError> {
+    pub fn prime(&self, net: &mut dyn Network, start_epoch: usize) -> Result<(), RefreshError> {
         match self.board.refresh_for(start_epoch * self.batches_per_epoch) {
             Some(refresh) => self.refresh(net, refresh),
             None => Ok(()),
         }
     }
 
-    fn refresh(&self, net: &SiameseNet, refresh: usize) -> Result<(), RefreshError> {
+    fn refresh(&self, net: &mut dyn Network, refresh: usize) -> Result<(), RefreshError> {
         let images = self.board.pool(refresh);
         let rows: Vec<u32> = images.iter().map(|i| i.row).collect();
         let embeddings = embed_rows(net, self.store.as_ref(), &rows, EMBED_BATCH)
             .map_err(|source| RefreshError::Embed { refresh, source })?;
-        let snapshot = Snapshot::new(refresh, images, embeddings, net.comparator())?;
+        let comparator = net
+            .comparator(Weights::Live)
+            .map_err(|source| RefreshError::Embed { refresh, source })?;
+        let snapshot = Snapshot::new(refresh, images, embeddings, comparator)?;
         self.board.publish(snapshot);
         Ok(())
     }
@@ -109,10 +113,11 @@ impl Drop for Refresher {
 mod tests {
     use super::*;
     use crate::data::ImageKey;
-    use crate::model::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig};
+    use crate::model::{build, ConvLayer, DenseLayer, Device, Distance, Loss, ModelConfig};
+    use crate::model::{NetSpec, OptimizerConfig};
     use crate::stages::store::MemoryStore;
 
-    fn setup() -> (SiameseNet, Arc<MiningBoard>, Refresher) {
+    fn setup() -> (Box<dyn Network>, Arc<MiningBoard>, Refresher) {
         let mut store = MemoryStore::new();
         for i in 0..12u32 {
             let pixels: Vec<u8> = (0..64).map(|p| (p * 3 + i * 17) as u8).collect();
@@ -139,8 +144,15 @@ mod tests {
             },
             ..ModelConfig::default()
         };
-        let net = SiameseNet::new(&config, Distance::L1, Loss::BinaryCrossEntropy, (8, 8), 2)
-            .expect("net");
+        let spec = NetSpec {
+            model: config,
+            loss: Loss::BinaryCrossEntropy,
+            distance: Distance::L1,
+            optimizer: OptimizerConfig::default(),
+            input: (8, 8),
+            seed: 2,
+        };
+        let net = build(Device::Cpu, spec).expect("net");
         // 4 batches per epoch, 2 epochs: 8 steps.
         let refresher = Refresher::new(Arc::clone(&board), Arc::new(store), 4, 2);
         (net, board, refresher)
@@ -148,19 +160,19 @@ mod tests {
 
     #[test]
     fn refreshes_are_published_after_every_kth_step_while_a_batch_needs_them() {
-        let (net, board, refresher) = setup();
+        let (mut net, board, refresher) = setup();
         for (epoch, index) in [(0, 0), (0, 1)] {
             refresher
-                .after_step(&net, epoch, index)
+                .after_step(net.as_mut(), epoch, index)
                 .expect("no refresh due");
         }
         assert!(board.wait_for(0, || true).is_err(), "nothing published yet");
-        refresher.after_step(&net, 0, 2).expect("refresh 0");
+        refresher.after_step(net.as_mut(), 0, 2).expect("refresh 0");
         let snapshot = board.wait_for(0, || false).expect("refresh 0 after step 3");
         assert_eq!(snapshot.images(), board.pool(0).as_slice());
         assert_eq!(snapshot.images().len(), 6);
         // Step 6 (epoch 1, batch 1) publishes refresh 1.
-        refresher.after_step(&net, 1, 1).expect("refresh 1");
+        refresher.after_step(net.as_mut(), 1, 1).expect("refresh 1");
         assert_eq!(board.wait_for(1, || false).expect("published").refresh(), 1);
         drop(refresher);
         assert!(matches!(
@@ -171,17 +183,17 @@ mod tests {
 
     #[test]
     fn a_resumed_run_primes_the_refresh_its_first_batch_needs() {
-        let (net, board, refresher) = setup();
-        refresher.prime(&net, 0).expect("nothing to prime");
+        let (mut net, board, refresher) = setup();
+        refresher.prime(net.as_mut(), 0).expect("nothing to prime");
         assert!(board.wait_for(0, || true).is_err());
         // Epoch 1 starts at batch 4, which mines with refresh 0.
-        refresher.prime(&net, 1).expect("primed");
+        refresher.prime(net.as_mut(), 1).expect("primed");
         let snapshot = board.wait_for(0, || false).expect("refresh 0");
         // The published embeddings are the twin's.
         let rows: Vec<u32> = snapshot.images().iter().map(|i| i.row).collect();
         let store = Arc::clone(&refresher.store);
-        let want = embed_rows(&net, store.as_ref(), &rows, 4).expect("embeds");
-        let comparator = net.comparator();
+        let want = embed_rows(net.as_mut(), store.as_ref(), &rows, 4).expect("embeds");
+        let comparator = net.comparator(Weights::Live).expect("comparator");
         assert_eq!(
             snapshot.similarity(0, 1),
             comparator.similarity(&want[0], &want[1])

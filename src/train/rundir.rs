@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{self, Tensors};
 use std::collections::HashMap;
 
-use super::average::WeightAverage;
-use super::optim::OptimizerState;
 use super::state::LoopState;
+use crate::model::backend::OptimizerState;
 
 /// Why a run folder cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +156,9 @@ impl RunDir {
     ///
     /// # Errors
     /// I/O and serialisation failures.
-    pub fn save_average(&self, average: &WeightAverage) -> Result<(), RunDirError> {
-        let meta = HashMap::from([("steps".to_string(), average.steps().to_string())]);
-        checkpoint::write(&self.average_weights(), average.tensors(), Some(meta))?;
+    pub fn save_average(&self, tensors: &Tensors, steps: u64) -> Result<(), RunDirError> {
+        let meta = HashMap::from([("steps".to_string(), steps.to_string())]);
+        checkpoint::write(&self.average_weights(), tensors, Some(meta))?;
         Ok(())
     }
 

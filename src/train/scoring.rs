@@ -4,7 +4,7 @@
 use crate::cache::ImageStore;
 use crate::data::ImageKey;
 use crate::engine::Phase;
-use crate::model::net::{ModelError, SiameseNet};
+use crate::model::{ModelError, Network, Weights};
 use crate::stages::pair_batch::{gather, Labels};
 
 /// Scores `pairs` with `net`, `batch` pairs per forward pass: the scores, the labels and the
@@ -13,7 +13,7 @@ use crate::stages::pair_batch::{gather, Labels};
 /// # Errors
 /// Model errors.
 pub fn score_pairs(
-    net: &SiameseNet,
+    net: &mut dyn Network,
     store: &dyn ImageStore,
     pairs: &[(ImageKey, ImageKey)],
     batch: usize,
@@ -34,7 +34,7 @@ pub fn mirror_rows(pixels: &mut [f32], width: usize) {
 /// # Errors
 /// Model errors.
 pub fn score_pairs_with(
-    net: &SiameseNet,
+    net: &mut dyn Network,
     store: &dyn ImageStore,
     pairs: &[(ImageKey, ImageKey)],
     batch: usize,
@@ -61,18 +61,18 @@ pub fn score_pairs_with(
 /// # Errors
 /// Model errors.
 pub fn evaluate_flipped(
-    net: &SiameseNet,
+    net: &mut dyn Network,
     mut left: Vec<f32>,
     mut right: Vec<f32>,
     labels: &[f32],
     width: usize,
     flip: bool,
 ) -> Result<(f32, Vec<f32>), ModelError> {
-    let (mut loss, mut scores) = net.evaluate(&left, &right, labels)?;
+    let (mut loss, mut scores) = net.evaluate(Weights::Live, &left, &right, labels)?;
     if flip {
         mirror_rows(&mut left, width);
         mirror_rows(&mut right, width);
-        let (l2, s2) = net.evaluate(&left, &right, labels)?;
+        let (l2, s2) = net.evaluate(Weights::Live, &left, &right, labels)?;
         loss = (loss + l2) / 2.0;
         scores
             .iter_mut()
@@ -88,7 +88,7 @@ pub fn evaluate_flipped(
 /// # Errors
 /// Model errors.
 pub fn embed_rows(
-    net: &SiameseNet,
+    net: &mut dyn Network,
     store: &dyn ImageStore,
     rows: &[u32],
     batch: usize,
@@ -102,7 +102,7 @@ pub fn embed_rows(
         for (i, &row) in chunk.iter().enumerate() {
             store.copy_f32(row as usize, &mut pixels[i * per..(i + 1) * per]);
         }
-        out.extend(net.embed(&pixels)?);
+        out.extend(net.embed(Weights::Live, &pixels)?);
     }
     Ok(out)
 }

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::average::WeightAverage;
-use super::checkpoint::{self, load_net};
+use super::checkpoint;
 use super::config::TrainConfig;
 use super::error::SessionError;
 use super::evaluation::{evaluate, EvalPairs};
-use super::optim::Optimizer;
 use super::plots::plot_run;
 use super::refresh::Refresher;
 use super::rundir::RunDir;
@@ -23,8 +22,8 @@ use crate::cache::ImageStore;
 use crate::engine::metrics::RunReport;
 use crate::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
 use crate::eval::ValTestReport;
-use crate::model::net::SiameseNet;
-use crate::model::{Distance, Loss, ModelConfig, OptimizerConfig};
+use crate::model::OptimizerConfig;
+use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, Network, Weights};
 use crate::stages::pair_batch::PairBatchSource;
 
 /// What a training run produced.
@@ -85,6 +84,8 @@ pub struct Recipe<'a> {
     pub protocol: &'static str,
     /// The batch channel's capacity (the `PairBatch` stage's `capacity`).
     pub capacity: usize,
+    /// The backend that trains.
+    pub device: Device,
 }
 
 /// Where a run starts.
@@ -110,7 +111,7 @@ pub fn default_threshold(loss: Loss) -> f64 {
     }
 }
 
-/// Trains as the plan says, then evaluates on validation and test.
+/// Trains as the recipe says, then evaluates on validation and test.
 ///
 /// # Errors
 /// Model, checkpoint, run folder and pipeline errors.
@@ -124,29 +125,16 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<TrainSummary, SessionError> {
     let started = std::time::Instant::now();
-    let p = recipe;
-    let config = recipe.stage;
-    let mut net = SiameseNet::new(
-        p.model,
-        p.distance,
-        p.loss,
-        (store.height(), store.width()),
-        p.seed,
-    )?;
-    let mut optimizer = Optimizer::new(p.optimizer);
-    let (run, state) = match start {
-        Start::Fresh { stem, pipeline } => {
-            let run = RunDir::create(&config.runs, config.name.as_deref().unwrap_or(&stem))?;
-            run.write("pipeline.ron", &pipeline)?;
-            (run, LoopState::default())
-        }
-        Start::Resume(run) => {
-            let (params, opt_state, state) = run.load_progress()?;
-            load_net(&run.path().join("last.safetensors"), &mut net, &params)?;
-            optimizer.import(&net.params, &opt_state)?;
-            (run, state)
-        }
+    let spec = NetSpec {
+        model: recipe.model.clone(),
+        loss: recipe.loss,
+        distance: recipe.distance,
+        optimizer: recipe.optimizer,
+        input: (store.height(), store.width()),
+        seed: recipe.seed,
     };
+    let mut net = build(recipe.device, spec)?;
+    let (run, state) = open_run(recipe.stage, start, net.as_mut())?;
     let parameters = net.parameter_count();
     let refresher = source.mining_board().map(|board| {
         Refresher::new(
@@ -157,26 +145,16 @@ pub fn train(
         )
     });
     if let Some(refresher) = &refresher {
-        refresher.prime(&net, state.epochs_done)?;
+        refresher.prime(net.as_mut(), state.epochs_done)?;
     }
-    let average = match p.schedule.average {
-        None => None,
-        Some(decay) => Some(match run.load_average()? {
-            Some((tensors, steps)) => {
-                WeightAverage::resume(decay, &net, &run.average_weights(), &tensors, steps)?
-            }
-            // A fresh run, or one trained without an average so far: start from its weights.
-            None => WeightAverage::new(decay, &net, optimizer.steps().max(0) as u64),
-        }),
-    };
+    let average = start_average(recipe.schedule.average, &run, net.as_mut())?;
     let source = source.starting_at(state.epochs_done);
     let trainer = Trainer::new(
         net,
-        optimizer,
-        p.schedule,
+        recipe.schedule,
         run.clone(),
         state,
-        default_threshold(p.loss),
+        default_threshold(recipe.loss),
     )
     .with_refresher(refresher)
     .with_average(average);
@@ -191,20 +169,26 @@ pub fn train(
         sink: trainer,
     };
     let (trainer, report) = run_chain(chain, options)?;
-    let mut net = trainer.net().clone();
+    let (state, stopped_early) = (trainer.state().clone(), trainer.stopped_early());
+    let mut net = trainer.into_network();
     let best = run.best_weights();
     if best.exists() {
-        load_net(&best, &mut net, &checkpoint::read(&best)?)?;
+        checkpoint::load_file(&best, net.as_mut(), Weights::Live)?;
     }
-    let (evaluation, scored) = evaluate(&net, store.as_ref(), pairs, config, p.seed)?;
-    let state = trainer.state();
-    let plots = plot_run(&run, state, &scored, evaluation.threshold)?;
+    let (evaluation, scored) = evaluate(
+        net.as_mut(),
+        store.as_ref(),
+        pairs,
+        recipe.stage,
+        recipe.seed,
+    )?;
+    let plots = plot_run(&run, &state, &scored, evaluation.threshold)?;
     let summary = TrainSummary {
         run: run.path().to_path_buf(),
         parameters,
         epochs: state.epochs_done,
         best_epoch: state.best.map(|(_, e)| e),
-        stopped_early: trainer.stopped_early(),
+        stopped_early,
         protocol: recipe.protocol.to_string(),
         evaluation,
         val_loss: scored.val_loss,
@@ -219,4 +203,50 @@ pub fn train(
     })?;
     run.write("summary.json", &json)?;
     Ok(summary)
+}
+
+/// Creates the run folder of a fresh run, or loads a resumed run's last weights, optimizer
+/// state and loop state into `net`.
+fn open_run(
+    stage: &TrainConfig,
+    start: Start,
+    net: &mut dyn Network,
+) -> Result<(RunDir, LoopState), SessionError> {
+    match start {
+        Start::Fresh { stem, pipeline } => {
+            let run = RunDir::create(&stage.runs, stage.name.as_deref().unwrap_or(&stem))?;
+            run.write("pipeline.ron", &pipeline)?;
+            Ok((run, LoopState::default()))
+        }
+        Start::Resume(run) => {
+            let (params, opt_state, state) = run.load_progress()?;
+            let last = run.path().join("last.safetensors");
+            checkpoint::load_into(&last, net, Weights::Live, &params)?;
+            net.set_optimizer_state(&opt_state)?;
+            Ok((run, state))
+        }
+    }
+}
+
+/// Starts (or, on resume, loads) the network's weight average when the schedule keeps one.
+fn start_average(
+    decay: Option<f64>,
+    run: &RunDir,
+    net: &mut dyn Network,
+) -> Result<Option<WeightAverage>, SessionError> {
+    let Some(decay) = decay else {
+        return Ok(None);
+    };
+    let steps = match run.load_average()? {
+        Some((tensors, steps)) => {
+            checkpoint::load_into(&run.average_weights(), net, Weights::Average, &tensors)?;
+            steps
+        }
+        // A fresh run, or one trained without an average so far: start from its weights.
+        None => {
+            net.start_average()?;
+            net.steps()
+        }
+    };
+    Ok(Some(WeightAverage::new(decay, steps)))
 }

@@ -5,20 +5,18 @@
 //! validation batches. An epoch closes when the next epoch's first batch arrives, or at the
 //! end of the stream.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use super::average::WeightAverage;
-use super::checkpoint::{self, params_of};
+use super::checkpoint;
+use super::error::SessionError;
 use super::metrics::summarize;
-use super::optim::Optimizer;
 use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::{Monitor, Schedule};
 use super::state::{EpochMetrics, LoopState};
 use crate::engine::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
-use crate::model::net::SiameseNet;
-use dfdx::tensor_ops::Backward;
+use crate::model::{ModelError, Network, OptimizerConfig, Weights};
 
 /// Scores and losses gathered over one phase of one epoch.
 #[derive(Debug, Default)]
@@ -50,8 +48,8 @@ impl PhaseTally {
 
 /// The `Train` stage's runtime.
 pub struct Trainer {
-    net: SiameseNet,
-    optimizer: Optimizer,
+    net: Box<dyn Network>,
+    optimizer: OptimizerConfig,
     schedule: Schedule,
     run: RunDir,
     state: LoopState,
@@ -65,15 +63,12 @@ pub struct Trainer {
     refresher: Option<Refresher>,
     /// The weight average that validation, the best checkpoint and evaluation use.
     average: Option<WeightAverage>,
-    /// The averaged network, built at an epoch's first validation batch.
-    averaged: Option<SiameseNet>,
 }
 
 impl Trainer {
     /// A trainer writing into `run`; `state` is empty for a new run.
     pub fn new(
-        net: SiameseNet,
-        optimizer: Optimizer,
+        net: Box<dyn Network>,
         schedule: Schedule,
         run: RunDir,
         mut state: LoopState,
@@ -86,6 +81,7 @@ impl Trainer {
             state.since_best = 0;
             state.monitor = schedule.monitor;
         }
+        let optimizer = net.spec().optimizer;
         Self {
             net,
             optimizer,
@@ -100,11 +96,11 @@ impl Trainer {
             stopped: false,
             refresher: None,
             average: None,
-            averaged: None,
         }
     }
 
-    /// Validates, keeps as best and evaluates `average` instead of the last weights.
+    /// Validates, keeps as best and evaluates the network's weight average, updated as
+    /// `average` says, instead of the last weights; the network's average must be started.
     pub fn with_average(mut self, average: Option<WeightAverage>) -> Self {
         self.average = average;
         self
@@ -123,8 +119,16 @@ impl Trainer {
     }
 
     /// The network as trained so far (the last weights, not the best).
-    pub fn net(&self) -> &SiameseNet {
-        &self.net
+    pub fn into_network(self) -> Box<dyn Network> {
+        self.net
+    }
+
+    /// The weights that validation scores and the best checkpoint keeps.
+    fn kept(&self) -> Weights {
+        match self.average {
+            Some(_) => Weights::Average,
+            None => Weights::Live,
+        }
     }
 
     /// The run folder.
@@ -138,40 +142,33 @@ impl Trainer {
     }
 
     fn step(&mut self, b: &PairBatch) -> Result<(), StageError> {
-        let err = |e: crate::model::net::ModelError| StageError::Train {
-            reason: e.to_string(),
+        let err = |source: ModelError| StageError::Train {
+            source: source.into(),
         };
         match b.phase {
             Phase::Train => {
-                let out = self
+                let step = self
                     .net
-                    .forward_train(&b.left, &b.right, &b.labels)
-                    .map_err(err)?;
-                let mut grads = out.loss.backward();
-                self.optimizer
-                    .update(&mut self.net.params, &mut grads)
+                    .train_step(&b.left, &b.right, &b.labels)
                     .map_err(err)?;
                 if let Some(average) = &mut self.average {
-                    average.update(&self.net);
-                    self.averaged = None;
+                    average.update(self.net.as_mut()).map_err(err)?;
                 }
-                self.train.add(out.data_loss, &out.scores, &b.labels);
+                self.train.add(step.loss, &step.scores, &b.labels);
                 if let Some(refresher) = &self.refresher {
                     refresher
-                        .after_step(&self.net, b.epoch, b.index)
-                        .map_err(|e| StageError::Train {
-                            reason: e.to_string(),
+                        .after_step(self.net.as_mut(), b.epoch, b.index)
+                        .map_err(|source| StageError::Train {
+                            source: source.into(),
                         })?;
                 }
             }
             Phase::Validation => {
-                let net = match &self.average {
-                    Some(average) => &*self
-                        .averaged
-                        .get_or_insert_with(|| average.averaged(&self.net)),
-                    None => &self.net,
-                };
-                let (loss, scores) = net.evaluate(&b.left, &b.right, &b.labels).map_err(err)?;
+                let which = self.kept();
+                let (loss, scores) = self
+                    .net
+                    .evaluate(which, &b.left, &b.right, &b.labels)
+                    .map_err(err)?;
                 self.val.add(loss, &scores, &b.labels);
             }
         }
@@ -191,7 +188,7 @@ impl Trainer {
             train: summarize(&train.scores, &train.labels, Some(self.threshold)),
             val_loss: val.mean_loss(),
             val: summarize(&val.scores, &val.labels, Some(self.threshold)),
-            lr: self.optimizer.current_lr(),
+            lr: self.optimizer.lr_at(self.net.steps() as i32),
             seconds,
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
             same_ratio: train.ratio.unwrap_or_default(),
@@ -212,34 +209,37 @@ impl Trainer {
         }
         self.state.history.push(metrics);
         self.state.epochs_done = epoch + 1;
-        let write = |e: Box<dyn std::error::Error + Send + Sync>, path: PathBuf| {
-            StageError::Write { path, source: e }
-        };
-        let params = params_of(&self.net);
-        if improved {
-            let path = self.run.best_weights();
-            let best = self.average.as_ref().map_or(&params, |a| a.tensors());
-            checkpoint::write(&path, best, None).map_err(|e| write(e.into(), path))?;
-        }
-        if let Some(average) = &self.average {
-            self.run
-                .save_average(average)
-                .map_err(|e| write(e.into(), self.run.path().into()))?;
-        }
-        let optimizer = self
-            .optimizer
-            .export(&self.net.params)
-            .map_err(|e| StageError::Train {
-                reason: e.to_string(),
-            })?;
-        self.run
-            .save_progress(&params, &optimizer, &self.state)
-            .map_err(|e| write(e.into(), self.run.path().into()))?;
+        self.save(improved).map_err(|source| StageError::Train {
+            source: source.into(),
+        })?;
         self.started = Instant::now();
         Ok(self
             .schedule
             .patience
             .is_some_and(|p| self.state.since_best >= p))
+    }
+}
+
+impl Trainer {
+    /// Writes the epoch's checkpoint: the best weights when `improved`, the average, then
+    /// the last weights, the optimizer and the loop state.
+    fn save(&mut self, improved: bool) -> Result<(), SessionError> {
+        let params = self.net.weights(Weights::Live)?;
+        if improved {
+            let path = self.run.best_weights();
+            let best = match self.kept() {
+                Weights::Live => None,
+                which => Some(self.net.weights(which)?),
+            };
+            checkpoint::write(&path, best.as_ref().unwrap_or(&params), None)?;
+        }
+        if let Some(average) = &self.average {
+            let tensors = self.net.weights(Weights::Average)?;
+            self.run.save_average(&tensors, average.steps())?;
+        }
+        let optimizer = self.net.optimizer_state()?;
+        self.run.save_progress(&params, &optimizer, &self.state)?;
+        Ok(())
     }
 }
 

@@ -63,7 +63,7 @@ impl Sink for FakeTrainerSink {
         match self.at {
             Some((s, Then::Fail)) if s == step => {
                 return Err(StageError::Train {
-                    reason: "trainer failed".into(),
+                    source: "trainer failed".into(),
                 })
             }
             Some((s, Then::Panic)) if s == step => panic!("trainer panicked"),

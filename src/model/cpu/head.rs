@@ -13,7 +13,9 @@ use dfdx::shapes::HasShape;
 use dfdx::tensor::{AsArray, Cpu, Merge, Tape, Tensor, TensorFromVec, WithEmptyTape};
 use dfdx::tensor_ops::{BroadcastTo, MeanTo, ReshapeTo, SumTo, TryMatMul};
 
-use super::net::{dev_err, ModelError, Output, ParamKind, SiameseNet};
+use super::net::{dev_err, Output, SiameseNet};
+use crate::model::backend::ModelError;
+use crate::model::layout::ParamKind;
 use crate::model::{Distance, Loss};
 
 /// Keeps square roots and divisions away from 0, where their gradients blow up.

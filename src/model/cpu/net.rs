@@ -9,16 +9,13 @@
 use dfdx::shapes::{Axis, HasShape};
 use dfdx::tensor::{Cpu, OwnedTape, Tape, Tensor, TensorFromVec, Trace};
 use dfdx::tensor_ops::{BroadcastTo, ReshapeTo, TryMatMul};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
-use serde::Serialize;
 
 use super::ops::{
-    try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, OpsError, RunningStats,
-    Shape4,
+    try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, RunningStats, Shape4,
 };
-use crate::model::{Activation, ConvLayer, Distance, Init, Loss, ModelConfig};
+use crate::model::backend::{Device, ModelError};
+use crate::model::layout::{self, ParamKind};
+use crate::model::{Activation, ConvLayer, Distance, Loss, ModelConfig};
 
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;
@@ -27,27 +24,6 @@ pub type Flat = Tensor<(usize,), f32, Cpu>;
 const BN_MOMENTUM: f32 = 0.99;
 /// Keras' batch-norm epsilon.
 const BN_EPS: f32 = 1e-3;
-
-/// What a parameter is, for regularisation and initialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ParamKind {
-    /// A convolution kernel `(out, in, k, k)`.
-    ConvWeight,
-    /// A convolution bias `(out,)`.
-    ConvBias,
-    /// A batch-norm scale `(channels,)`.
-    BnGamma,
-    /// A batch-norm shift `(channels,)`.
-    BnBeta,
-    /// The embedding layer's weights `(in, units)`.
-    DenseWeight,
-    /// The embedding layer's bias `(units,)`.
-    DenseBias,
-    /// The head's weights `(in, 1)`.
-    HeadWeight,
-    /// The head's bias `(1,)`.
-    HeadBias,
-}
 
 /// One trainable tensor.
 #[derive(Debug, Clone)]
@@ -72,34 +48,10 @@ pub struct Output<T> {
     pub scores: Vec<f32>,
 }
 
-/// Why the network cannot be built or run.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// A custom op refused its inputs.
-    #[error(transparent)]
-    Ops(#[from] OpsError),
-    /// dfdx could not allocate.
-    #[error("tensor allocation failed: {message}")]
-    Device {
-        /// dfdx's message.
-        message: String,
-    },
-    /// The input has the wrong size for the network.
-    #[error("batch of {got} values does not hold {pairs} pairs of {height}x{width} images")]
-    BadBatch {
-        /// Values given per twin.
-        got: usize,
-        /// Pairs expected.
-        pairs: usize,
-        /// Image height.
-        height: usize,
-        /// Image width.
-        width: usize,
-    },
-}
-
+/// dfdx's errors are plain values: keep their text, name the device.
 pub(super) fn dev_err(e: impl std::fmt::Debug) -> ModelError {
     ModelError::Device {
+        device: Device::Cpu,
         message: format!("{e:?}"),
     }
 }
@@ -109,6 +61,8 @@ pub(super) fn dev_err(e: impl std::fmt::Debug) -> ModelError {
 pub struct SiameseNet {
     /// Every trainable tensor, in a fixed order.
     pub params: Vec<Param>,
+    /// Index of the dense layer's weights; its bias and the head's parameters follow.
+    dense: usize,
     /// Index of the first batch-norm parameter (two per conv layer), when batch norm is on.
     bn_first: Option<usize>,
     /// Batch norm's running statistics per conv layer (saved in checkpoints).
@@ -125,7 +79,7 @@ pub struct SiameseNet {
 
 impl SiameseNet {
     /// Builds and initialises the network for `height` x `width` inputs; the same seed gives
-    /// the same weights.
+    /// the same weights (drawn by [`layout::initial`], as on every backend).
     ///
     /// # Errors
     /// None today; the `Result` leaves room for settings a network cannot be built from.
@@ -136,120 +90,43 @@ impl SiameseNet {
         (height, width): (usize, usize),
         seed: u64,
     ) -> Result<Self, ModelError> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut params = Vec::new();
-        let (mut c, mut h, mut w) = (1, height, width);
-        for (i, layer) in config.conv.iter().enumerate() {
-            let (f, k) = (layer.filters, layer.kernel);
-            let fans = (c * k * k, f * k * k);
-            params.push(make(
-                format!("conv{i}.weight"),
-                vec![f, c, k, k],
-                ParamKind::ConvWeight,
-                config.init.conv_weight,
-                fans,
-                &mut rng,
-            ));
-            params.push(make(
-                format!("conv{i}.bias"),
-                vec![f],
-                ParamKind::ConvBias,
-                config.init.bias,
-                fans,
-                &mut rng,
-            ));
-            (c, h, w) = (f, h + 1 - k, w + 1 - k);
-            if layer.pool {
-                (h, w) = (h / 2, w / 2);
-            }
-        }
-        let flat = c * h * w;
-        let units = config.dense.units;
-        params.push(make(
-            "dense.weight".into(),
-            vec![flat, units],
-            ParamKind::DenseWeight,
-            config.init.dense_weight,
-            (flat, units),
-            &mut rng,
-        ));
-        params.push(make(
-            "dense.bias".into(),
-            vec![units],
-            ParamKind::DenseBias,
-            config.init.bias,
-            (flat, units),
-            &mut rng,
-        ));
-        if loss == Loss::BinaryCrossEntropy {
-            let head_in = if distance == Distance::L1 { units } else { 1 };
-            params.push(make(
-                "head.weight".into(),
-                vec![head_in, 1],
-                ParamKind::HeadWeight,
-                config.init.dense_weight,
-                (head_in, 1),
-                &mut rng,
-            ));
-            params.push(make(
-                "head.bias".into(),
-                vec![1],
-                ParamKind::HeadBias,
-                config.init.bias,
-                (head_in, 1),
-                &mut rng,
-            ));
-        }
-        let bn_first = config.batch_norm.then_some(params.len());
-        let mut bn_stats = Vec::new();
-        if config.batch_norm {
-            for (i, layer) in config.conv.iter().enumerate() {
-                let f = layer.filters;
-                let one = Init::Normal {
-                    mean: 1.0,
-                    std: 0.0,
-                };
-                params.push(make(
-                    format!("conv{i}.bn.gamma"),
-                    vec![f],
-                    ParamKind::BnGamma,
-                    one,
-                    (f, f),
-                    &mut rng,
-                ));
-                params.push(make(
-                    format!("conv{i}.bn.beta"),
-                    vec![f],
-                    ParamKind::BnBeta,
-                    Init::Zeros,
-                    (f, f),
-                    &mut rng,
-                ));
-                bn_stats.push(RunningStats::new(f));
-            }
-        }
+        let drawn = layout::initial(config, distance, loss, (height, width), seed);
+        let dense = drawn
+            .iter()
+            .position(|d| d.kind == ParamKind::DenseWeight)
+            .expect("the layout has a dense layer");
+        let flat = drawn[dense].shape[0];
+        let bn_first = drawn.iter().position(|d| d.kind == ParamKind::BnGamma);
+        let bn_stats = match bn_first {
+            Some(_) => config
+                .conv
+                .iter()
+                .map(|l| RunningStats::new(l.filters))
+                .collect(),
+            None => Vec::new(),
+        };
         let dev = Cpu::seed_from_u64(seed ^ 0x5EED);
-        let params = params
+        let params = drawn
             .into_iter()
-            .map(|(name, shape, kind, data)| {
-                let n = data.len();
+            .map(|d| {
+                let n = d.values.len();
                 Param {
-                    name,
-                    shape,
-                    kind,
-                    value: dev.tensor_from_vec(data, (n,)),
+                    name: d.name,
+                    shape: d.shape,
+                    kind: d.kind,
+                    value: dev.tensor_from_vec(d.values, (n,)),
                 }
             })
             .collect();
-        let l2 = (config.l2.conv, config.l2.dense);
         Ok(Self {
             params,
+            dense,
             bn_first,
             bn_stats,
             config: config.clone(),
             distance,
             loss,
-            l2,
+            l2: (config.l2.conv, config.l2.dense),
             height,
             width,
             flat,
@@ -342,7 +219,7 @@ impl SiameseNet {
         train_stats: Option<&mut Vec<RunningStats<f32>>>,
     ) -> Result<Output<T>, ModelError> {
         let e = self.embed_tensor(x, train_stats)?;
-        self.head(e, labels, 2 * self.config.conv.len() + 2)
+        self.head(e, labels, self.dense + 2)
     }
 
     /// Embeddings `(images, units)` of grayscale images given as `images * height * width`
@@ -388,9 +265,10 @@ impl SiameseNet {
                 },
                 None => BatchNormMode::Infer(&self.bn_stats[i]),
             });
-            x = self.conv_block(x, i, layer, i > 0, train.then_some(rates[i]), bn)?;
+            let dropout = rates[i].filter(|_| train);
+            x = self.conv_block(x, i, layer, i > 0, dropout, bn)?;
         }
-        let (ci, units) = (2 * self.config.conv.len(), self.config.dense.units);
+        let (ci, units) = (self.dense, self.config.dense.units);
         let w = self.param::<T>(ci).reshape_like(&(self.flat, units));
         let b = self
             .param::<T>(ci + 1)
@@ -414,7 +292,7 @@ impl SiameseNet {
         i: usize,
         layer: &ConvLayer,
         input_grad: bool,
-        dropout: Option<Option<f64>>,
+        dropout: Option<f64>,
         bn: Option<BatchNormMode<'_, f32>>,
     ) -> Result<Tensor<Shape4, f32, Cpu, T>, ModelError> {
         let shape = &self.params[2 * i].shape;
@@ -440,7 +318,7 @@ impl SiameseNet {
             y = try_max_pool2d(y)?;
         }
         y = y.relu();
-        if let Some(Some(p)) = dropout {
+        if let Some(p) = dropout {
             y = y.dropout(p);
         }
         Ok(y)
@@ -476,28 +354,4 @@ fn activate<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>>(
         Activation::Tanh => x.tanh(),
         Activation::Linear => x,
     }
-}
-
-type Drawn = (String, Vec<usize>, ParamKind, Vec<f32>);
-
-fn make(
-    name: String,
-    shape: Vec<usize>,
-    kind: ParamKind,
-    init: Init,
-    (fan_in, fan_out): (usize, usize),
-    rng: &mut ChaCha8Rng,
-) -> Drawn {
-    let n: usize = shape.iter().product();
-    let (mean, std) = match init {
-        Init::Normal { mean, std } => (mean, std),
-        Init::GlorotNormal => (0.0, (2.0 / (fan_in + fan_out) as f64).sqrt()),
-        Init::LecunNormal => (0.0, (1.0 / fan_in as f64).sqrt()),
-        Init::Zeros => (0.0, 0.0),
-    };
-    let data = match Normal::new(mean, std) {
-        Ok(dist) if std > 0.0 => (0..n).map(|_| dist.sample(rng) as f32).collect(),
-        _ => vec![mean as f32; n],
-    };
-    (name, shape, kind, data)
 }

@@ -5,9 +5,10 @@ use dfdx::tensor::AsArray;
 use dfdx::tensor_ops::Backward;
 
 use super::net::SiameseNet;
+use super::optim::Optimizer;
+use super::state::{load, tensors_of};
 use crate::model::{ConvLayer, DenseLayer, Distance, Loss, ModelConfig, OptimizerConfig};
-use crate::train::checkpoint::{load_params, params_of, read, write};
-use crate::train::Optimizer;
+use crate::train::checkpoint::{read, write};
 
 fn small() -> ModelConfig {
     ModelConfig {
@@ -151,7 +152,7 @@ fn a_reloaded_checkpoint_reproduces_the_outputs_exactly() {
     let (net, _) = train_steps(2, 3);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("w.safetensors");
-    write(&path, &params_of(&net), None).expect("write");
+    write(&path, &tensors_of(&net), None).expect("write");
     let mut fresh = SiameseNet::new(
         &net_config(),
         Distance::L1,
@@ -160,7 +161,7 @@ fn a_reloaded_checkpoint_reproduces_the_outputs_exactly() {
         77,
     )
     .expect("builds");
-    load_params(&path, &mut fresh.params, &read(&path).expect("read")).expect("load");
+    load(&mut fresh, &read(&path).expect("read")).expect("load");
     let (l, r, y) = batch(5, 12);
     let a = net.evaluate(&l, &r, &y).expect("eval");
     let b = fresh.evaluate(&l, &r, &y).expect("eval");
@@ -181,8 +182,7 @@ fn a_reloaded_checkpoint_reproduces_the_outputs_exactly() {
         1,
     )
     .expect("builds");
-    let err =
-        load_params(&path, &mut other.params, &read(&path).expect("read")).expect_err("mismatch");
+    let err = load(&mut other, &read(&path).expect("read")).expect_err("mismatch");
     assert!(err.to_string().contains("dense.weight"), "{err}");
 }
 
@@ -215,7 +215,7 @@ fn batch_norm_trains_its_parameters_and_its_running_stats_survive_a_checkpoint()
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bn.safetensors");
-    write(&path, &params_of(&net), None).expect("write");
+    write(&path, &tensors_of(&net), None).expect("write");
     let mut fresh = SiameseNet::new(
         &config,
         Distance::L1,
@@ -224,8 +224,7 @@ fn batch_norm_trains_its_parameters_and_its_running_stats_survive_a_checkpoint()
         99,
     )
     .expect("builds");
-    crate::train::checkpoint::load_net(&path, &mut fresh, &read(&path).expect("read"))
-        .expect("load");
+    load(&mut fresh, &read(&path).expect("read")).expect("load");
     assert_eq!(
         net.evaluate(&l, &r, &y).expect("eval").1,
         fresh.evaluate(&l, &r, &y).expect("eval").1

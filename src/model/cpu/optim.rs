@@ -8,18 +8,9 @@
 use dfdx::tensor::{Cpu, Gradients};
 use dfdx::tensor_ops::{AdamConfig, Momentum, RMSpropConfig, SgdConfig};
 
-use super::checkpoint::Tensors;
-use crate::model::net::{ModelError, Param};
+use super::net::{dev_err as err, Param};
+use crate::model::backend::{ModelError, OptimizerState};
 use crate::model::OptimizerConfig;
-
-/// An optimizer's saved state.
-#[derive(Debug, Clone, Default)]
-pub struct OptimizerState {
-    /// Steps taken.
-    pub step: i32,
-    /// Moment buffers, named `m1/<param>` and so on.
-    pub tensors: Tensors,
-}
 
 /// An optimizer with its state.
 #[derive(Debug)]
@@ -29,12 +20,6 @@ pub struct Optimizer {
     first: Gradients<f32, Cpu>,
     second: Gradients<f32, Cpu>,
     third: Gradients<f32, Cpu>,
-}
-
-fn err(e: impl std::fmt::Debug) -> ModelError {
-    ModelError::Device {
-        message: format!("{e:?}"),
-    }
 }
 
 impl Optimizer {
@@ -56,8 +41,7 @@ impl Optimizer {
 
     /// The learning rate the next step uses.
     pub fn current_lr(&self) -> f64 {
-        let (lr, decay) = self.config.lr_and_decay();
-        lr / (1.0 + decay * f64::from(self.step))
+        self.config.lr_at(self.step)
     }
 
     /// The optimizer's buffers and step, for a checkpoint.
@@ -100,8 +84,8 @@ impl Optimizer {
                 match found {
                     Some((_, _, data)) if data.len() == buf.len() => buf.copy_from_slice(data),
                     _ => {
-                        return Err(ModelError::Device {
-                            message: format!("optimizer state lacks {name}"),
+                        return Err(ModelError::Mismatch {
+                            reason: format!("the optimizer state lacks {name}"),
                         })
                     }
                 }

@@ -1,0 +1,74 @@
+//! Run folders made by earlier versions keep working: `tests/fixtures/run-v0` was trained
+//! before the training-backend seam (commit 1e678b9, `twinflow data synth --size 48`, then
+//! `twinflow run` of its own `pipeline.ron` with 1 epoch) and is kept as it was written. Its
+//! pipeline has no `device` field, its checkpoints are the safetensors layout of that time,
+//! with batch norm's running statistics and a weight average.
+
+use std::path::Path;
+
+use crate::train::{run, setup};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+/// The synthetic dataset and a copy of the fixture run in a temp dir.
+fn fixture() -> tempfile::TempDir {
+    let dir = setup();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-v0");
+    copy_dir(&fixture, &dir.path().join("old"));
+    dir
+}
+
+#[test]
+fn a_run_folder_from_before_the_backend_seam_evaluates_as_it_did() {
+    let dir = fixture();
+    let t = run(
+        dir.path(),
+        &[
+            "eval",
+            "--run",
+            "old",
+            "--pairs",
+            "synth/pairsDevTest.txt",
+            "--data",
+            "synth",
+            "--device",
+            "cpu",
+        ],
+    );
+    // What 1e678b9's own `eval` printed for this run and these pairs.
+    for line in [
+        "threshold 0.6217 (chosen on validation in training)",
+        "accuracy  52.27%",
+        "AUC       0.5424",
+        "EER       0.5455",
+        "10-fold accuracy 58.33% ± 6.80%",
+    ] {
+        assert!(t.contains(line), "`{line}` missing:\n{t}");
+    }
+}
+
+#[test]
+fn a_run_folder_from_before_the_backend_seam_resumes_as_it_did() {
+    let dir = fixture();
+    let pipeline = dir.path().join("old/pipeline.ron");
+    let ron = std::fs::read_to_string(&pipeline).expect("ron");
+    assert!(!ron.contains("device"), "the fixture predates the field");
+    std::fs::write(&pipeline, ron.replace("epochs: 1,", "epochs: 2,")).expect("rewrite");
+    run(
+        dir.path(),
+        &["run", "-q", "--resume", "old", "--data", "synth"],
+    );
+    let csv = std::fs::read_to_string(dir.path().join("old/metrics.csv")).expect("metrics");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    // Epoch 1 as 1e678b9 resumed it: train loss, train accuracy, validation loss,
+    // accuracy and AUC (the timing columns differ run to run).
+    let columns = |row: &str| row.split(',').take(6).collect::<Vec<_>>().join(",");
+    assert_eq!(columns(rows[1]), "1,0.719898,0.5000,0.715272,0.5161,0.5125");
+}

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::compare::Comparator;
+use super::head::Head;
 use super::{Distance, Loss, ModelConfig, OptimizerConfig};
 
 /// Named flat `f32` tensors with their logical shapes, as checkpoints hold them.
@@ -234,11 +235,7 @@ pub trait Network: Send {
     /// Device failures, [`ModelError::NoAverage`].
     fn comparator(&self, which: Weights) -> Result<Comparator, ModelError> {
         let spec = self.spec();
-        Ok(Comparator::from_weights(
-            spec.loss,
-            spec.distance,
-            &self.weights(which)?,
-        ))
+        Ok(Head::new(spec.loss, spec.distance).comparator(&self.weights(which)?))
     }
 }
 

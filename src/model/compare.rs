@@ -160,10 +160,7 @@ mod tests {
             let comparator = net.comparator(live).expect("comparator");
             for i in 0..3 {
                 let s = comparator.similarity(&el[i], &er[i]);
-                let want = match loss {
-                    Loss::BinaryCrossEntropy => 1.0 / (1.0 + (-s).exp()),
-                    Loss::Contrastive { .. } => s,
-                };
+                let want = crate::model::Head::new(loss, distance).score(s);
                 assert!(
                     (want - scores[i]).abs() < 1e-4,
                     "{distance:?} {loss:?}: {want} vs {}",

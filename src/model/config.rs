@@ -306,3 +306,20 @@ impl Loss {
         }
     }
 }
+
+impl Distance {
+    /// True when the distance is a vector (L1's elementwise `|a - b|`, which binary
+    /// cross-entropy weighs per unit), false for a scalar.
+    pub fn is_vector(self) -> bool {
+        matches!(self, Distance::L1)
+    }
+}
+
+impl std::fmt::Display for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loss::BinaryCrossEntropy => f.write_str("BCE"),
+            Loss::Contrastive { margin } => write!(f, "contrastive({margin})"),
+        }
+    }
+}

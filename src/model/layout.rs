@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 
+use super::head::Head;
 use super::{Distance, Init, Loss, ModelConfig};
 
 /// Suffixes of batch norm's running statistics, saved after the parameters.
@@ -85,22 +86,16 @@ pub fn initial(
         dense[1],
         &mut rng,
     );
-    if loss == Loss::BinaryCrossEntropy {
-        let head_in = if distance == Distance::L1 { units } else { 1 };
+    let head = Head::new(loss, distance).params(units);
+    // Both head tensors take the fans of the head's weights, `(inputs, 1)`.
+    let fans = (head.first().map_or(1, |(_, shape, _)| shape[0]), 1);
+    for (name, shape, kind) in head {
         add(
-            "head.weight".into(),
-            vec![head_in, 1],
-            ParamKind::HeadWeight,
-            config.init.dense_weight,
-            (head_in, 1),
-            &mut rng,
-        );
-        add(
-            "head.bias".into(),
-            vec![1],
-            ParamKind::HeadBias,
-            config.init.bias,
-            (head_in, 1),
+            name.into(),
+            shape,
+            kind,
+            head_init(kind, config),
+            fans,
             &mut rng,
         );
     }
@@ -130,6 +125,14 @@ pub fn initial(
         }
     }
     out
+}
+
+/// The head's initialisers: its weights as the dense layer's, its bias as every bias.
+fn head_init(kind: ParamKind, config: &ModelConfig) -> Init {
+    match kind {
+        ParamKind::HeadBias => config.init.bias,
+        _ => config.init.dense_weight,
+    }
 }
 
 /// Adds each conv layer's kernel and bias; returns the last feature map's `(c, h, w)`.

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod compare;
 pub mod config;
 pub mod cpu;
+pub mod head;
 pub mod layout;
 pub mod optimizer;
 
@@ -14,4 +15,5 @@ pub use config::{
     Activation, ConvLayer, DenseLayer, Distance, DropoutSchedule, Init, InitConfig, L2Config, Loss,
     ModelConfig,
 };
+pub use head::Head;
 pub use optimizer::OptimizerConfig;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Experiment, SweepError};
 use crate::eval::{plot_by_setting, plot_curves, SettingPoint};
-use crate::model::{Init, Loss, OptimizerConfig};
+use crate::model::{Init, OptimizerConfig};
 use crate::pipeline::validate::Plan;
 use crate::train::rundir::RunDir;
 use crate::train::session::TrainSummary;
@@ -29,10 +29,7 @@ pub fn settings_of(plan: &Plan) -> Vec<(&'static str, String)> {
         Init::LecunNormal => "lecun",
         Init::Zeros => "zeros",
     };
-    let loss = match p.loss {
-        Loss::BinaryCrossEntropy => "BCE".to_string(),
-        Loss::Contrastive { margin } => format!("contrastive({margin})"),
-    };
+    let loss = p.loss.to_string();
     let (sampler, ratio, batch) =
         plan.pair_batch
             .as_ref()

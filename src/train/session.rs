@@ -23,7 +23,7 @@ use crate::engine::metrics::RunReport;
 use crate::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
 use crate::eval::ValTestReport;
 use crate::model::OptimizerConfig;
-use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, Network, Weights};
+use crate::model::{build, Device, Distance, Head, Loss, ModelConfig, NetSpec, Network, Weights};
 use crate::stages::pair_batch::PairBatchSource;
 
 /// What a training run produced.
@@ -102,15 +102,6 @@ pub enum Start {
     Resume(RunDir),
 }
 
-/// The score threshold used for per-epoch accuracy: a sigmoid output of 0.5 for BCE, and
-/// half the margin for the contrastive loss (scores there are negative distances).
-pub fn default_threshold(loss: Loss) -> f64 {
-    match loss {
-        Loss::BinaryCrossEntropy => 0.5,
-        Loss::Contrastive { margin } => -margin / 2.0,
-    }
-}
-
 /// Trains as the recipe says, then evaluates on validation and test.
 ///
 /// # Errors
@@ -154,7 +145,7 @@ pub fn train(
         recipe.schedule,
         run.clone(),
         state,
-        default_threshold(recipe.loss),
+        Head::new(recipe.loss, recipe.distance).default_threshold(),
     )
     .with_refresher(refresher)
     .with_average(average);

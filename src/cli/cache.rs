@@ -62,7 +62,7 @@ fn default_plan(size: u32, f32: bool) -> Plan {
         decode: DecodeConfig::default(),
         resize: Some(resize),
         pair_batch: None,
-        augment: None,
+        batch: Vec::new(),
         end: End::Sink(SinkConfig::Count),
     }
 }

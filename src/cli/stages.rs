@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::pipeline::stages::Role;
 use crate::pipeline::StageConfig;
 use crate::stages::{OnError, Sampler};
 
@@ -13,8 +14,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let pretty = ron::ser::PrettyConfig::new()
         .depth_limit(3)
         .struct_names(true);
-    println!("Stages run in this order: Decode -> [Resize] -> [PairBatch -> [Augment]] -> Sink | Train.\n");
-    for (stage, about) in StageConfig::catalogue() {
+    let catalogue = StageConfig::catalogue();
+    let kinds = |role: Role| {
+        let kinds: Vec<&str> = catalogue
+            .iter()
+            .filter(|(s, _)| s.role() == role)
+            .map(|(s, _)| s.kind())
+            .collect();
+        kinds.join(" | ")
+    };
+    println!(
+        "Stages run in this order: {} -> [{}] -> [{} -> [{}]] -> {}.\n",
+        kinds(Role::Decode),
+        kinds(Role::Image),
+        kinds(Role::Sampler),
+        kinds(Role::Batch),
+        kinds(Role::End)
+    );
+    for (stage, about) in catalogue {
         println!("{}: {about}", stage.kind());
         println!(
             "  default: {}\n",

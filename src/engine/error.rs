@@ -21,14 +21,6 @@ pub enum StageError {
         /// The decoder's error.
         source: image::ImageError,
     },
-    /// An item of the wrong kind arrived (the plan's order check should prevent this).
-    #[error("received a {found} item but this stage takes {expected} items")]
-    UnexpectedItem {
-        /// What the stage takes.
-        expected: &'static str,
-        /// What arrived.
-        found: &'static str,
-    },
     /// An image has a size this stage cannot take.
     #[error("image {key} is {width}x{height}: {reason}")]
     BadImage {

@@ -1,34 +1,24 @@
-//! What flows between stages.
+//! What flows between stages, and how much work each item counts for.
 
 use crate::data::{ImageEntry, ImageKey};
 
-/// One message on a channel between two stages.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Item {
-    /// An image file still to be decoded.
-    File(ImageEntry),
-    /// A decoded 8-bit grayscale image.
-    Image(ImageItem),
-    /// A minibatch of image pairs, ready for a network.
-    Batch(PairBatch),
+/// What flows on a channel between two stages: image files still to be decoded
+/// ([`ImageEntry`]), decoded images ([`ImageItem`]) or minibatches of pairs ([`PairBatch`]).
+pub trait Unit: Send + 'static {
+    /// How many units of work this item counts as for progress: one per file or image, one
+    /// per pair of a batch.
+    fn weight(&self) -> u64 {
+        1
+    }
 }
 
-impl Item {
-    /// A short name of the variant, for errors about stage order.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Item::File(_) => "file",
-            Item::Image(_) => "image",
-            Item::Batch(_) => "batch",
-        }
-    }
+impl Unit for ImageEntry {}
 
-    /// How many units of work this item counts as: one per file or image, one per pair.
-    pub fn weight(&self) -> u64 {
-        match self {
-            Item::File(_) | Item::Image(_) => 1,
-            Item::Batch(b) => b.len() as u64,
-        }
+impl Unit for ImageItem {}
+
+impl Unit for PairBatch {
+    fn weight(&self) -> u64 {
+        self.len() as u64
     }
 }
 

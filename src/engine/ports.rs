@@ -13,27 +13,26 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::StageContext;
 use crate::engine::error::StageError;
-use crate::engine::item::Item;
 
 /// Message from a parallel worker to the reader of its outputs: an output, the last output
 /// of an input (one message for the usual one-in, one-out stage), or the end of an input
 /// that had no output.
-pub(super) enum WorkerMsg {
-    Item(Item),
-    Last(Item),
+pub(super) enum WorkerMsg<T> {
+    Item(T),
+    Last(T),
     Done,
 }
 
 /// Where a single-threaded stage sends its items: one channel, or the next stage's workers
 /// in turn.
-pub(super) enum Outlet {
-    One(Sender<Item>),
-    Deal { txs: Vec<Sender<Item>>, next: usize },
+pub(super) enum Outlet<T> {
+    One(Sender<T>),
+    Deal { txs: Vec<Sender<T>>, next: usize },
 }
 
-impl Outlet {
+impl<T> Outlet<T> {
     /// The channel the next item goes to.
-    fn next_tx(&mut self) -> &Sender<Item> {
+    fn next_tx(&mut self) -> &Sender<T> {
         match self {
             Outlet::One(tx) => tx,
             Outlet::Deal { txs, next } => {
@@ -45,7 +44,7 @@ impl Outlet {
     }
 
     /// Sends one item, recording the wait and the queue length in the stage's metrics.
-    pub(super) fn send(&mut self, item: Item, ctx: &StageContext) -> Result<(), StageError> {
+    pub(super) fn send(&mut self, item: T, ctx: &StageContext) -> Result<(), StageError> {
         let tx = self.next_tx();
         let t = Instant::now();
         tx.send(item).map_err(|_| StageError::Cancelled)?;
@@ -55,17 +54,17 @@ impl Outlet {
     }
 
     /// Sends one item without touching metrics (a relay's items are its stage's already).
-    pub(super) fn forward(&mut self, item: Item) -> Result<(), StageError> {
+    pub(super) fn forward(&mut self, item: T) -> Result<(), StageError> {
         self.next_tx().send(item).map_err(|_| StageError::Cancelled)
     }
 }
 
 /// A parallel worker's own output channel, read by the next stage's [`Inlet::Merge`].
-pub(super) struct WorkerOutlet(pub(super) Sender<WorkerMsg>);
+pub(super) struct WorkerOutlet<T>(pub(super) Sender<WorkerMsg<T>>);
 
-impl WorkerOutlet {
+impl<T> WorkerOutlet<T> {
     /// Sends one message, recording the wait and queue length like [`Outlet::send`].
-    pub(super) fn send(&self, msg: WorkerMsg, ctx: &StageContext) -> Result<(), StageError> {
+    pub(super) fn send(&self, msg: WorkerMsg<T>, ctx: &StageContext) -> Result<(), StageError> {
         let is_item = !matches!(msg, WorkerMsg::Done);
         let t = Instant::now();
         self.0.send(msg).map_err(|_| StageError::Cancelled)?;
@@ -79,17 +78,17 @@ impl WorkerOutlet {
 
 /// Where a single-threaded stage takes its items from: one channel, or the previous stage's
 /// workers in turn.
-pub(super) enum Inlet {
-    One(Receiver<Item>),
+pub(super) enum Inlet<T> {
+    One(Receiver<T>),
     Merge {
-        rxs: Vec<Receiver<WorkerMsg>>,
+        rxs: Vec<Receiver<WorkerMsg<T>>>,
         next: usize,
     },
 }
 
-impl Inlet {
+impl<T> Inlet<T> {
     /// The next item in order, or `None` at the end (or when the producer stopped).
-    pub(super) fn recv(&mut self) -> Option<Item> {
+    pub(super) fn recv(&mut self) -> Option<T> {
         match self {
             Inlet::One(rx) => rx.recv().ok(),
             Inlet::Merge { rxs, next } => loop {
@@ -110,27 +109,31 @@ impl Inlet {
 }
 
 /// The producing end of a link: a single thread's outlet, or one outlet per worker.
-pub(super) enum Producer {
-    Single(Outlet),
-    Workers(Vec<WorkerOutlet>),
+pub(super) enum Producer<T> {
+    Single(Outlet<T>),
+    Workers(Vec<WorkerOutlet<T>>),
 }
 
 /// The consuming end of a link: a single thread's inlet, or one receiver per worker.
-pub(super) enum Consumer {
-    Single(Inlet),
-    Workers(Vec<Receiver<Item>>),
+pub(super) enum Consumer<T> {
+    Single(Inlet<T>),
+    Workers(Vec<Receiver<T>>),
 }
 
 /// A relay between two parallel stages: it merges the first's outputs and deals them to
 /// the second's workers.
-pub(super) struct Relay {
-    pub(super) inlet: Inlet,
-    pub(super) outlet: Outlet,
+pub(super) struct Relay<T> {
+    pub(super) inlet: Inlet<T>,
+    pub(super) outlet: Outlet<T>,
 }
 
 /// Connects a stage of `from` threads to one of `to` threads through at most `capacity`
 /// queued items (split over the per-worker channels, at least one each).
-pub(super) fn link(from: usize, to: usize, capacity: usize) -> (Producer, Consumer, Option<Relay>) {
+pub(super) fn link<T>(
+    from: usize,
+    to: usize,
+    capacity: usize,
+) -> (Producer<T>, Consumer<T>, Option<Relay<T>>) {
     let per = |n: usize| (capacity / n).max(1);
     let deal = |n: usize| {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| bounded(per(n))).unzip();

@@ -13,12 +13,16 @@ struct Numbers {
     in_flight: Arc<AtomicI64>,
 }
 
-impl Source for Numbers {
+impl Source<ImageEntry> for Numbers {
     fn len_hint(&self) -> Option<u64> {
         Some(u64::from(self.n))
     }
 
-    fn run(&mut self, _ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError> {
+    fn run(
+        &mut self,
+        _ctx: &StageContext,
+        out: &mut Emitter<'_, ImageEntry>,
+    ) -> Result<(), StageError> {
         for i in 0..self.n {
             self.in_flight.fetch_add(1, Ordering::SeqCst);
             out.emit(file(i))?;
@@ -27,21 +31,18 @@ impl Source for Numbers {
     }
 }
 
-fn file(i: u32) -> Item {
-    Item::File(ImageEntry {
+fn file(i: u32) -> ImageEntry {
+    ImageEntry {
         key: ImageKey {
             name: "N".into(),
             number: i,
         },
         path: format!("n/{i}.jpg").into(),
-    })
+    }
 }
 
-fn number(item: &Item) -> u32 {
-    match item {
-        Item::File(e) => e.key.number,
-        other => panic!("unexpected {}", other.kind()),
-    }
+fn number(item: &ImageEntry) -> u32 {
+    item.key.number
 }
 
 /// Passes items on after a delay that varies by item, failing or panicking on request.
@@ -52,12 +53,12 @@ struct Jitter {
     drop_odd: bool,
 }
 
-impl Transform for Jitter {
+impl Transform<ImageEntry, ImageEntry> for Jitter {
     fn process(
         &mut self,
-        item: Item,
+        item: ImageEntry,
         _ctx: &StageContext,
-        out: &mut Vec<Item>,
+        out: &mut Vec<ImageEntry>,
     ) -> Result<(), StageError> {
         let i = number(&item);
         std::thread::sleep(Duration::from_micros(u64::from((i * 7919) % 5) * 100));
@@ -84,8 +85,8 @@ struct Collect {
     stop_after: Option<usize>,
 }
 
-impl Sink for Collect {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
+impl Sink<ImageEntry> for Collect {
+    fn consume(&mut self, item: ImageEntry, _ctx: &StageContext) -> Result<Flow, StageError> {
         std::thread::sleep(self.delay);
         self.max_in_flight = self
             .max_in_flight
@@ -99,40 +100,61 @@ impl Sink for Collect {
     }
 }
 
+/// `n` numbers through `workers` jitter workers, not yet ended, and the in-flight counter.
+fn pipe(
+    n: u32,
+    jitter: Jitter,
+    workers: usize,
+    capacity: usize,
+) -> (Chain<ImageEntry>, Arc<AtomicI64>) {
+    let in_flight = Arc::new(AtomicI64::new(0));
+    let source = Numbers {
+        n,
+        in_flight: Arc::clone(&in_flight),
+    };
+    let chain = Chain::start(SourceStage {
+        name: "numbers".into(),
+        capacity,
+        source: Box::new(source),
+    })
+    .then(jitters("jitter", &jitter, workers, capacity));
+    (chain, in_flight)
+}
+
+fn jitters(
+    name: &str,
+    jitter: &Jitter,
+    workers: usize,
+    capacity: usize,
+) -> TransformStage<ImageEntry, ImageEntry> {
+    TransformStage {
+        name: name.into(),
+        capacity,
+        workers: (0..workers)
+            .map(|_| Box::new(jitter.clone()) as Box<dyn Transform<_, _>>)
+            .collect(),
+    }
+}
+
+fn collect(delay: Duration, in_flight: Arc<AtomicI64>) -> Collect {
+    Collect {
+        seen: Vec::new(),
+        delay,
+        in_flight,
+        max_in_flight: 0,
+        stop_after: None,
+    }
+}
+
 fn chain(
     n: u32,
     jitter: Jitter,
     workers: usize,
     capacity: usize,
     delay: Duration,
-) -> Chain<Collect> {
-    let in_flight = Arc::new(AtomicI64::new(0));
-    let source = Numbers {
-        n,
-        in_flight: Arc::clone(&in_flight),
-    };
-    Chain {
-        source: SourceStage {
-            name: "numbers".into(),
-            capacity,
-            source: Box::new(source),
-        },
-        transforms: vec![TransformStage {
-            name: "jitter".into(),
-            capacity,
-            workers: (0..workers)
-                .map(|_| Box::new(jitter.clone()) as Box<dyn Transform>)
-                .collect(),
-        }],
-        sink_name: "collect".into(),
-        sink: Collect {
-            seen: Vec::new(),
-            delay,
-            in_flight,
-            max_in_flight: 0,
-            stop_after: None,
-        },
-    }
+) -> Ended<ImageEntry, Collect> {
+    let (chain, in_flight) = pipe(n, jitter, workers, capacity);
+    chain.end("collect", collect(delay, in_flight))
 }
 
 const PLAIN: Jitter = Jitter {
@@ -167,14 +189,10 @@ fn two_parallel_stages_in_a_row_keep_order_through_their_relay() {
         ..PLAIN
     };
     for (first, second) in [(3, 2), (2, 3), (2, 1), (1, 2)] {
-        let mut c = chain(120, dropping.clone(), first, 4, Duration::ZERO);
-        c.transforms.push(TransformStage {
-            name: "second".into(),
-            capacity: 3,
-            workers: (0..second)
-                .map(|_| Box::new(PLAIN) as Box<dyn Transform>)
-                .collect(),
-        });
+        let (c, in_flight) = pipe(120, dropping.clone(), first, 4);
+        let c = c
+            .then(jitters("second", &PLAIN, second, 3))
+            .end("collect", collect(Duration::ZERO, in_flight));
         let (sink, report) = run(c, &RunOptions::default()).expect("run");
         let want: Vec<u32> = (0..120).filter(|i| i % 2 == 0).collect();
         assert_eq!(sink.seen, want, "{first} then {second} workers");

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::thread::{Builder, Scope, ScopedJoinHandle};
 use std::time::Instant;
 
+use super::chain::TransformStage;
+use super::context::{Shared, StageContext};
+use super::error::{PipelineError, StageError};
+use super::item::Unit;
 use super::ports::{Consumer, Inlet, Producer, WorkerMsg};
-use super::{Flow, Shared, Sink, StageContext, Transform, TransformStage};
-use crate::engine::error::{PipelineError, StageError};
-use crate::engine::item::Item;
+use super::{Flow, Sink, Transform};
 
 /// Spawns named scoped threads whose errors and panics are recorded before their channels drop.
 pub(super) struct Spawner<'scope, 'env> {
@@ -112,11 +114,11 @@ pub(super) fn mismatched_link(stage: &str) -> PipelineError {
 }
 
 /// Spawns a transform stage: one thread, or one per worker.
-pub(super) fn spawn_transform<'scope>(
+pub(super) fn spawn_transform<'scope, I: Send + 'static, O: Send + 'static>(
     spawner: &mut Spawner<'scope, '_>,
-    stage: TransformStage,
-    consumer: Consumer,
-    producer: Producer,
+    stage: TransformStage<I, O>,
+    consumer: Consumer<I>,
+    producer: Producer<O>,
     ctx: &Arc<StageContext>,
 ) -> Result<(), PipelineError> {
     match (consumer, producer) {
@@ -175,11 +177,11 @@ pub(super) fn spawn_transform<'scope>(
 /// The loop of one transform worker: `recv` gives the next input, `emit` sends each output,
 /// saying whether it is the input's last, and `end_of_input` tells the reader of a parallel
 /// worker's outputs that an input had no output.
-fn transform_loop(
-    worker: &mut dyn Transform,
-    mut recv: impl FnMut() -> Option<Item>,
+fn transform_loop<I, O>(
+    worker: &mut dyn Transform<I, O>,
+    mut recv: impl FnMut() -> Option<I>,
     ctx: &StageContext,
-    mut emit: impl FnMut(Item, bool) -> Result<(), StageError>,
+    mut emit: impl FnMut(O, bool) -> Result<(), StageError>,
     mut end_of_input: impl FnMut() -> Result<(), StageError>,
 ) -> Result<(), StageError> {
     let mut out = Vec::new();
@@ -205,13 +207,16 @@ fn transform_loop(
 }
 
 /// Spawns the sink; its handle gives the sink back when the run succeeded.
-pub(super) fn spawn_sink<'scope, S: Sink + 'scope>(
+pub(super) fn spawn_sink<'scope, T: Unit, S: Sink<T> + 'scope>(
     spawner: &mut Spawner<'scope, '_>,
     mut sink: S,
     name: &str,
-    mut inlet: Inlet,
+    consumer: Consumer<T>,
     ctx: Arc<StageContext>,
 ) -> Result<ScopedJoinHandle<'scope, Option<S>>, PipelineError> {
+    let Consumer::Single(mut inlet) = consumer else {
+        return Err(mismatched_link(name));
+    };
     Builder::new()
         .name(name.to_string())
         .spawn_scoped(spawner.scope, move || {
@@ -225,9 +230,9 @@ pub(super) fn spawn_sink<'scope, S: Sink + 'scope>(
         })
 }
 
-fn sink_loop<S: Sink>(
+fn sink_loop<T: Unit, S: Sink<T>>(
     sink: &mut S,
-    inlet: &mut Inlet,
+    inlet: &mut Inlet<T>,
     ctx: &StageContext,
 ) -> Result<(), StageError> {
     loop {

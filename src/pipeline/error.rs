@@ -2,7 +2,8 @@
 
 use crate::cache::CacheError;
 use crate::data::DataError;
-use crate::engine::{PipelineError, StageError};
+use crate::engine::PipelineError;
+use crate::stages::BuildError;
 use crate::train::error::SessionError;
 
 /// Why a run failed.
@@ -29,10 +30,13 @@ pub enum RunError {
         #[source]
         source: ron::Error,
     },
-    /// The pair sampler cannot work with the images it has.
-    #[error("stage `PairBatch`: {source}")]
-    Sampler {
-        /// Why.
-        source: StageError,
+    /// A stage could not be built (e.g. the sampler cannot work with the images it has).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A hand-built plan that validation would have refused.
+    #[error("this plan cannot run: {reason}")]
+    Plan {
+        /// What is wrong with it.
+        reason: &'static str,
     },
 }

@@ -5,15 +5,14 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::error::RunError;
 use super::validate::Plan;
 use crate::data::ImageEntry;
 use crate::engine::metrics::RunReport;
-use crate::engine::{
-    run as run_chain, Chain, PipelineError, RunOptions, Sink, SourceStage, Then, Transform,
-    TransformStage,
-};
+use crate::engine::{run as run_chain, Chain, Ended, ImageItem, RunOptions, Sink, SourceStage};
 use crate::model::Device;
 use crate::stages::source::FileSource;
+use crate::stages::{Build, BuildContext, BuildError};
 
 /// What a run needs besides its plan.
 #[derive(Debug, Clone, Default)]
@@ -37,42 +36,24 @@ pub struct RunSettings {
 /// The resize runs inside the decode workers, each resizing what it just decoded: on two
 /// cores the hand-offs of a separate stage (a channel and a thread wake-up per image) cost
 /// more than the resize itself, and half-scale decoding leaves it nothing to do.
-pub(super) fn image_chain<S: Sink>(
+pub(super) fn image_chain<S: Sink<ImageItem>>(
     plan: &Plan,
     entries: Vec<ImageEntry>,
     sink_name: &str,
     sink: S,
-) -> Chain<S> {
-    let mut workers = plan.decode.build();
+) -> Result<Ended<ImageItem, S>, BuildError> {
+    let ctx = BuildContext::default();
+    let mut decode = plan.decode.build(&ctx)?;
     if let Some(resize) = &plan.resize {
-        let resizers = resize.build_one_per(workers.len());
-        workers = workers
-            .into_iter()
-            .zip(resizers)
-            .map(|(decode, resize)| Box::new(Then::new(decode, resize)) as Box<dyn Transform>)
-            .collect();
+        let resizer = resize.build(&ctx)?;
+        decode = decode.fuse("decode+resize", || Box::new(resizer.clone()));
     }
-    let transforms = vec![TransformStage {
-        name: if plan.resize.is_some() {
-            "decode+resize"
-        } else {
-            "decode"
-        }
-        .into(),
-        capacity: plan.decode.capacity,
-        workers,
-    }];
     let source = SourceStage {
         name: "files".into(),
         capacity: 64,
         source: Box::new(FileSource::new(entries)),
     };
-    Chain {
-        source,
-        transforms,
-        sink_name: sink_name.into(),
-        sink,
-    }
+    Ok(Chain::start(source).then(decode).end(sink_name, sink))
 }
 
 pub(super) fn options(settings: &RunSettings, message: &str) -> RunOptions {
@@ -85,16 +66,14 @@ pub(super) fn options(settings: &RunSettings, message: &str) -> RunOptions {
 /// Runs only the image chain of a plan into `sink` (used by the cache builder).
 ///
 /// # Errors
-/// The first stage error.
-pub fn run_images<S: Sink>(
+/// A stage that cannot be built, and the first stage error.
+pub fn run_images<S: Sink<ImageItem>>(
     plan: &Plan,
     settings: &RunSettings,
     entries: Vec<ImageEntry>,
     sink_name: &str,
     sink: S,
-) -> Result<(S, RunReport), PipelineError> {
-    run_chain(
-        image_chain(plan, entries, sink_name, sink),
-        &options(settings, "images"),
-    )
+) -> Result<(S, RunReport), RunError> {
+    let chain = image_chain(plan, entries, sink_name, sink)?;
+    Ok(run_chain(chain, &options(settings, "images"))?)
 }

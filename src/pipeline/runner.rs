@@ -21,15 +21,16 @@ use crate::data::{
     read_pairs, split_validation, Dataset, ImageEntry, ImageKey, ImageSet, Pair, Splits,
 };
 use crate::engine::metrics::{RunReport, Skipped};
-use crate::engine::{run as run_chain, Chain, SourceStage, StageError, TransformStage};
+use crate::engine::{run as run_chain, Chain, PairBatch, SourceStage, TransformStage};
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
 use crate::stages::sink::Counts;
 use crate::stages::store::MemoryStore;
-use crate::stages::OnError;
+use crate::stages::{Build, BuildContext, OnError};
 use crate::train::error::SessionError;
 use crate::train::evaluation::EvalPairs;
-use crate::train::session::{train, Recipe, Start, TrainSummary};
+use crate::train::session::{self, Recipe, Start, TrainSummary};
 use crate::train::RunDir;
+use crate::train::TrainConfig;
 
 /// What a run did.
 #[derive(Debug, Clone)]
@@ -126,130 +127,165 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
     let Some(pair_batch) = &plan.pair_batch else {
         let End::Sink(sink) = &plan.end else {
             // `plan()` rejects this; a hand-built Plan gets an error, not a panic.
-            let reason = "a Train stage needs a PairBatch stage before it".to_string();
-            return Err(RunError::Sampler {
-                source: StageError::Sampling { reason },
+            return Err(RunError::Plan {
+                reason: "a Train stage needs a PairBatch stage before it",
             });
         };
-        let chain = image_chain(plan, entries, "sink", sink.build());
+        let sink = sink.build(&BuildContext::default())?;
+        let chain = image_chain(plan, entries, "sink", sink)?;
         let (sink, report) = run_chain(chain, &options(settings, "images"))?;
         outcome.counts = sink.counts;
         outcome.record("images", report);
         return Ok(());
     };
     let store = image_store(plan, settings, entries, outcome)?;
-    let split = split_validation(
-        &prepared.train_pairs,
-        &plan.pipeline.data.validation,
-        plan.pipeline.seed,
-    );
-    let as_keys = |pairs: &[Pair]| -> Vec<(ImageKey, ImageKey)> {
-        pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect()
+    let pairs = RunPairs::new(plan, &prepared);
+    let sets = pairs.sets();
+    let ctx = BuildContext {
+        seed: plan.pipeline.seed,
+        epochs: plan.pipeline.schedule.epochs,
+        store: Some(&store),
+        pairs: Some(&sets),
     };
-    let train_identities: BTreeSet<String> = prepared
-        .splits
-        .train
-        .difference(&split.validation_identities)
-        .cloned()
-        .collect();
-    let sets = PairSets {
-        train: &as_keys(&split.train),
-        validation: &as_keys(&split.validation),
-        train_identities: &train_identities,
-    };
-    let epochs = plan.pipeline.schedule.epochs;
-    let source = PairBatchSource::new(
-        pair_batch,
-        Arc::clone(&store),
-        &sets,
-        epochs,
-        plan.pipeline.seed,
-    )
-    .map_err(|source| RunError::Sampler { source })?;
+    let source = pair_batch.build(&ctx)?;
+    let batch = plan.batch_stages(&ctx)?;
     let sink = match &plan.end {
+        End::Train(config) => {
+            let eval = EvalPairs {
+                validation: sets.validation,
+                test: &pairs.test,
+            };
+            let train = Training {
+                config,
+                source,
+                batch,
+                eval,
+            };
+            return train_into(plan, settings, store, train, outcome);
+        }
         // `plan()` rejects this too; without a trainer to publish embeddings the sampler
         // would wait forever at its first refresh.
         End::Sink(_) if source.mining_board().is_some() => {
-            let reason = "HardNegative mines with the model being trained: end the \
-                          pipeline in Train"
-                .to_string();
-            return Err(RunError::Sampler {
-                source: StageError::Sampling { reason },
+            return Err(RunError::Plan {
+                reason: "HardNegative mines with the model being trained: end the pipeline \
+                         in Train",
             });
         }
-        End::Sink(sink) => sink.build(),
-        End::Train(config) => {
-            let test = as_keys(&prepared.test_pairs);
-            let pairs = EvalPairs {
-                validation: sets.validation,
-                test: &test,
-            };
-            let p = &plan.pipeline;
-            let device = settings.device.unwrap_or(p.device);
-            let start = match &settings.resume {
-                Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
-                // A fresh run records the device it trains on.
-                None => Start::Fresh {
-                    stem: settings.name.clone(),
-                    pipeline: p.with_device(device).to_ron().map_err(|source| {
-                        RunError::Serialise {
-                            what: "the pipeline",
-                            source,
-                        }
-                    })?,
-                },
-            };
-            let recipe = Recipe {
-                model: &p.model,
-                loss: p.loss,
-                distance: p.distance,
-                optimizer: p.optimizer,
-                schedule: p.schedule,
-                seed: p.seed,
-                stage: config,
-                protocol: pair_batch.sampler.protocol(),
-                capacity: pair_batch.capacity,
-                device,
-            };
-            let summary = train(
-                &recipe,
-                store,
-                source,
-                augment_stage(plan),
-                &pairs,
-                start,
-                &options(settings, "pairs"),
-            )?;
-            if let Some(report) = summary.report.clone() {
-                outcome.record("training", report);
-            }
-            outcome.train = Some(summary);
-            return Ok(());
-        }
+        End::Sink(sink) => sink.build(&ctx)?,
     };
-    let chain = Chain {
-        source: SourceStage {
-            name: "pair-batch".into(),
-            capacity: pair_batch.capacity,
-            source: Box::new(source),
-        },
-        transforms: augment_stage(plan).into_iter().collect(),
-        sink_name: "sink".into(),
-        sink,
-    };
+    let chain = Chain::start(SourceStage {
+        name: "pair-batch".into(),
+        capacity: pair_batch.capacity,
+        source: Box::new(source),
+    })
+    .then_all(batch)
+    .end("sink", sink);
     let (sink, report) = run_chain(chain, &options(settings, "pairs"))?;
     outcome.counts = sink.counts;
     outcome.record("batches", report);
     Ok(())
 }
 
-/// The plan's `Augment` stage, seeded by the pipeline's seed, if it has one.
-fn augment_stage(plan: &Plan) -> Option<TransformStage> {
-    plan.augment.as_ref().map(|augment| TransformStage {
-        name: "augment".into(),
-        capacity: augment.capacity,
-        workers: augment.build(plan.pipeline.seed),
-    })
+/// The pairs of a run as image keys: train and validation split off the train pairs
+/// (identity-disjoint), the train identities left after the split, and the test pairs.
+struct RunPairs {
+    train: Vec<(ImageKey, ImageKey)>,
+    validation: Vec<(ImageKey, ImageKey)>,
+    train_identities: BTreeSet<String>,
+    test: Vec<(ImageKey, ImageKey)>,
+}
+
+impl RunPairs {
+    fn new(plan: &Plan, prepared: &Prepared) -> Self {
+        let split = split_validation(
+            &prepared.train_pairs,
+            &plan.pipeline.data.validation,
+            plan.pipeline.seed,
+        );
+        let as_keys = |pairs: &[Pair]| -> Vec<(ImageKey, ImageKey)> {
+            pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect()
+        };
+        Self {
+            train: as_keys(&split.train),
+            validation: as_keys(&split.validation),
+            train_identities: prepared
+                .splits
+                .train
+                .difference(&split.validation_identities)
+                .cloned()
+                .collect(),
+            test: as_keys(&prepared.test_pairs),
+        }
+    }
+
+    fn sets(&self) -> PairSets<'_> {
+        PairSets {
+            train: &self.train,
+            validation: &self.validation,
+            train_identities: &self.train_identities,
+        }
+    }
+}
+
+/// What a run that ends in `Train` hands its session.
+struct Training<'a> {
+    config: &'a TrainConfig,
+    source: PairBatchSource,
+    batch: Vec<TransformStage<PairBatch, PairBatch>>,
+    eval: EvalPairs<'a>,
+}
+
+/// Trains (or resumes) the plan's network and records the summary in `outcome`.
+fn train_into(
+    plan: &Plan,
+    settings: &RunSettings,
+    store: Arc<dyn ImageStore>,
+    train: Training<'_>,
+    outcome: &mut RunOutcome,
+) -> Result<(), RunError> {
+    let p = &plan.pipeline;
+    let device = settings.device.unwrap_or(p.device);
+    let start = match &settings.resume {
+        Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
+        // A fresh run records the device it trains on.
+        None => Start::Fresh {
+            stem: settings.name.clone(),
+            pipeline: p
+                .with_device(device)
+                .to_ron()
+                .map_err(|source| RunError::Serialise {
+                    what: "the pipeline",
+                    source,
+                })?,
+        },
+    };
+    let pair_batch = plan.pair_batch.as_ref();
+    let recipe = Recipe {
+        model: &p.model,
+        loss: p.loss,
+        distance: p.distance,
+        optimizer: p.optimizer,
+        schedule: p.schedule,
+        seed: p.seed,
+        stage: train.config,
+        protocol: pair_batch.map_or("restricted", |c| c.sampler.protocol()),
+        capacity: pair_batch.map_or(4, |c| c.capacity),
+        device,
+    };
+    let summary = session::train(
+        &recipe,
+        store,
+        train.source,
+        train.batch,
+        &train.eval,
+        start,
+        &options(settings, "pairs"),
+    )?;
+    if let Some(report) = summary.report.clone() {
+        outcome.record("training", report);
+    }
+    outcome.train = Some(summary);
+    Ok(())
 }
 
 /// The images as a store: the cache when the plan has one, else decoded into memory.
@@ -268,7 +304,7 @@ fn image_store(
         outcome.cache = Some(opened.status);
         return Ok(opened.cache);
     }
-    let chain = image_chain(plan, entries, "memory-store", MemoryStore::new());
+    let chain = image_chain(plan, entries, "memory-store", MemoryStore::new())?;
     let (store, report) = run_chain(chain, &options(settings, "images"))?;
     outcome.record("images", report);
     Ok(Arc::new(store))

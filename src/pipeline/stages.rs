@@ -1,12 +1,35 @@
 //! A pipeline's `stages` list: one enum variant per stage kind, each holding that stage's
 //! own config (defined beside its runtime, in `crate::stages` and, for `Train`, in
-//! `crate::train`).
+//! `crate::train`), with its [`Role`]: where it may stand and what it takes and gives.
+//!
+//! Adding a stage kind is its own file in `crate::stages` (config, runtime, `Build`), its
+//! `pub mod` there, and its variant here (kind, role, problems, catalogue and, for a batch
+//! stage, its arm in [`StageConfig::build_batch_stage`]).
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{PairBatch, TransformStage};
 use crate::problem::Problem;
-use crate::stages::{AugmentConfig, DecodeConfig, PairBatchConfig, ResizeConfig, SinkConfig};
+use crate::stages::{
+    AugmentConfig, Build, BuildContext, BuildError, DecodeConfig, PairBatchConfig, ResizeConfig,
+    SinkConfig,
+};
 use crate::train::TrainConfig;
+
+/// Where a stage stands in a pipeline, by what it takes and gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Files to images; the first stage.
+    Decode,
+    /// Images to images, run inside the decode workers.
+    Image,
+    /// An image store to pair batches.
+    Sampler,
+    /// Pair batches to pair batches.
+    Batch,
+    /// The end: counts, saves or trains.
+    End,
+}
 
 /// One entry of a pipeline's `stages` list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +58,31 @@ impl StageConfig {
             StageConfig::Augment(_) => "Augment",
             StageConfig::Sink(_) => "Sink",
             StageConfig::Train(_) => "Train",
+        }
+    }
+
+    /// Where the stage stands.
+    pub fn role(&self) -> Role {
+        match self {
+            StageConfig::Decode(_) => Role::Decode,
+            StageConfig::Resize(_) => Role::Image,
+            StageConfig::PairBatch(_) => Role::Sampler,
+            StageConfig::Augment(_) => Role::Batch,
+            StageConfig::Sink(_) | StageConfig::Train(_) => Role::End,
+        }
+    }
+
+    /// Builds a batch stage (`Role::Batch`); `None` for stages of other roles.
+    ///
+    /// # Errors
+    /// The stage's own build error.
+    pub fn build_batch_stage(
+        &self,
+        ctx: &BuildContext<'_>,
+    ) -> Option<Result<TransformStage<PairBatch, PairBatch>, BuildError>> {
+        match self {
+            StageConfig::Augment(c) => Some(c.build(ctx)),
+            _ => None,
         }
     }
 

@@ -7,10 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use super::config::Pipeline;
-use super::stages::StageConfig;
+use super::stages::{Role, StageConfig};
+use crate::engine::{PairBatch, TransformStage};
 pub use crate::problem::Problem;
 use crate::stages::{
-    AugmentConfig, DecodeConfig, Filter, PairBatchConfig, ResizeConfig, Scale, SinkConfig,
+    BuildContext, BuildError, DecodeConfig, Filter, PairBatchConfig, ResizeConfig, Scale,
+    SinkConfig,
 };
 use crate::train::TrainConfig;
 
@@ -66,8 +68,8 @@ pub struct Plan {
     pub resize: Option<ResizeConfig>,
     /// The pair batcher, if any.
     pub pair_batch: Option<PairBatchConfig>,
-    /// The augmenter, if any (only with a pair batcher).
-    pub augment: Option<AugmentConfig>,
+    /// The batch stages after the pair batcher (`Augment`), in order.
+    pub batch: Vec<StageConfig>,
     /// The last stage.
     pub end: End,
 }
@@ -85,6 +87,20 @@ pub enum End {
 pub const LFW_SIDE: u32 = 250;
 
 impl Plan {
+    /// Builds the batch stages, in order.
+    ///
+    /// # Errors
+    /// A stage's build error.
+    pub fn batch_stages(
+        &self,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Vec<TransformStage<PairBatch, PairBatch>>, BuildError> {
+        self.batch
+            .iter()
+            .filter_map(|stage| stage.build_batch_stage(ctx))
+            .collect()
+    }
+
     /// The size images have after the image stages: the resize size, or LFW's 250x250 as
     /// decoded (125x125 at half scale).
     pub fn image_size(&self) -> (u32, u32) {
@@ -142,85 +158,44 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Res
 /// Every problem found.
 pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
-    let (mut decode, mut resize, mut pair_batch, mut sink) = (None, None, None, None);
-    let mut augment = None;
-    let mut pair_batch_at = 0;
-    let last = pipeline.stages.len().saturating_sub(1);
     if pipeline.stages.is_empty() {
         problems.push(Problem::new(
             "stages",
             "needs at least a Decode and a Sink stage",
         ));
     }
-    for (i, stage) in pipeline.stages.iter().enumerate() {
-        let path = format!("stages[{i}]");
-        stage.problems(&path, &mut problems);
-        let mut order = |ok: bool, rule: &str| {
-            if !ok {
-                problems.push(Problem::new(
-                    path.clone(),
-                    format!("{} {rule}", stage.kind()),
-                ));
-            }
-        };
-        match stage {
-            StageConfig::Decode(c) => {
-                order(i == 0, "must be the first stage");
-                decode = decode.or(Some(c.clone()));
-            }
-            StageConfig::Resize(c) => {
-                order(resize.is_none(), "may appear once");
-                order(
-                    decode.is_some() && pair_batch.is_none(),
-                    "must come after Decode and before PairBatch",
-                );
-                resize = resize.or(Some(c.clone()));
-            }
-            StageConfig::PairBatch(c) => {
-                order(pair_batch.is_none(), "may appear once");
-                order(decode.is_some(), "must come after the image stages");
-                if pair_batch.is_none() {
-                    pair_batch_at = i;
-                }
-                pair_batch = pair_batch.or(Some(c.clone()));
-            }
-            StageConfig::Augment(c) => {
-                order(augment.is_none(), "may appear once");
-                order(pair_batch.is_some(), "must come after PairBatch");
-                augment = augment.or(Some(c.clone()));
-            }
-            StageConfig::Sink(c) => {
-                order(i == last, "must be the last stage");
-                sink = sink.or(Some(End::Sink(c.clone())));
-            }
-            StageConfig::Train(c) => {
-                order(i == last, "must be the last stage");
-                order(pair_batch.is_some(), "needs a PairBatch stage before it");
-                sink = sink.or(Some(End::Train(c.clone())));
-            }
-        }
-    }
-    if !pipeline.stages.is_empty() && decode.is_none() {
+    let sorted = sort_stages(&pipeline.stages, &mut problems);
+    let last = pipeline.stages.len().saturating_sub(1);
+    if !pipeline.stages.is_empty() && sorted.decode.is_none() {
         problems.push(Problem::new("stages[0]", "the first stage must be Decode"));
     }
-    if !pipeline.stages.is_empty() && sink.is_none() {
+    if !pipeline.stages.is_empty() && sorted.end.is_none() {
         problems.push(Problem::new(
             format!("stages[{last}]"),
             "the last stage must be a Sink",
         ));
     }
-    let mines = pair_batch
+    let mines = sorted
+        .pair_batch
         .as_ref()
-        .is_some_and(|c| c.sampler.needs_training());
-    if mines && !matches!(sink, Some(End::Train(_))) {
+        .is_some_and(|(_, c)| c.sampler.needs_training());
+    if mines && !matches!(sorted.end, Some(End::Train(_))) {
+        let at = sorted.pair_batch.as_ref().map_or(0, |(i, _)| *i);
         problems.push(Problem::new(
-            format!("stages[{pair_batch_at}].sampler"),
+            format!("stages[{at}].sampler"),
             "HardNegative mines with the model being trained: the pipeline must end in Train",
         ));
     }
     for p in pipeline.data.validation.validate() {
         problems.push(Problem::new("data.validation", p));
     }
+    let Sorted {
+        decode,
+        resize,
+        pair_batch,
+        batch,
+        end,
+    } = sorted;
     if let (Some(d), Some(r)) = (&decode, &resize) {
         scale_problems(&pipeline, d, r, &mut problems);
     }
@@ -233,17 +208,83 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     p.loss.problems(&mut problems);
     p.optimizer.problems(&mut problems);
     p.schedule.problems(&mut problems);
-    match (problems.is_empty(), decode, sink) {
+    match (problems.is_empty(), decode, end) {
         (true, Some(decode), Some(end)) => Ok(Plan {
             pipeline,
             decode,
             resize,
-            pair_batch,
-            augment,
+            pair_batch: pair_batch.map(|(_, c)| c),
+            batch,
             end,
         }),
         _ => Err(problems),
     }
+}
+
+/// The stages sorted into their roles (the first of each where only one may stand).
+#[derive(Default)]
+struct Sorted {
+    decode: Option<DecodeConfig>,
+    resize: Option<ResizeConfig>,
+    pair_batch: Option<(usize, PairBatchConfig)>,
+    batch: Vec<StageConfig>,
+    end: Option<End>,
+}
+
+/// Sorts the stages by role, appending every problem of their settings and their order.
+fn sort_stages(stages: &[StageConfig], problems: &mut Vec<Problem>) -> Sorted {
+    let mut sorted = Sorted::default();
+    let mut seen: Vec<&str> = Vec::new();
+    let last = stages.len().saturating_sub(1);
+    for (i, stage) in stages.iter().enumerate() {
+        let path = format!("stages[{i}]");
+        stage.problems(&path, problems);
+        let mut order = |ok: bool, rule: &str| {
+            if !ok {
+                problems.push(Problem::new(
+                    path.clone(),
+                    format!("{} {rule}", stage.kind()),
+                ));
+            }
+        };
+        let once = !seen.contains(&stage.kind());
+        seen.push(stage.kind());
+        let (decoded, sampled) = (sorted.decode.is_some(), sorted.pair_batch.is_some());
+        match stage.role() {
+            Role::Decode => order(i == 0, "must be the first stage"),
+            Role::Image => {
+                order(once, "may appear once");
+                let between = decoded && !sampled;
+                order(between, "must come after Decode and before PairBatch");
+            }
+            Role::Sampler => {
+                order(once, "may appear once");
+                order(decoded, "must come after the image stages");
+            }
+            Role::Batch => {
+                order(once, "may appear once");
+                order(sampled, "must come after PairBatch");
+            }
+            Role::End => order(i == last, "must be the last stage"),
+        }
+        if matches!(stage, StageConfig::Train(_)) {
+            order(sampled, "needs a PairBatch stage before it");
+        }
+        match stage {
+            StageConfig::Decode(c) => sorted.decode = sorted.decode.take().or(Some(c.clone())),
+            StageConfig::Resize(c) => sorted.resize = sorted.resize.take().or(Some(c.clone())),
+            StageConfig::PairBatch(c) => {
+                sorted.pair_batch = sorted.pair_batch.take().or(Some((i, c.clone())));
+            }
+            StageConfig::Sink(c) => sorted.end = sorted.end.take().or(Some(End::Sink(c.clone()))),
+            StageConfig::Train(c) => {
+                sorted.end = sorted.end.take().or(Some(End::Train(c.clone())));
+            }
+            batch if once => sorted.batch.push(batch.clone()),
+            _ => {}
+        }
+    }
+    sorted
 }
 
 /// Decode's `scale: Half` against the Resize after it: resizing up what was just halved, or

@@ -6,6 +6,7 @@
 //! ends the chain; so does `Train`, which lives in `crate::train` with the loop it runs.
 
 pub mod augment;
+pub mod build;
 pub mod decode;
 pub mod pair_batch;
 pub mod resize;
@@ -16,6 +17,7 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 
 pub use augment::AugmentConfig;
+pub use build::{Build, BuildContext, BuildError};
 pub use decode::{DecodeConfig, Scale};
 pub use pair_batch::{PairBatchConfig, Sampler};
 pub use resize::{Crop, Filter, ResizeConfig};

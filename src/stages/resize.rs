@@ -13,8 +13,8 @@
 use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
 
-use super::check_parallelism;
-use crate::engine::{ImageItem, Item, StageContext, StageError, Transform};
+use super::{check_parallelism, Build, BuildContext, BuildError};
+use crate::engine::{ImageItem, StageContext, StageError, Transform};
 use crate::problem::Problem;
 
 /// Settings of the `Resize` stage.
@@ -159,13 +159,16 @@ impl ResizeConfig {
             None => self.filter.name().to_string(),
         }
     }
+}
 
-    /// Builds `n` resizers, one per decode worker they run inside.
-    pub fn build_one_per(&self, n: usize) -> Vec<Box<dyn Transform>> {
-        let r = self.resizer();
-        (0..n)
-            .map(|_| Box::new(r.clone()) as Box<dyn Transform>)
-            .collect()
+impl Build<&BuildContext<'_>> for ResizeConfig {
+    type Runtime = Resize;
+
+    /// The resizer; it runs inside the decode workers, each resizing what it decoded (on two
+    /// cores a stage of its own costs a channel hand-off and a thread wake-up per image,
+    /// more than the resize).
+    fn build(&self, _ctx: &BuildContext<'_>) -> Result<Resize, BuildError> {
+        Ok(self.resizer())
     }
 }
 
@@ -288,19 +291,13 @@ fn bilinear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
     out
 }
 
-impl Transform for Resize {
+impl Transform<ImageItem, ImageItem> for Resize {
     fn process(
         &mut self,
-        item: Item,
+        img: ImageItem,
         _ctx: &StageContext,
-        out: &mut Vec<Item>,
+        out: &mut Vec<ImageItem>,
     ) -> Result<(), StageError> {
-        let Item::Image(img) = item else {
-            return Err(StageError::UnexpectedItem {
-                expected: "image",
-                found: item.kind(),
-            });
-        };
         if img.pixels.len() != img.width as usize * img.height as usize
             || img.width == 0
             || img.height == 0
@@ -314,7 +311,7 @@ impl Transform for Resize {
         }
         if self.crop.is_none() && (img.width, img.height) == (self.width, self.height) {
             // Already the size wanted (e.g. decoded at half scale): pass it on, no copy.
-            out.push(Item::Image(img));
+            out.push(img);
             return Ok(());
         }
         let pixels = self
@@ -325,12 +322,12 @@ impl Transform for Resize {
                 height: img.height,
                 reason,
             })?;
-        out.push(Item::Image(ImageItem {
+        out.push(ImageItem {
             key: img.key,
             width: self.width,
             height: self.height,
             pixels,
-        }));
+        });
         Ok(())
     }
 }
@@ -438,9 +435,9 @@ mod tests {
         let ctx = StageContext::detached("resize");
         let mut out = Vec::new();
         Resize::new(3, 2, Filter::Lanczos3)
-            .process(Item::Image(img.clone()), &ctx, &mut out)
+            .process(img.clone(), &ctx, &mut out)
             .unwrap();
-        assert_eq!(out, vec![Item::Image(img)]);
+        assert_eq!(out, vec![img]);
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Flow, Item, Phase, Sink, StageContext, StageError};
+use super::{Build, BuildContext, BuildError};
+use crate::engine::{Flow, ImageItem, PairBatch, Phase, Sink, StageContext, StageError};
 use crate::problem::Problem;
 
 /// Settings of the `Sink` stage.
@@ -29,13 +30,16 @@ impl SinkConfig {
             }
         }
     }
+}
 
-    /// Builds the runtime sink.
-    pub fn build(&self) -> OutputSink {
-        OutputSink {
+impl Build<&BuildContext<'_>> for SinkConfig {
+    type Runtime = OutputSink;
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> Result<OutputSink, BuildError> {
+        Ok(OutputSink {
             config: self.clone(),
             counts: Counts::default(),
-        }
+        })
     }
 }
 
@@ -66,44 +70,38 @@ pub struct OutputSink {
     pub counts: Counts,
 }
 
-impl Sink for OutputSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
+impl Sink<ImageItem> for OutputSink {
+    fn consume(&mut self, img: ImageItem, _ctx: &StageContext) -> Result<Flow, StageError> {
+        self.counts.images += 1;
+        if let SinkConfig::SaveImages { dir } = &self.config {
+            let path = dir.join(format!("{}.png", img.key));
+            let write = |e: Box<dyn std::error::Error + Send + Sync>| StageError::Write {
+                path: path.clone(),
+                source: e,
+            };
+            std::fs::create_dir_all(dir).map_err(|e| write(e.into()))?;
+            let buf = image::GrayImage::from_raw(img.width, img.height, img.pixels);
+            buf.ok_or_else(|| write("pixel count does not match the size".into()))?
+                .save(&path)
+                .map_err(|e| write(e.into()))?;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+impl Sink<PairBatch> for OutputSink {
+    fn consume(&mut self, b: PairBatch, _ctx: &StageContext) -> Result<Flow, StageError> {
         let c = &mut self.counts;
-        match item {
-            Item::Image(img) => {
-                c.images += 1;
-                if let SinkConfig::SaveImages { dir } = &self.config {
-                    let path = dir.join(format!("{}.png", img.key));
-                    let write = |e: Box<dyn std::error::Error + Send + Sync>| StageError::Write {
-                        path: path.clone(),
-                        source: e,
-                    };
-                    std::fs::create_dir_all(dir).map_err(|e| write(e.into()))?;
-                    let buf = image::GrayImage::from_raw(img.width, img.height, img.pixels);
-                    buf.ok_or_else(|| write("pixel count does not match the size".into()))?
-                        .save(&path)
-                        .map_err(|e| write(e.into()))?;
-                }
-            }
-            Item::Batch(b) => {
-                let same = b.same_count() as u64;
-                c.pairs += b.len() as u64;
-                c.same_pairs += same;
-                if b.phase == Phase::Train {
-                    c.train_batches += 1;
-                    let ratio = same as f64 / b.len().max(1) as f64;
-                    c.min_same_ratio = Some(c.min_same_ratio.map_or(ratio, |m| m.min(ratio)));
-                    c.max_same_ratio = Some(c.max_same_ratio.map_or(ratio, |m| m.max(ratio)));
-                } else {
-                    c.validation_batches += 1;
-                }
-            }
-            Item::File(_) => {
-                return Err(StageError::UnexpectedItem {
-                    expected: "image or batch",
-                    found: "file",
-                })
-            }
+        let same = b.same_count() as u64;
+        c.pairs += b.len() as u64;
+        c.same_pairs += same;
+        if b.phase == Phase::Train {
+            c.train_batches += 1;
+            let ratio = same as f64 / b.len().max(1) as f64;
+            c.min_same_ratio = Some(c.min_same_ratio.map_or(ratio, |m| m.min(ratio)));
+            c.max_same_ratio = Some(c.max_same_ratio.map_or(ratio, |m| m.max(ratio)));
+        } else {
+            c.validation_batches += 1;
         }
         Ok(Flow::Continue)
     }

@@ -1,9 +1,9 @@
 //! The file source: emits the image files a pipeline decodes, in a fixed order.
 
 use crate::data::ImageEntry;
-use crate::engine::{Emitter, Item, Source, StageContext, StageError};
+use crate::engine::{Emitter, Source, StageContext, StageError};
 
-/// Emits one `Item::File` per entry, in the given order.
+/// Emits every entry, in the given order.
 #[derive(Debug, Clone)]
 pub struct FileSource {
     entries: Vec<ImageEntry>,
@@ -16,14 +16,18 @@ impl FileSource {
     }
 }
 
-impl Source for FileSource {
+impl Source<ImageEntry> for FileSource {
     fn len_hint(&self) -> Option<u64> {
         Some(self.entries.len() as u64)
     }
 
-    fn run(&mut self, _ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError> {
+    fn run(
+        &mut self,
+        _ctx: &StageContext,
+        out: &mut Emitter<'_, ImageEntry>,
+    ) -> Result<(), StageError> {
         for entry in self.entries.drain(..) {
-            out.emit(Item::File(entry))?;
+            out.emit(entry)?;
         }
         Ok(())
     }

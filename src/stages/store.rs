@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::cache::CacheWriter;
 use crate::cache::ImageStore;
 use crate::data::ImageKey;
-use crate::engine::{Flow, Item, Sink, StageContext, StageError};
+use crate::engine::{Flow, ImageItem, Sink, StageContext, StageError};
 
 /// Images held in one contiguous buffer, filled as a pipeline sink.
 #[derive(Debug, Default)]
@@ -91,22 +91,15 @@ impl ImageStore for MemoryStore {
     }
 }
 
-impl Sink for MemoryStore {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        match item {
-            Item::Image(img) => self
-                .push(
-                    img.key,
-                    img.width as usize,
-                    img.height as usize,
-                    &img.pixels,
-                )
-                .map(|()| Flow::Continue),
-            other => Err(StageError::UnexpectedItem {
-                expected: "image",
-                found: other.kind(),
-            }),
-        }
+impl Sink<ImageItem> for MemoryStore {
+    fn consume(&mut self, img: ImageItem, _ctx: &StageContext) -> Result<Flow, StageError> {
+        self.push(
+            img.key,
+            img.width as usize,
+            img.height as usize,
+            &img.pixels,
+        )
+        .map(|()| Flow::Continue)
     }
 }
 
@@ -127,21 +120,14 @@ impl CacheSink {
     }
 }
 
-impl Sink for CacheSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        match item {
-            Item::Image(img) => self
-                .writer
-                .push(&img.key, &img.pixels)
-                .map_err(|source| StageError::Cache {
-                    source: Box::new(source),
-                })
-                .map(|()| Flow::Continue),
-            other => Err(StageError::UnexpectedItem {
-                expected: "image",
-                found: other.kind(),
-            }),
-        }
+impl Sink<ImageItem> for CacheSink {
+    fn consume(&mut self, img: ImageItem, _ctx: &StageContext) -> Result<Flow, StageError> {
+        self.writer
+            .push(&img.key, &img.pixels)
+            .map_err(|source| StageError::Cache {
+                source: Box::new(source),
+            })
+            .map(|()| Flow::Continue)
     }
 }
 

@@ -8,6 +8,7 @@ use super::{Experiment, SweepError};
 use crate::eval::{plot_by_setting, plot_curves, SettingPoint};
 use crate::model::{Init, OptimizerConfig};
 use crate::pipeline::validate::Plan;
+use crate::pipeline::StageConfig;
 use crate::train::rundir::RunDir;
 use crate::train::session::TrainSummary;
 
@@ -71,7 +72,10 @@ pub fn settings_of(plan: &Plan) -> Vec<(&'static str, String)> {
         ("batch_norm", p.model.batch_norm.to_string()),
         (
             "augment",
-            plan.augment.as_ref().is_some_and(|a| a.enabled).to_string(),
+            plan.batch
+                .iter()
+                .any(|s| matches!(s, StageConfig::Augment(a) if a.enabled))
+                .to_string(),
         ),
         ("input", format!("{w}x{h}")),
     ]

@@ -38,4 +38,10 @@ pub enum SessionError {
         #[source]
         source: serde_json::Error,
     },
+    /// The `Train` stage could not be built.
+    #[error(transparent)]
+    Build {
+        /// Why.
+        source: Box<crate::stages::BuildError>,
+    },
 }

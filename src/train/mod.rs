@@ -19,4 +19,4 @@ pub use average::WeightAverage;
 pub use config::TrainConfig;
 pub use rundir::RunDir;
 pub use state::{EpochMetrics, LoopState};
-pub use trainer::Trainer;
+pub use trainer::{Trainer, TrainerParts};

@@ -17,14 +17,15 @@ use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::Schedule;
 use super::state::LoopState;
-use super::trainer::Trainer;
+use super::trainer::TrainerParts;
 use crate::cache::ImageStore;
 use crate::engine::metrics::RunReport;
-use crate::engine::{run as run_chain, Chain, RunOptions, SourceStage, TransformStage};
+use crate::engine::{run as run_chain, Chain, PairBatch, RunOptions, SourceStage, TransformStage};
 use crate::eval::ValTestReport;
 use crate::model::OptimizerConfig;
-use crate::model::{build, Device, Distance, Head, Loss, ModelConfig, NetSpec, Network, Weights};
+use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, Network, Weights};
 use crate::stages::pair_batch::PairBatchSource;
+use crate::stages::Build;
 
 /// What a training run produced.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -110,7 +111,7 @@ pub fn train(
     recipe: &Recipe<'_>,
     store: Arc<dyn ImageStore>,
     source: PairBatchSource,
-    augment: Option<TransformStage>,
+    batch: Vec<TransformStage<PairBatch, PairBatch>>,
     pairs: &EvalPairs<'_>,
     start: Start,
     options: &RunOptions,
@@ -140,25 +141,26 @@ pub fn train(
     }
     let average = start_average(recipe.schedule.average, &run, net.as_mut())?;
     let source = source.starting_at(state.epochs_done);
-    let trainer = Trainer::new(
-        net,
-        recipe.schedule,
-        run.clone(),
-        state,
-        Head::new(recipe.loss, recipe.distance).default_threshold(),
-    )
-    .with_refresher(refresher)
-    .with_average(average);
-    let chain = Chain {
-        source: SourceStage {
-            name: "pair-batch".into(),
-            capacity: recipe.capacity,
+    let trainer = recipe
+        .stage
+        .build(TrainerParts {
+            net,
+            schedule: recipe.schedule,
+            run: run.clone(),
+            state,
+            refresher,
+            average,
+        })
+        .map_err(|source| SessionError::Build {
             source: Box::new(source),
-        },
-        transforms: augment.into_iter().collect(),
-        sink_name: "train".into(),
-        sink: trainer,
-    };
+        })?;
+    let chain = Chain::start(SourceStage {
+        name: "pair-batch".into(),
+        capacity: recipe.capacity,
+        source: Box::new(source),
+    })
+    .then_all(batch)
+    .end("train", trainer);
     let (trainer, report) = run_chain(chain, options)?;
     let (state, stopped_early) = (trainer.state().clone(), trainer.stopped_early());
     let mut net = trainer.into_network();

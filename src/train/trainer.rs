@@ -9,14 +9,16 @@ use std::time::Instant;
 
 use super::average::WeightAverage;
 use super::checkpoint;
+use super::config::TrainConfig;
 use super::error::SessionError;
 use super::metrics::summarize;
 use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::{Monitor, Schedule};
 use super::state::{EpochMetrics, LoopState};
-use crate::engine::{Flow, Item, PairBatch, Phase, Sink, StageContext, StageError};
-use crate::model::{ModelError, Network, OptimizerConfig, Weights};
+use crate::engine::{Flow, PairBatch, Phase, Sink, StageContext, StageError};
+use crate::model::{Head, ModelError, Network, OptimizerConfig, Weights};
+use crate::stages::{Build, BuildError};
 
 /// Scores and losses gathered over one phase of one epoch.
 #[derive(Debug, Default)]
@@ -65,15 +67,36 @@ pub struct Trainer {
     average: Option<WeightAverage>,
 }
 
-impl Trainer {
-    /// A trainer writing into `run`; `state` is empty for a new run.
-    pub fn new(
-        net: Box<dyn Network>,
-        schedule: Schedule,
-        run: RunDir,
-        mut state: LoopState,
-        threshold: f64,
-    ) -> Self {
+/// What the `Train` stage's build takes from its session: the network (built, or loaded
+/// for a resume), where the run goes and where its loop stands.
+pub struct TrainerParts {
+    /// The network, with its optimizer and, when `average` is set, a started average.
+    pub net: Box<dyn Network>,
+    /// Epochs, early stopping, the monitor.
+    pub schedule: Schedule,
+    /// The run folder.
+    pub run: RunDir,
+    /// Where the loop stands; empty for a new run.
+    pub state: LoopState,
+    /// Publishes embeddings for a `HardNegative` sampler every `refresh_every` steps.
+    pub refresher: Option<Refresher>,
+    /// Validate, keep as best and evaluate the network's weight average, updated as this
+    /// says, instead of the last weights.
+    pub average: Option<WeightAverage>,
+}
+
+impl Build<TrainerParts> for TrainConfig {
+    type Runtime = Trainer;
+
+    fn build(&self, parts: TrainerParts) -> Result<Trainer, BuildError> {
+        let TrainerParts {
+            net,
+            schedule,
+            run,
+            mut state,
+            refresher,
+            average,
+        } = parts;
         if state.monitor != schedule.monitor {
             // A resumed run that now monitors another measure: the kept best was chosen by the
             // old one, so the next epoch replaces it and patience counts afresh.
@@ -81,8 +104,9 @@ impl Trainer {
             state.since_best = 0;
             state.monitor = schedule.monitor;
         }
-        let optimizer = net.spec().optimizer;
-        Self {
+        let spec = net.spec();
+        let (optimizer, head) = (spec.optimizer, Head::new(spec.loss, spec.distance));
+        Ok(Trainer {
             net,
             optimizer,
             schedule,
@@ -92,27 +116,15 @@ impl Trainer {
             started: Instant::now(),
             train: PhaseTally::default(),
             val: PhaseTally::default(),
-            threshold,
+            threshold: head.default_threshold(),
             stopped: false,
-            refresher: None,
-            average: None,
-        }
+            refresher,
+            average,
+        })
     }
+}
 
-    /// Validates, keeps as best and evaluates the network's weight average, updated as
-    /// `average` says, instead of the last weights; the network's average must be started.
-    pub fn with_average(mut self, average: Option<WeightAverage>) -> Self {
-        self.average = average;
-        self
-    }
-
-    /// Publishes the pool's embeddings every `refresh_every` train steps, for a
-    /// `HardNegative` sampler.
-    pub fn with_refresher(mut self, refresher: Option<Refresher>) -> Self {
-        self.refresher = refresher;
-        self
-    }
-
+impl Trainer {
     /// The loop's state (history, best epoch).
     pub fn state(&self) -> &LoopState {
         &self.state
@@ -243,14 +255,8 @@ impl Trainer {
     }
 }
 
-impl Sink for Trainer {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        let Item::Batch(batch) = item else {
-            return Err(StageError::UnexpectedItem {
-                expected: "batch",
-                found: item.kind(),
-            });
-        };
+impl Sink<PairBatch> for Trainer {
+    fn consume(&mut self, batch: PairBatch, _ctx: &StageContext) -> Result<Flow, StageError> {
         if let Some(current) = self.epoch.filter(|&e| e != batch.epoch) {
             if self.close_epoch(current)? {
                 self.stopped = true;

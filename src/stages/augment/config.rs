@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::runtime::Augment;
-use crate::engine::Transform;
+use crate::engine::{PairBatch, TransformStage};
 use crate::problem::Problem;
-use crate::stages::check_parallelism;
+use crate::stages::{check_parallelism, Build, BuildContext, BuildError};
 
 /// Settings of the `Augment` stage. Setting every strength to zero (or `enabled: false`)
 /// makes the stage the identity, bit for bit.
@@ -121,11 +121,19 @@ impl AugmentConfig {
         }
         check_parallelism(path, self.workers, self.capacity, out);
     }
+}
 
-    /// Builds one augmenter per worker; `seed` is the pipeline's seed.
-    pub fn build(&self, seed: u64) -> Vec<Box<dyn Transform>> {
-        (0..self.workers)
-            .map(|_| Box::new(Augment::new(self.clone(), seed)) as Box<dyn Transform>)
-            .collect()
+impl Build<&BuildContext<'_>> for AugmentConfig {
+    type Runtime = TransformStage<PairBatch, PairBatch>;
+
+    /// One augmenter per worker, each drawing from the pipeline's seed.
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Self::Runtime, BuildError> {
+        Ok(TransformStage {
+            name: "augment".into(),
+            capacity: self.capacity,
+            workers: (0..self.workers)
+                .map(|_| Box::new(Augment::new(self.clone(), ctx.seed)) as Box<_>)
+                .collect(),
+        })
     }
 }

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::AugmentConfig;
-use crate::engine::{Item, PairBatch, Phase, StageContext, StageError, Transform};
+use crate::engine::{PairBatch, Phase, StageContext, StageError, Transform};
 
 /// The runtime augmenter; one per worker, each with its own scratch buffer.
 #[derive(Debug, Clone)]
@@ -275,21 +275,15 @@ impl Augment {
     }
 }
 
-impl Transform for Augment {
+impl Transform<PairBatch, PairBatch> for Augment {
     fn process(
         &mut self,
-        item: Item,
+        mut batch: PairBatch,
         _ctx: &StageContext,
-        out: &mut Vec<Item>,
+        out: &mut Vec<PairBatch>,
     ) -> Result<(), StageError> {
-        let Item::Batch(mut batch) = item else {
-            return Err(StageError::UnexpectedItem {
-                expected: "batch",
-                found: item.kind(),
-            });
-        };
         self.augment(&mut batch)?;
-        out.push(Item::Batch(batch));
+        out.push(batch);
         Ok(())
     }
 }

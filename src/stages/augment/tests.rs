@@ -6,9 +6,10 @@ use proptest::prelude::*;
 
 use super::runtime::{draw, flip_rows, image_rng, warp, Distortion};
 use super::{Augment, AugmentConfig};
-use crate::engine::{run, Chain, RunOptions, Sink, Source, SourceStage, TransformStage};
-use crate::engine::{Emitter, Flow, Item, PairBatch, Phase, StageContext, StageError};
+use crate::engine::{run, Chain, RunOptions, Sink, Source, SourceStage};
+use crate::engine::{Emitter, Flow, PairBatch, Phase, StageContext, StageError};
 use crate::pipeline::validate::{parse, plan};
+use crate::stages::Build;
 
 /// A batch of `len` pairs of `w` x `h` images with distinct, varied pixels in [0, 1].
 fn batch(phase: Phase, epoch: usize, index: usize, len: usize, w: usize, h: usize) -> PairBatch {
@@ -220,10 +221,14 @@ fn a_wrongly_sized_tensor_is_an_error() {
 /// Emits the given batches in order.
 struct Batches(Vec<PairBatch>);
 
-impl Source for Batches {
-    fn run(&mut self, _ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError> {
+impl Source<PairBatch> for Batches {
+    fn run(
+        &mut self,
+        _ctx: &StageContext,
+        out: &mut Emitter<'_, PairBatch>,
+    ) -> Result<(), StageError> {
         for b in self.0.drain(..) {
-            out.emit(Item::Batch(b))?;
+            out.emit(b)?;
         }
         Ok(())
     }
@@ -232,12 +237,9 @@ impl Source for Batches {
 /// Keeps every batch that arrives.
 struct Keep(Vec<PairBatch>);
 
-impl Sink for Keep {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        match item {
-            Item::Batch(b) => self.0.push(b),
-            other => panic!("unexpected {}", other.kind()),
-        }
+impl Sink<PairBatch> for Keep {
+    fn consume(&mut self, b: PairBatch, _ctx: &StageContext) -> Result<Flow, StageError> {
+        self.0.push(b);
         Ok(Flow::Continue)
     }
 }
@@ -247,20 +249,17 @@ fn through_engine(input: &[PairBatch], workers: usize, seed: u64) -> Vec<PairBat
         workers,
         ..AugmentConfig::default()
     };
-    let chain = Chain {
-        source: SourceStage {
-            name: "batches".into(),
-            capacity: 2,
-            source: Box::new(Batches(input.to_vec())),
-        },
-        transforms: vec![TransformStage {
-            name: "augment".into(),
-            capacity: config.capacity,
-            workers: config.build(seed),
-        }],
-        sink_name: "keep".into(),
-        sink: Keep(Vec::new()),
+    let ctx = crate::stages::BuildContext {
+        seed,
+        ..Default::default()
     };
+    let chain = Chain::start(SourceStage {
+        name: "batches".into(),
+        capacity: 2,
+        source: Box::new(Batches(input.to_vec())),
+    })
+    .then(config.build(&ctx).expect("builds"))
+    .end("keep", Keep(Vec::new()));
     run(chain, &RunOptions::default()).expect("run").0 .0
 }
 
@@ -309,7 +308,15 @@ fn augment_comes_once_after_pair_batch() {
     assert!(all.contains(&"stages[3]: Augment may appear once".to_string()));
     let ron = "Pipeline(stages: [Decode(()), PairBatch(()), Augment((flip: 0.0)), Sink(Count)])";
     let ok = plan(parse(ron, Path::new("ok.ron")).expect("parses")).expect("valid");
-    assert_eq!(ok.augment.map(|a| a.flip), Some(0.0));
+    let flips: Vec<f64> = ok
+        .batch
+        .iter()
+        .filter_map(|s| match s {
+            crate::pipeline::StageConfig::Augment(a) => Some(a.flip),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flips, [0.0]);
 }
 
 /// Any valid settings: each field within the range `problems` accepts.

@@ -16,8 +16,9 @@ use std::path::Path;
 use image::ImageReader;
 use serde::{Deserialize, Serialize};
 
-use super::{check_parallelism, OnError};
-use crate::engine::{ImageItem, Item, StageContext, StageError, Transform};
+use super::{check_parallelism, Build, BuildContext, BuildError, OnError};
+use crate::data::ImageEntry;
+use crate::engine::{ImageItem, StageContext, StageError, Transform, TransformStage};
 use crate::problem::Problem;
 
 /// Settings of the `Decode` stage.
@@ -72,12 +73,20 @@ impl DecodeConfig {
     pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
         check_parallelism(path, self.workers, self.capacity, out);
     }
+}
 
-    /// Builds one decoder per worker.
-    pub fn build(&self) -> Vec<Box<dyn Transform>> {
-        (0..self.workers)
-            .map(|_| Box::new(Decode::new(self.on_error, self.scale)) as Box<dyn Transform>)
-            .collect()
+impl Build<&BuildContext<'_>> for DecodeConfig {
+    type Runtime = TransformStage<ImageEntry, ImageItem>;
+
+    /// One decoder per worker.
+    fn build(&self, _ctx: &BuildContext<'_>) -> Result<Self::Runtime, BuildError> {
+        Ok(TransformStage {
+            name: "decode".into(),
+            capacity: self.capacity,
+            workers: (0..self.workers)
+                .map(|_| Box::new(Decode::new(self.on_error, self.scale)) as Box<_>)
+                .collect(),
+        })
     }
 }
 
@@ -158,19 +167,13 @@ fn read_into(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<()> {
     File::open(path)?.read_to_end(buffer).map(|_| ())
 }
 
-impl Transform for Decode {
+impl Transform<ImageEntry, ImageItem> for Decode {
     fn process(
         &mut self,
-        item: Item,
+        entry: ImageEntry,
         ctx: &StageContext,
-        out: &mut Vec<Item>,
+        out: &mut Vec<ImageItem>,
     ) -> Result<(), StageError> {
-        let Item::File(entry) = item else {
-            return Err(StageError::UnexpectedItem {
-                expected: "file",
-                found: item.kind(),
-            });
-        };
         let decoded = read_into(&entry.path, &mut self.buffer)
             .map_err(|source| StageError::Read {
                 path: entry.path.clone(),
@@ -186,12 +189,12 @@ impl Transform for Decode {
             });
         match decoded {
             Ok((width, height, pixels)) => {
-                out.push(Item::Image(ImageItem {
+                out.push(ImageItem {
                     key: entry.key,
                     width,
                     height,
                     pixels,
-                }));
+                });
                 Ok(())
             }
             Err(err) if self.on_error != OnError::Abort => {

@@ -10,11 +10,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::data::{ImageEntry, ImageKey};
-use crate::engine::{run, Chain, RunOptions, SourceStage, TransformStage};
+use crate::engine::{run, Chain, RunOptions, SourceStage};
 use crate::pipeline::validate::{parse, plan};
 use crate::stages::resize::halve;
 use crate::stages::source::FileSource;
-use crate::stages::SinkConfig;
+use crate::stages::{Build, BuildContext, SinkConfig};
 
 /// A face-like test card: gradients, a disc, sharp bars and some texture.
 fn card(width: u32, height: u32) -> GrayImage {
@@ -199,20 +199,14 @@ fn the_stage_reports_a_corrupt_file_with_its_path_counts_it_and_goes_on() {
         scale: Scale::Half,
         ..DecodeConfig::default()
     };
-    let chain = Chain {
-        source: SourceStage {
-            name: "files".into(),
-            capacity: 2,
-            source: Box::new(FileSource::new(entries)),
-        },
-        transforms: vec![TransformStage {
-            name: "decode".into(),
-            capacity: 2,
-            workers: config.build(),
-        }],
-        sink_name: "sink".into(),
-        sink: SinkConfig::Count.build(),
-    };
+    let ctx = BuildContext::default();
+    let chain = Chain::start(SourceStage {
+        name: "files".into(),
+        capacity: 2,
+        source: Box::new(FileSource::new(entries)),
+    })
+    .then(config.build(&ctx).expect("builds"))
+    .end("sink", SinkConfig::Count.build(&ctx).expect("builds"));
     let (sink, report) = run(chain, &RunOptions::default()).expect("the run goes on");
     assert_eq!(sink.counts.images, 1);
     assert_eq!(report.skipped.len(), 1);

@@ -11,6 +11,21 @@
 pub mod mining;
 mod source;
 
+impl Build<&BuildContext<'_>> for PairBatchConfig {
+    type Runtime = PairBatchSource;
+
+    /// The sampler over the run's image store and pairs, for the run's epochs.
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<PairBatchSource, BuildError> {
+        let store = Arc::clone(ctx.store("PairBatch")?);
+        PairBatchSource::new(self, store, ctx.pairs("PairBatch")?, ctx.epochs, ctx.seed).map_err(
+            |source| BuildError::Stage {
+                stage: "PairBatch",
+                source,
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -19,6 +34,9 @@ use serde::{Deserialize, Serialize};
 pub use mining::{BoardError, MiningBoard, MiningMode, PoolImage, Snapshot};
 pub use source::{gather, Labels, PairBatchSource, PairSets};
 
+use std::sync::Arc;
+
+use super::{Build, BuildContext, BuildError};
 use crate::problem::Problem;
 
 /// Settings of the `PairBatch` stage.

@@ -13,7 +13,7 @@ use super::mining::{BoardError, Miner, MiningBoard, MiningMode, Snapshot};
 use super::{PairBatchConfig, Sampler};
 use crate::cache::ImageStore;
 use crate::data::ImageKey;
-use crate::engine::{Emitter, Item, PairBatch, Phase, Source, StageContext, StageError};
+use crate::engine::{Emitter, PairBatch, Phase, Source, StageContext, StageError};
 
 /// What the sampler draws from, resolved against an image store.
 pub struct PairSets<'a> {
@@ -453,13 +453,17 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-impl Source for PairBatchSource {
+impl Source<PairBatch> for PairBatchSource {
     fn len_hint(&self) -> Option<u64> {
         let epochs = self.epochs.saturating_sub(self.start_epoch);
         Some((epochs * (self.train_pairs_per_epoch() + self.validation.len())) as u64)
     }
 
-    fn run(&mut self, ctx: &StageContext, out: &mut Emitter<'_>) -> Result<(), StageError> {
+    fn run(
+        &mut self,
+        ctx: &StageContext,
+        out: &mut Emitter<'_, PairBatch>,
+    ) -> Result<(), StageError> {
         for pair in self.missing.drain(..) {
             ctx.skip(pair, "an image of this pair is not in the image store");
         }
@@ -472,24 +476,24 @@ impl Source for PairBatchSource {
         let train_labels = self.train_labels();
         for epoch in self.start_epoch..self.epochs {
             self.train_epoch(epoch, refreshes.as_mut(), &mut |index, rows| {
-                out.emit(Item::Batch(gather(
+                out.emit(gather(
                     store.as_ref(),
                     Phase::Train,
                     epoch,
                     index,
                     rows,
                     train_labels,
-                )))
+                ))
             })?;
             for (index, chunk) in self.validation.chunks(self.config.batch_size).enumerate() {
-                out.emit(Item::Batch(gather(
+                out.emit(gather(
                     store.as_ref(),
                     Phase::Validation,
                     epoch,
                     index,
                     chunk,
                     Labels::ByName,
-                )))?;
+                ))?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::engine::{run, Chain, RunOptions, SourceStage};
-use crate::engine::{Flow, Item, Phase, PipelineError, Sink, StageContext};
+use crate::engine::{Flow, PairBatch, Phase, PipelineError, Sink, StageContext};
 
 /// What the stand-in trainer does at a given train step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,11 +47,8 @@ impl FakeTrainerSink {
     }
 }
 
-impl Sink for FakeTrainerSink {
-    fn consume(&mut self, item: Item, _ctx: &StageContext) -> Result<Flow, StageError> {
-        let Item::Batch(batch) = item else {
-            return Err(StageError::Cancelled);
-        };
+impl Sink<PairBatch> for FakeTrainerSink {
+    fn consume(&mut self, batch: PairBatch, _ctx: &StageContext) -> Result<Flow, StageError> {
         if batch.phase != Phase::Train {
             return Ok(Flow::Continue);
         }
@@ -114,16 +111,12 @@ fn run_mining(
         let source = fixture.source(hard(MiningMode::SemiHard, 2, 8), 8, 11);
         let mut sink = FakeTrainerSink::new(&source, &fixture);
         setup(&mut sink);
-        let chain = Chain {
-            source: SourceStage {
-                name: "pair-batch".into(),
-                capacity,
-                source: Box::new(source),
-            },
-            transforms: Vec::new(),
-            sink_name: "train".into(),
-            sink,
-        };
+        let chain = Chain::start(SourceStage {
+            name: "pair-batch".into(),
+            capacity,
+            source: Box::new(source),
+        })
+        .end("train", sink);
         let outcome = run(chain, &options).map(|(mut sink, _)| std::mem::take(&mut sink.seen));
         let _ = tx.send(outcome);
     });

@@ -63,6 +63,7 @@ fn default_plan(size: u32, f32: bool) -> Plan {
         resize: Some(resize),
         pair_batch: None,
         batch: Vec::new(),
+        warnings: Vec::new(),
         end: End::Sink(SinkConfig::Count),
     }
 }

@@ -103,6 +103,25 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         eer: roc.eer(),
         kfold: kfold_accuracy(&scores, &labels, &folds)?,
     };
+    let out = write_outputs(args, &report, &roc, &scores, &labels)?;
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
+    say(&format!(
+        "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {:.4}\nEER       {:.4}\n{}-fold accuracy {:.2}% ± {:.2}% (standard error)\nwritten: {}\n",
+        report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
+        report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `roc.csv`, `eval.json`, the ROC curve and the score histograms into the output
+/// folder (by default `<run>/eval-<pairs file>`), and returns it.
+fn write_outputs(
+    args: &EvalArgs,
+    report: &EvalReport,
+    roc: &Roc,
+    scores: &[f64],
+    labels: &[bool],
+) -> anyhow::Result<PathBuf> {
     let stem = args
         .pairs
         .file_stem()
@@ -117,20 +136,17 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(csv, "{fpr},{tpr},{t}");
     }
     std::fs::write(out.join("roc.csv"), csv)?;
-    std::fs::write(
-        out.join("eval.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    plot_roc(&out.join("roc.png"), &[(stem.as_str(), &roc)])?;
+    std::fs::write(out.join("eval.json"), serde_json::to_string_pretty(report)?)?;
+    plot_roc(&out.join("roc.png"), &[(stem.as_str(), roc)])?;
     let same: Vec<f64> = scores
         .iter()
-        .zip(&labels)
+        .zip(labels)
         .filter(|(_, &l)| l)
         .map(|(&s, _)| s)
         .collect();
     let diff: Vec<f64> = scores
         .iter()
-        .zip(&labels)
+        .zip(labels)
         .filter(|(_, &l)| !l)
         .map(|(&s, _)| s)
         .collect();
@@ -138,13 +154,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         &out.join("scores.png"),
         &same,
         &diff,
-        Some(trained.threshold),
+        Some(report.threshold),
     )?;
-    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
-    say(&format!(
-        "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {:.4}\nEER       {:.4}\n{}-fold accuracy {:.2}% ± {:.2}% (standard error)\nwritten: {}\n",
-        report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
-        report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
-    ))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }

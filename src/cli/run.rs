@@ -114,6 +114,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("name a pipeline file, or a run folder with --resume"),
     };
     let plan = load(&pipeline_file)?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {}: {warning}", pipeline_file.display());
+    }
     let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
     let settings = RunSettings {
         data_root: root.clone(),

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -11,7 +12,8 @@ use clap::Args;
 use super::run::{data_root, interrupt_flag};
 use crate::pipeline::runner::{run as run_plan, RunSettings};
 use crate::sweep::{
-    load_experiments, prepare, record, run_dir, status, write_report, Row, Status, SweepRecord,
+    load_experiments, prepare, record, run_dir, status, write_report, Experiment, Row, Status,
+    SweepRecord,
 };
 
 /// Arguments of `twinflow sweep`.
@@ -38,6 +40,9 @@ pub struct SweepArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Train every run on this backend (`cpu`) instead of each pipeline's `device`.
+    #[arg(long, value_parser = crate::cli::parse_device)]
+    pub device: Option<crate::model::Device>,
 }
 
 /// The default sweep folder: named after the grid file, or after the folder of a list.
@@ -90,50 +95,12 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         record(&out, &wanted)?;
         let interrupt = interrupt_flag();
         for (i, e) in experiments.iter().enumerate() {
-            let state = status(&out, &e.id);
-            if state == Status::Done {
-                continue;
-            }
-            let dir = run_dir(&out, &e.id);
-            if state == Status::New && dir.exists() {
-                // A run that died before its first epoch left nothing to resume; starting
-                // over in the same folder keeps the sweep's layout `<id>-1`.
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("clearing the unfinished {}", dir.display()))?;
-            }
-            let plan = prepare(e, &out, args.max_epochs);
-            let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
-            println!(
-                "\n[{}/{total}] {} ({}{})",
-                i + 1,
-                e.id,
-                e.source.display(),
-                if state == Status::Partial {
-                    ", resuming"
-                } else {
-                    ""
-                }
-            );
-            let settings = RunSettings {
-                data_root: root.clone(),
-                progress: !args.quiet,
-                interrupt: Some(interrupt.clone()),
-                name: e.id.clone(),
-                resume: (state == Status::Partial).then(|| dir.clone()),
-                device: None,
+            let place = Place {
+                out: &out,
+                number: i + 1,
+                total,
             };
-            let outcome = run_plan(&plan, &settings)
-                .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;
-            if let Some(t) = &outcome.train {
-                println!(
-                    "  {} epoch(s), test accuracy {:.1}% ({} protocol), AUC {:.3}",
-                    t.epochs,
-                    100.0 * t.evaluation.accuracy,
-                    t.protocol,
-                    t.evaluation.auc
-                );
-            }
-            if interrupt.load(Ordering::SeqCst) {
+            if !run_one(args, e, &place, &interrupt)? {
                 println!("interrupted; run the same command again to resume");
                 break;
             }
@@ -151,4 +118,67 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {}", f.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where an experiment stands in its sweep.
+struct Place<'a> {
+    out: &'a Path,
+    number: usize,
+    total: usize,
+}
+
+/// Trains one experiment of the sweep unless it is done, resuming a partial run; false
+/// when the user interrupted it.
+fn run_one(
+    args: &SweepArgs,
+    e: &Experiment,
+    place: &Place<'_>,
+    interrupt: &Arc<AtomicBool>,
+) -> anyhow::Result<bool> {
+    let out = place.out;
+    let state = status(out, &e.id);
+    if state == Status::Done {
+        return Ok(true);
+    }
+    let dir = run_dir(out, &e.id);
+    if state == Status::New && dir.exists() {
+        // A run that died before its first epoch left nothing to resume; starting over in
+        // the same folder keeps the sweep's layout `<id>-1`.
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("clearing the unfinished {}", dir.display()))?;
+    }
+    let plan = prepare(e, out, args.max_epochs);
+    let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
+    let resuming = if state == Status::Partial {
+        ", resuming"
+    } else {
+        ""
+    };
+    println!(
+        "\n[{}/{}] {} ({}{resuming})",
+        place.number,
+        place.total,
+        e.id,
+        e.source.display(),
+    );
+    let settings = RunSettings {
+        data_root: root.clone(),
+        progress: !args.quiet,
+        interrupt: Some(Arc::clone(interrupt)),
+        name: e.id.clone(),
+        resume: (state == Status::Partial).then(|| dir.clone()),
+        device: args.device,
+    };
+    let outcome = run_plan(&plan, &settings)
+        .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;
+    if let Some(t) = &outcome.train {
+        println!(
+            "  {} epoch(s), test accuracy {:.1}% ({} protocol), AUC {:.3}",
+            t.epochs,
+            100.0 * t.evaluation.accuracy,
+            t.protocol,
+            t.evaluation.auc
+        );
+    }
+    Ok(!interrupt.load(Ordering::SeqCst))
 }

@@ -42,6 +42,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             Ok(plan) => {
                 let kinds: Vec<&str> = plan.pipeline.stages.iter().map(|s| s.kind()).collect();
                 println!("ok    {}  ({})", file.display(), kinds.join(" -> "));
+                for warning in &plan.warnings {
+                    println!("warn  {}: {warning}", file.display());
+                }
             }
             Err(err) => {
                 failed += 1;

@@ -120,16 +120,7 @@ pub fn run<T: Unit, S: Sink<T>>(
         workers: 1,
         capacity: 0,
     });
-    let contexts: Vec<Arc<StageContext>> = places
-        .iter()
-        .map(|place| {
-            Arc::new(StageContext {
-                name: place.name.clone(),
-                metrics: Arc::default(),
-                shared: Arc::clone(&shared),
-            })
-        })
-        .collect();
+    let contexts = contexts_for(&places, &shared);
     let bar = options
         .progress
         .as_ref()
@@ -155,6 +146,27 @@ pub fn run<T: Unit, S: Sink<T>>(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let sink = outcome(&shared, sink, &sink_name)?;
+    Ok((sink, report(&shared, &places, &contexts, start)))
+}
+
+/// One context per stage, in chain order.
+fn contexts_for(places: &[chain::Place], shared: &Arc<Shared>) -> Vec<Arc<StageContext>> {
+    places
+        .iter()
+        .map(|place| {
+            Arc::new(StageContext {
+                name: place.name.clone(),
+                metrics: Arc::default(),
+                shared: Arc::clone(shared),
+            })
+        })
+        .collect()
+}
+
+/// The sink back from a finished run, or why the run failed: the first stage error, an
+/// interrupt, or a sink that was lost to a panic.
+fn outcome<S>(shared: &Shared, sink: Option<S>, sink_name: &str) -> Result<S, PipelineError> {
     let error = shared
         .first_error
         .lock()
@@ -166,13 +178,22 @@ pub fn run<T: Unit, S: Sink<T>>(
     if shared.interrupted() {
         return Err(PipelineError::Interrupted);
     }
-    let sink = sink.ok_or_else(|| PipelineError::Panicked {
-        stage: sink_name.clone(),
+    sink.ok_or_else(|| PipelineError::Panicked {
+        stage: sink_name.to_string(),
         message: "sink lost".into(),
-    })?;
+    })
+}
+
+/// Every stage's metrics and every skipped item of a finished run.
+fn report(
+    shared: &Shared,
+    places: &[chain::Place],
+    contexts: &[Arc<StageContext>],
+    start: Instant,
+) -> RunReport {
     let stages = places
         .iter()
-        .zip(&contexts)
+        .zip(contexts)
         .map(|(place, ctx)| {
             ctx.metrics
                 .report(&place.name, place.workers, place.capacity)
@@ -184,14 +205,11 @@ pub fn run<T: Unit, S: Sink<T>>(
             .lock()
             .unwrap_or_else(PoisonError::into_inner),
     );
-    Ok((
-        sink,
-        RunReport {
-            elapsed_s: start.elapsed().as_secs_f64(),
-            stages,
-            skipped,
-        },
-    ))
+    RunReport {
+        elapsed_s: start.elapsed().as_secs_f64(),
+        stages,
+        skipped,
+    }
 }
 
 fn progress_bar(message: &str, total: Option<u64>) -> ProgressBar {

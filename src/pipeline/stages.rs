@@ -98,6 +98,14 @@ impl StageConfig {
         }
     }
 
+    /// Appends a warning for every deprecated field this stage's settings use: still read,
+    /// so old files parse, but ignored.
+    pub fn deprecations(&self, path: &str, out: &mut Vec<Problem>) {
+        if let StageConfig::Resize(c) = self {
+            c.deprecations(path, out);
+        }
+    }
+
     /// Every stage kind with a one-line description and its default settings, for `twinflow stages`.
     pub fn catalogue() -> Vec<(StageConfig, &'static str)> {
         vec![

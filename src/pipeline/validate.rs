@@ -70,6 +70,8 @@ pub struct Plan {
     pub pair_batch: Option<PairBatchConfig>,
     /// The batch stages after the pair batcher (`Augment`), in order.
     pub batch: Vec<StageConfig>,
+    /// Deprecated settings the file uses: read, ignored, and worth a warning.
+    pub warnings: Vec<Problem>,
     /// The last stage.
     pub end: End,
 }
@@ -165,6 +167,10 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
         ));
     }
     let sorted = sort_stages(&pipeline.stages, &mut problems);
+    let mut warnings = Vec::new();
+    for (i, stage) in pipeline.stages.iter().enumerate() {
+        stage.deprecations(&format!("stages[{i}]"), &mut warnings);
+    }
     let last = pipeline.stages.len().saturating_sub(1);
     if !pipeline.stages.is_empty() && sorted.decode.is_none() {
         problems.push(Problem::new("stages[0]", "the first stage must be Decode"));
@@ -215,6 +221,7 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             resize,
             pair_batch: pair_batch.map(|(_, c)| c),
             batch,
+            warnings,
             end,
         }),
         _ => Err(problems),

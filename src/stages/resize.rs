@@ -13,7 +13,7 @@
 use image::imageops::FilterType;
 use serde::{Deserialize, Serialize};
 
-use super::{check_parallelism, Build, BuildContext, BuildError};
+use super::{Build, BuildContext, BuildError};
 use crate::engine::{ImageItem, StageContext, StageError, Transform};
 use crate::problem::Problem;
 
@@ -30,13 +30,14 @@ pub struct ResizeConfig {
     /// A box cut out of the source image before resizing (in source pixels); `None` keeps
     /// the whole image.
     pub crop: Option<Crop>,
-    /// Unused: the resize runs inside the Decode workers (a separate stage cost a channel and
-    /// a thread wake-up per image). Still read so that older pipeline files parse.
+    /// Deprecated and ignored: the resize runs inside the Decode workers (a separate stage
+    /// cost a channel and a thread wake-up per image). Still read, with a warning, so that
+    /// older pipeline files parse.
     #[serde(skip_serializing)]
-    pub workers: usize,
-    /// Unused, like `workers`.
+    pub workers: Option<usize>,
+    /// Deprecated and ignored, like `workers`.
     #[serde(skip_serializing)]
-    pub capacity: usize,
+    pub capacity: Option<usize>,
 }
 
 impl Default for ResizeConfig {
@@ -46,8 +47,8 @@ impl Default for ResizeConfig {
             height: 125,
             filter: Filter::Bilinear,
             crop: None,
-            workers: 1,
-            capacity: 32,
+            workers: None,
+            capacity: None,
         }
     }
 }
@@ -139,7 +140,19 @@ impl ResizeConfig {
                 }
             }
         }
-        check_parallelism(path, self.workers, self.capacity, out);
+    }
+
+    /// Appends a warning for every deprecated field this config sets.
+    pub fn deprecations(&self, path: &str, out: &mut Vec<Problem>) {
+        for (field, set) in [("workers", self.workers), ("capacity", self.capacity)] {
+            if set.is_some() {
+                out.push(Problem::new(
+                    format!("{path}.{field}"),
+                    "deprecated and ignored: Resize runs inside the Decode workers (set \
+                     Decode's workers and capacity); remove it",
+                ));
+            }
+        }
     }
 
     /// The resizer these settings describe.
@@ -444,5 +457,27 @@ mod tests {
     fn upscaling_works_too() {
         let out = Resize::new(5, 3, Filter::Bilinear).apply(&[0, 100, 200, 50], 2, 2);
         assert_eq!(out.len(), 15);
+    }
+
+    #[test]
+    fn the_deprecated_thread_settings_still_parse_with_a_warning_each() {
+        use crate::pipeline::validate::{parse, plan};
+        let ron = "Pipeline(stages: [Decode(()), Resize((workers: 2, capacity: 8)), Sink(Count)])";
+        let planned = plan(parse(ron, std::path::Path::new("old.ron")).expect("parses"))
+            .expect("still valid");
+        let paths: Vec<&str> = planned.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(paths, ["stages[1].workers", "stages[1].capacity"]);
+        assert!(planned.warnings[0].message.contains("ignored"));
+        // A run folder's copy of the pipeline is written without them.
+        let resize = planned.resize.expect("a Resize stage");
+        let text = ron::to_string(&resize).expect("ron");
+        assert!(
+            !text.contains("workers") && !text.contains("capacity"),
+            "{text}"
+        );
+        let ron = "Pipeline(stages: [Decode(()), Resize(()), Sink(Count)])";
+        let planned =
+            plan(parse(ron, std::path::Path::new("new.ron")).expect("parses")).expect("valid");
+        assert!(planned.warnings.is_empty());
     }
 }

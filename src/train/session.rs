@@ -163,18 +163,49 @@ pub fn train(
     .end("train", trainer);
     let (trainer, report) = run_chain(chain, options)?;
     let (state, stopped_early) = (trainer.state().clone(), trainer.stopped_early());
-    let mut net = trainer.into_network();
+    let done = Finished {
+        net: trainer.into_network(),
+        run,
+        state,
+        stopped_early,
+        report,
+        parameters,
+    };
+    summarise(recipe, done, store.as_ref(), pairs, started)
+}
+
+/// What a run's chain leaves for its evaluation.
+struct Finished {
+    net: Box<dyn Network>,
+    run: RunDir,
+    state: LoopState,
+    stopped_early: bool,
+    report: RunReport,
+    parameters: usize,
+}
+
+/// Evaluates the best weights on validation (choosing the threshold) and test, plots the
+/// run and writes `summary.json`.
+fn summarise(
+    recipe: &Recipe<'_>,
+    done: Finished,
+    store: &dyn ImageStore,
+    pairs: &EvalPairs<'_>,
+    started: std::time::Instant,
+) -> Result<TrainSummary, SessionError> {
+    let Finished {
+        mut net,
+        run,
+        state,
+        stopped_early,
+        report,
+        parameters,
+    } = done;
     let best = run.best_weights();
     if best.exists() {
         checkpoint::load_file(&best, net.as_mut(), Weights::Live)?;
     }
-    let (evaluation, scored) = evaluate(
-        net.as_mut(),
-        store.as_ref(),
-        pairs,
-        recipe.stage,
-        recipe.seed,
-    )?;
+    let (evaluation, scored) = evaluate(net.as_mut(), store, pairs, recipe.stage, recipe.seed)?;
     let plots = plot_run(&run, &state, &scored, evaluation.threshold)?;
     let summary = TrainSummary {
         run: run.path().to_path_buf(),

@@ -110,37 +110,6 @@ impl Sink for MemoryStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(name: &str, number: u32) -> ImageKey {
-        ImageKey {
-            name: name.into(),
-            number,
-        }
-    }
-
-    #[test]
-    fn rows_round_trip_and_sizes_are_enforced() {
-        let mut store = MemoryStore::new();
-        store
-            .push(key("A_B", 1), 2, 2, &[0, 255, 51, 102])
-            .expect("first");
-        store
-            .push(key("A_B", 2), 2, 2, &[1, 2, 3, 4])
-            .expect("second");
-        assert!(store.push(key("C_D", 1), 3, 2, &[0; 6]).is_err());
-        assert_eq!(store.row_of(&key("A_B", 2)), Some(1));
-        let mut out = [0.0; 4];
-        store.copy_f32(0, &mut out);
-        for (got, want) in out.iter().zip([0.0, 1.0, 0.2, 0.4]) {
-            assert!((got - want).abs() < 1e-6, "{out:?}");
-        }
-        assert_eq!(store.key(1), &key("A_B", 2));
-    }
-}
-
 /// Streams images into a cache writer.
 pub struct CacheSink {
     writer: CacheWriter,
@@ -173,5 +142,36 @@ impl Sink for CacheSink {
                 found: other.kind(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, number: u32) -> ImageKey {
+        ImageKey {
+            name: name.into(),
+            number,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_and_sizes_are_enforced() {
+        let mut store = MemoryStore::new();
+        store
+            .push(key("A_B", 1), 2, 2, &[0, 255, 51, 102])
+            .expect("first");
+        store
+            .push(key("A_B", 2), 2, 2, &[1, 2, 3, 4])
+            .expect("second");
+        assert!(store.push(key("C_D", 1), 3, 2, &[0; 6]).is_err());
+        assert_eq!(store.row_of(&key("A_B", 2)), Some(1));
+        let mut out = [0.0; 4];
+        store.copy_f32(0, &mut out);
+        for (got, want) in out.iter().zip([0.0, 1.0, 0.2, 0.4]) {
+            assert!((got - want).abs() < 1e-6, "{out:?}");
+        }
+        assert_eq!(store.key(1), &key("A_B", 2));
     }
 }

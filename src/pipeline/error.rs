@@ -30,9 +30,10 @@ pub enum RunError {
         source: ron::Error,
     },
     /// The pair sampler cannot work with the images it has.
-    #[error("stage `PairBatch`: {source}")]
+    #[error("stage `PairBatch`")]
     Sampler {
         /// Why.
+        #[source]
         source: StageError,
     },
 }

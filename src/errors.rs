@@ -8,17 +8,17 @@
 
 use std::error::Error;
 
-/// `err` and its causes, outermost first, joined by ": ".
+/// `err` and its causes, outermost first, joined by ": ", each without trailing whitespace.
 ///
 /// A cause whose text already ends its parent's message is left out: some libraries'
 /// errors (image's `DecodingError`, for one) both print their cause and return it as their
 /// source, and the user should read it once.
 pub fn chain(err: &dyn Error) -> String {
-    let mut out = err.to_string();
+    let mut out = err.to_string().trim_end().to_string();
     let mut parent = out.clone();
     let mut cause = err.source();
     while let Some(next) = cause {
-        let text = next.to_string();
+        let text = next.to_string().trim_end().to_string();
         if !text.is_empty() && !parent.ends_with(&text) {
             if !out.is_empty() {
                 out.push_str(": ");
@@ -89,6 +89,12 @@ mod tests {
             chain(&err),
             "cannot decode a.jpg: Format error decoding Jpeg: bad marker"
         );
+    }
+
+    #[test]
+    fn trailing_newlines_of_messages_are_dropped() {
+        let err = layers(&["cannot decode a.jpg", "Format error: eof\n", "eof\n"]);
+        assert_eq!(chain(&err), "cannot decode a.jpg: Format error: eof");
     }
 
     #[test]

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
     match twinflow::cli::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Each cause once, also where a library both prints and returns its cause.
+            eprintln!("error: {}", twinflow::errors::chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

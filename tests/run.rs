@@ -199,6 +199,15 @@ fn a_corrupt_image_is_reported_skipped_and_fails_the_run_unless_skip() {
         !out.status.success() && t.contains("stage `decode+resize`") && !t.contains("sink:"),
         "{t}"
     );
+    // The decoder's complaint follows the file's name, once (image's error prints its cause
+    // and also returns it as its source).
+    let named = format!("cannot decode {}: ", bad.display());
+    let cause = t
+        .split_once(&named)
+        .and_then(|(_, rest)| rest.lines().next())
+        .unwrap_or_else(|| panic!("no `{named}`: {t}"));
+    assert!(!cause.is_empty(), "{t}");
+    assert_eq!(t.matches(cause).count(), 1, "{t}");
 }
 
 #[test]

@@ -37,7 +37,9 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         for entry in
             std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
         {
-            let path = entry?.path();
+            let path = entry
+                .with_context(|| format!("cannot read {}", d.display()))?
+                .path();
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
             if path.is_dir() {
                 dirs.push(path);

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::errors::chain;
 use crate::pipeline::validate::load;
 use crate::sweep::grid;
 
@@ -33,7 +34,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 ),
                 Err(err) => {
                     failed += 1;
-                    println!("error {err}");
+                    println!("error {}", chain(&err));
                 }
             }
             continue;
@@ -48,7 +49,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             }
             Err(err) => {
                 failed += 1;
-                println!("error {err}");
+                println!("error {}", chain(&err));
             }
         }
     }

@@ -6,19 +6,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A file was read but is not a decodable image.
-    #[error("cannot decode {}: {source}", path.display())]
+    #[error("cannot decode {}", path.display())]
     Decode {
         /// The file.
         path: PathBuf,
         /// The decoder's error.
+        #[source]
         source: image::ImageError,
     },
     /// An image has a size this stage cannot take.
@@ -39,12 +41,20 @@ pub enum StageError {
         /// What is missing.
         reason: String,
     },
+    /// A sampler's hard negatives could not be had (the embeddings it mines from).
+    #[error("cannot sample pairs")]
+    Mining {
+        /// Why (boxed: the engine knows no sampler's error types).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Writing an output file failed.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The I/O or encoder error.
+        #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The tensor cache refused an image.
@@ -69,11 +79,12 @@ pub enum StageError {
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// A stage failed; the first failure is reported.
-    #[error("stage `{stage}`: {source}")]
+    #[error("stage `{stage}`")]
     Stage {
         /// The stage's name.
         stage: String,
         /// What went wrong.
+        #[source]
         source: StageError,
     },
     /// A stage's thread panicked: a bug, reported instead of propagated.
@@ -85,11 +96,12 @@ pub enum PipelineError {
         message: String,
     },
     /// The OS refused a thread.
-    #[error("cannot start a thread for stage `{stage}`: {source}")]
+    #[error("cannot start a thread for stage `{stage}`")]
     Spawn {
         /// The stage's name.
         stage: String,
         /// The OS error.
+        #[source]
         source: std::io::Error,
     },
     /// The user pressed Ctrl-C.

@@ -128,7 +128,7 @@ pub struct Skipped {
     pub stage: String,
     /// The item (usually its file).
     pub item: String,
-    /// The error.
+    /// Why: the error with its causes, as [`crate::errors::chain`] writes it.
     pub reason: String,
 }
 

@@ -73,11 +73,12 @@ pub enum EvalError {
         fold: usize,
     },
     /// One fold's threshold could not be chosen.
-    #[error("fold {fold}: {source}")]
+    #[error("cannot choose a threshold with fold {fold} held out")]
     Fold {
         /// The held-out fold.
         fold: usize,
         /// What went wrong on the other folds.
+        #[source]
         source: Box<EvalError>,
     },
     /// One-shot identification was asked for fewer than two candidates.
@@ -126,30 +127,33 @@ pub enum EvalError {
         reason: &'static str,
     },
     /// The plotting library failed while drawing.
-    #[error("cannot draw {}: {source}", path.display())]
+    #[error("cannot draw {}", path.display())]
     Draw {
         /// The plot's path.
         path: PathBuf,
         /// The plotting library's error.
+        #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The embedded font could not be loaded (a build problem, not an input problem).
     #[error("the embedded plot font is not a valid font")]
     Font,
     /// A plot file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     WritePlot {
         /// The plot's path.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A PNG could not be encoded or saved.
-    #[error("cannot save {}: {source}", path.display())]
+    #[error("cannot save {}", path.display())]
     EncodePng {
         /// The plot's path.
         path: PathBuf,
         /// The encoder's error.
+        #[source]
         source: image::ImageError,
     },
 }

@@ -115,12 +115,13 @@ pub enum ModelError {
     #[error(transparent)]
     Ops(#[from] super::cpu::ops::OpsError),
     /// The device could not allocate or run a kernel.
-    #[error("the {device} backend failed: {message}")]
+    #[error("the {device} backend failed")]
     Device {
         /// The backend.
         device: Device,
-        /// The device's own message (dfdx's errors are plain values, not error types).
-        message: String,
+        /// The device's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The input has the wrong size for the network.
     #[error("batch of {got} values does not hold {pairs} pairs of {height}x{width} images")]

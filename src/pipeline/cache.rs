@@ -19,6 +19,7 @@ use crate::cache::{
 };
 use crate::data::{ImageEntry, ImageKey, ImageSet};
 use crate::engine::metrics::{RunReport, Skipped};
+use crate::errors::chain;
 use crate::stages::store::CacheSink;
 use crate::stages::Scale;
 
@@ -108,7 +109,7 @@ pub fn open_or_build(
     let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
     let why = match TensorCache::open_checked(&path, &key) {
         Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
-        Err(err) if err.should_rebuild() => err.to_string(),
+        Err(err) if err.should_rebuild() => chain(&err),
         Err(err) => return Err(err.into()),
     };
     if let Some(dir) = path.parent() {

@@ -37,13 +37,29 @@ pub enum LoadRunError {
     /// The network or weights are unusable.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// `summary.json` is missing or lacks the threshold (the run never finished).
-    #[error("{}: no threshold; did the run finish? ({reason})", path.display())]
-    Summary {
+    /// `summary.json` cannot be read (most often: the run never finished).
+    #[error("cannot read {}; did the run finish?", path.display())]
+    SummaryRead {
         /// The summary file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `summary.json` is not JSON.
+    #[error("cannot parse {}", path.display())]
+    SummaryJson {
+        /// The summary file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `summary.json` lacks the threshold (the run never finished its evaluation).
+    #[error("{}: no evaluation.threshold; did the run finish?", path.display())]
+    NoThreshold {
+        /// The summary file.
+        path: PathBuf,
     },
 }
 
@@ -78,14 +94,16 @@ pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadR
 
 /// The threshold a finished run chose on validation, from its `summary.json`.
 fn read_threshold(path: &Path) -> Result<f64, LoadRunError> {
-    let summary = |reason: String| LoadRunError::Summary {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| summary(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadRunError::SummaryRead {
+        path: path.into(),
+        source,
+    })?;
     let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| summary(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|source| LoadRunError::SummaryJson {
+            path: path.into(),
+            source,
+        })?;
     json["evaluation"]["threshold"]
         .as_f64()
-        .ok_or_else(|| summary("no evaluation.threshold".into()))
+        .ok_or_else(|| LoadRunError::NoThreshold { path: path.into() })
 }

@@ -20,15 +20,16 @@ use crate::train::TrainConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// The file is not valid RON for the schema.
-    #[error("{}:{line}:{column}: {message}", path.display())]
+    #[error("cannot parse {}:{line}:{column}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -36,8 +37,9 @@ pub enum LoadError {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// The parser's message.
-        message: String,
+        /// The parser's error.
+        #[source]
+        source: ron::Error,
     },
     /// The file parses but its settings do not make a pipeline.
     #[error("{}: {} problem(s):\n  {}", path.display(), problems.len(), join(problems))]
@@ -150,7 +152,7 @@ pub fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Res
             path: path.into(),
             line: e.position.line,
             column: e.position.col,
-            message: e.code.to_string(),
+            source: e.code,
         })
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::SweepError;
+use crate::errors::chain;
 use crate::pipeline::validate::{parse, parse_ron, plan, LoadError, Plan};
 
 /// A grid file as written in RON: `Grid(axes: [...], pipeline: r#"Pipeline(...)"#)`.
@@ -85,10 +86,13 @@ pub fn expand(text: &str, path: &Path) -> Result<Vec<Experiment>, SweepError> {
             LoadError::Parse {
                 line,
                 column,
-                message,
+                source,
                 ..
-            } => format!("[{label}] pipeline line {line}, column {column}: {message}"),
-            other => format!("[{label}] {other}"),
+            } => format!(
+                "[{label}] pipeline line {line}, column {column}: {}",
+                chain(&source)
+            ),
+            other => format!("[{label}] {}", chain(&other)),
         });
         match parsed.map(plan) {
             Ok(Ok(plan)) => experiments.push(Experiment {

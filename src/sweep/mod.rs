@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 pub use grid::{Experiment, GridFile};
 pub use results::{settings_of, write_report, Row};
 
+use crate::errors::chain;
 use crate::pipeline::validate::{load, End, LoadError, Plan};
 use crate::pipeline::StageConfig;
+use crate::train::rundir::RunDirError;
 
 /// Why a sweep cannot be set up or reported.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +34,8 @@ pub enum SweepError {
         /// Every problem, each naming its combination of values.
         problems: Vec<String>,
     },
-    /// Several files had problems.
-    #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    /// Several files had problems; each is printed with its causes, one per line.
+    #[error("{}", errors.iter().map(|e| chain(e)).collect::<Vec<_>>().join("\n"))]
     Many {
         /// One error per failing file.
         errors: Vec<SweepError>,
@@ -45,21 +47,34 @@ pub enum SweepError {
         path: PathBuf,
     },
     /// Reading or writing the sweep folder failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// What was being done.
         action: &'static str,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
-    /// A finished run's files could not be read back.
+    /// A sweep or run file is not the JSON it should be.
+    #[error("cannot parse {}", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A finished run's folder could not be read back.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// The sweep folder holds another sweep.
     #[error("{}: {reason}", path.display())]
     Results {
-        /// The run folder or file.
+        /// The sweep's record.
         path: PathBuf,
-        /// What is wrong.
+        /// What differs.
         reason: String,
     },
     /// A plot could not be drawn.
@@ -196,7 +211,8 @@ pub struct SweepRecord {
 /// resumed sweep cannot silently mix two different lists in one table.
 ///
 /// # Errors
-/// I/O errors, and [`SweepError::Results`] when the folder holds a different sweep.
+/// I/O errors, [`SweepError::Json`] for a damaged `sweep.json`, and [`SweepError::Results`]
+/// when the folder holds a different sweep.
 pub fn record(dir: &Path, wanted: &SweepRecord) -> Result<(), SweepError> {
     let path = dir.join("sweep.json");
     let io = |action| {
@@ -209,9 +225,9 @@ pub fn record(dir: &Path, wanted: &SweepRecord) -> Result<(), SweepError> {
     };
     if path.is_file() {
         let text = std::fs::read_to_string(&path).map_err(io("read"))?;
-        let old: SweepRecord = serde_json::from_str(&text).map_err(|e| SweepError::Results {
+        let old: SweepRecord = serde_json::from_str(&text).map_err(|source| SweepError::Json {
             path: path.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         if old.experiments != wanted.experiments || old.max_epochs != wanted.max_epochs {
             return Err(SweepError::Results {

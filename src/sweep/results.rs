@@ -112,19 +112,18 @@ impl Row {
     /// Reads a finished experiment's run folder.
     ///
     /// # Errors
-    /// [`SweepError::Results`] when `summary.json` or `state.json` is missing or damaged.
+    /// [`SweepError::Io`], [`SweepError::Json`] or [`SweepError::RunDir`] when `summary.json`
+    /// or `state.json` is missing or damaged.
     pub fn read(experiment: &Experiment, run: &Path) -> Result<Self, SweepError> {
-        let bad = |path: &Path, reason: String| SweepError::Results {
-            path: path.to_path_buf(),
-            reason,
-        };
         let path = run.join("summary.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| SweepError::Io {
+            path: path.clone(),
+            action: "read",
+            source,
+        })?;
         let summary: TrainSummary =
-            serde_json::from_str(&text).map_err(|e| bad(&path, e.to_string()))?;
-        let state = RunDir::open(run)
-            .and_then(|d| d.load_state())
-            .map_err(|e| bad(run, e.to_string()))?;
+            serde_json::from_str(&text).map_err(|source| SweepError::Json { path, source })?;
+        let state = RunDir::open(run).and_then(|d| d.load_state())?;
         let best_epoch = summary.best_epoch.unwrap_or(0);
         let best = state
             .history

@@ -13,21 +13,23 @@ use crate::model::{ModelError, Network, Weights};
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// File I/O failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// What was being done.
         action: &'static str,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// The file is not valid safetensors.
-    #[error("{} is not a safetensors file: {source}", path.display())]
+    #[error("{} is not a safetensors file", path.display())]
     Format {
         /// The file.
         path: PathBuf,
         /// The parser's error.
+        #[source]
         source: safetensors::SafeTensorError,
     },
     /// The file does not fit the network.

@@ -13,24 +13,28 @@ use crate::model::backend::OptimizerState;
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
     /// File I/O failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// What was being done.
         action: &'static str,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// A checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
-    /// A JSON file is damaged.
-    #[error("{} is not valid: {source}", path.display())]
+    /// A JSON file is damaged, or the state could not be serialised.
+    #[error("cannot {action} {}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
-        /// The parser's error.
+        /// What was being done: "parse" or "serialise".
+        action: &'static str,
+        /// The parser's or serialiser's error.
+        #[source]
         source: serde_json::Error,
     },
 }
@@ -125,6 +129,7 @@ impl RunDir {
         )?;
         let json = serde_json::to_string_pretty(state).map_err(|source| RunDirError::Json {
             path: self.path.join("state.json"),
+            action: "serialise",
             source,
         })?;
         self.write("state.json", &json)?;
@@ -202,6 +207,10 @@ impl RunDir {
     pub fn load_state(&self) -> Result<LoopState, RunDirError> {
         let path = self.path.join("state.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path, "read"))?;
-        serde_json::from_str(&text).map_err(|source| RunDirError::Json { path, source })
+        serde_json::from_str(&text).map_err(|source| RunDirError::Json {
+            path,
+            action: "parse",
+            source,
+        })
     }
 }

@@ -48,11 +48,11 @@ pub struct Output<T> {
     pub scores: Vec<f32>,
 }
 
-/// dfdx's errors are plain values: keep their text, name the device.
-pub(super) fn dev_err(e: impl std::fmt::Debug) -> ModelError {
+/// A dfdx error, naming the device.
+pub(super) fn dev_err(e: impl std::error::Error + Send + Sync + 'static) -> ModelError {
     ModelError::Device {
         device: Device::Cpu,
-        message: format!("{e:?}"),
+        source: Box::new(e),
     }
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{check_parallelism, Build, BuildContext, BuildError, OnError};
 use crate::data::ImageEntry;
 use crate::engine::{ImageItem, StageContext, StageError, Transform, TransformStage};
+use crate::errors::chain;
 use crate::problem::Problem;
 
 /// Settings of the `Decode` stage.
@@ -200,9 +201,11 @@ impl Transform<ImageEntry, ImageItem> for Decode {
             Err(err) if self.on_error != OnError::Abort => {
                 // The item names the file, so the reason need not repeat it.
                 let reason = match &err {
-                    StageError::Read { source, .. } => format!("cannot read: {source}"),
-                    StageError::Decode { source, .. } => format!("cannot decode: {source}"),
-                    other => other.to_string(),
+                    StageError::Read { source, .. } => format!("cannot read: {}", chain(source)),
+                    StageError::Decode { source, .. } => {
+                        format!("cannot decode: {}", chain(source))
+                    }
+                    other => chain(other),
                 };
                 ctx.skip(entry.path.display(), reason.trim_end());
                 Ok(())

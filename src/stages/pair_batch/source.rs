@@ -70,8 +70,8 @@ impl Refreshes for BoardWaiter<'_> {
         self.ctx.metrics().add_recv_wait(t);
         got.map_err(|e| match e {
             BoardError::Cancelled { .. } => StageError::Cancelled,
-            other => StageError::Sampling {
-                reason: other.to_string(),
+            other => StageError::Mining {
+                source: Box::new(other),
             },
         })
     }

@@ -23,11 +23,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use context::Shared;
 use threads::{spawn_sink, Spawner};
 
-pub use chain::{Chain, Ended, SourceStage, Then, TransformStage};
+pub use chain::{Chain, Ended};
 pub use context::{Emitter, StageContext};
 pub use error::{PipelineError, StageError};
 pub use item::{ImageItem, PairBatch, Phase, Unit};
 pub use metrics::{RunReport, Skipped, StageMetrics, StageReport};
+pub use stage::{SourceStage, Then, TransformStage};
 
 mod chain;
 mod context;
@@ -35,6 +36,7 @@ pub mod error;
 pub mod item;
 pub mod metrics;
 mod ports;
+mod stage;
 mod threads;
 
 /// Produces the items of a chain.

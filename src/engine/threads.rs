@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::thread::{Builder, Scope, ScopedJoinHandle};
 use std::time::Instant;
 
-use super::chain::TransformStage;
 use super::context::{Shared, StageContext};
 use super::error::{PipelineError, StageError};
 use super::item::Unit;
 use super::ports::{Consumer, Inlet, Producer, WorkerMsg};
+use super::stage::TransformStage;
 use super::{Flow, Sink, Transform};
 
 /// Spawns named scoped threads whose errors and panics are recorded before their channels drop.

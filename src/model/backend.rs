@@ -11,56 +11,17 @@
 //! head's comparison of embeddings ([`super::compare`]) and the checkpoint files.
 //!
 //! The CPU implementation (dfdx with our own conv, pool and batch-norm kernels) lives in
-//! [`super::cpu`]; adding a backend is a module beside it and one arm in [`build`].
+//! [`super::cpu`]; adding a backend is a module beside it and one arm in [`super::build`].
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::compare::Comparator;
+use super::config::{Distance, Loss, ModelConfig};
+pub use super::device::Device;
+pub use super::error::ModelError;
 use super::head::Head;
-use super::{Distance, Loss, ModelConfig, OptimizerConfig};
-
-/// Named flat `f32` tensors with their logical shapes, as checkpoints hold them.
-pub type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
-
-/// Which backend trains and scores a pipeline: the pipeline's top-level `device`, recorded in
-/// each run folder, and overridden by `--device` on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Device {
-    /// dfdx with twinflow's own conv, pool and batch-norm kernels, on every core.
-    #[default]
-    Cpu,
-}
-
-impl Device {
-    /// Every device this build knows, as written on the command line.
-    pub const NAMES: [&'static str; 1] = ["cpu"];
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Device::Cpu => f.write_str("cpu"),
-        }
-    }
-}
-
-impl FromStr for Device {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "cpu" => Ok(Device::Cpu),
-            other => Err(format!(
-                "unknown device `{other}`: expected one of {}",
-                Device::NAMES.join(", ")
-            )),
-        }
-    }
-}
+use super::optimizer::OptimizerConfig;
+pub use super::tensors::Tensors;
 
 /// Everything a backend needs to build a network.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,44 +67,6 @@ pub struct OptimizerState {
     pub step: i32,
     /// Moment buffers.
     pub tensors: Tensors,
-}
-
-/// Why a network cannot be built, run or loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    /// One of the CPU's own ops refused its inputs.
-    #[error(transparent)]
-    Ops(#[from] super::cpu::ops::OpsError),
-    /// The device could not allocate or run a kernel.
-    #[error("the {device} backend failed")]
-    Device {
-        /// The backend.
-        device: Device,
-        /// The device's own error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The input has the wrong size for the network.
-    #[error("batch of {got} values does not hold {pairs} pairs of {height}x{width} images")]
-    BadBatch {
-        /// Values given per twin.
-        got: usize,
-        /// Pairs expected.
-        pairs: usize,
-        /// Image height.
-        height: usize,
-        /// Image width.
-        width: usize,
-    },
-    /// Tensors given to the network do not fit it.
-    #[error("{reason}")]
-    Mismatch {
-        /// What differs: a missing, extra or misshapen tensor.
-        reason: String,
-    },
-    /// The network has no weight average to use.
-    #[error("the network keeps no weight average (schedule.average is None)")]
-    NoAverage,
 }
 
 /// A Siamese network on some device, with its optimizer and weight average.
@@ -237,31 +160,5 @@ pub trait Network: Send {
     fn comparator(&self, which: Weights) -> Result<Comparator, ModelError> {
         let spec = self.spec();
         Ok(Head::new(spec.loss, spec.distance).comparator(&self.weights(which)?))
-    }
-}
-
-/// Builds a network on `device`.
-///
-/// # Errors
-/// A device that cannot be used, or a network it cannot hold.
-pub fn build(device: Device, spec: NetSpec) -> Result<Box<dyn Network>, ModelError> {
-    match device {
-        Device::Cpu => Ok(Box::new(super::cpu::CpuNetwork::new(spec)?)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_parse_from_their_names_and_refuse_others() {
-        for name in Device::NAMES {
-            let d: Device = name.parse().expect("known");
-            assert_eq!(d.to_string(), name);
-        }
-        assert_eq!("CPU".parse::<Device>(), Ok(Device::Cpu));
-        let err = "tpu".parse::<Device>().expect_err("unknown");
-        assert!(err.contains("tpu") && err.contains("cpu"), "{err}");
     }
 }

@@ -5,8 +5,8 @@
 //! product per pair instead of a forward pass, and ranks pairs exactly as the network's
 //! own score does (see [`Comparator::similarity`]).
 
-use super::backend::Tensors;
-use super::{Distance, Loss};
+use super::config::{Distance, Loss};
+use super::tensors::Tensors;
 
 /// Keeps square roots and divisions away from 0, as the head does.
 const EPS: f32 = 1e-6;
@@ -110,7 +110,7 @@ impl Comparator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::backend::{build, Device, NetSpec, Network, Weights};
+    use crate::model::{build, Device, NetSpec, Network, Weights};
     use crate::model::{ConvLayer, DenseLayer, ModelConfig, OptimizerConfig};
 
     fn net(distance: Distance, loss: Loss) -> Box<dyn Network> {

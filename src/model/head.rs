@@ -13,8 +13,9 @@
 //! (`cpu/head.rs` on the CPU).
 
 use super::compare::Comparator;
-use super::layout::ParamKind;
-use super::{Distance, Loss, Tensors};
+use super::config::{Distance, Loss};
+use super::param::ParamKind;
+use super::tensors::Tensors;
 
 /// A head: the training loss and the distance it compares embeddings with.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,37 +8,15 @@
 //! initial values are drawn here, on the host, from one seeded generator, so every backend
 //! starts from the same weights.
 
+use super::config::{Distance, Init, Loss, ModelConfig};
+use super::head::Head;
+pub use super::param::ParamKind;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use serde::Serialize;
-
-use super::head::Head;
-use super::{Distance, Init, Loss, ModelConfig};
 
 /// Suffixes of batch norm's running statistics, saved after the parameters.
 pub const RUNNING: [&str; 2] = [".running_mean", ".running_var"];
-
-/// What a parameter is, for regularisation and initialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ParamKind {
-    /// A convolution kernel `(out, in, k, k)`.
-    ConvWeight,
-    /// A convolution bias `(out,)`.
-    ConvBias,
-    /// A batch-norm scale `(channels,)`.
-    BnGamma,
-    /// A batch-norm shift `(channels,)`.
-    BnBeta,
-    /// The embedding layer's weights `(in, units)`.
-    DenseWeight,
-    /// The embedding layer's bias `(units,)`.
-    DenseBias,
-    /// The head's weights `(in, 1)`.
-    HeadWeight,
-    /// The head's bias `(1,)`.
-    HeadBias,
-}
 
 /// One parameter with its initial values.
 #[derive(Debug, Clone, PartialEq)]

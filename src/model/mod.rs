@@ -6,14 +6,30 @@ pub mod backend;
 pub mod compare;
 pub mod config;
 pub mod cpu;
+pub mod device;
+pub mod error;
 pub mod head;
 pub mod layout;
 pub mod optimizer;
+pub mod param;
+pub mod tensors;
 
-pub use backend::{build, Device, ModelError, NetSpec, Network, Tensors, Weights};
+pub use backend::{Device, NetSpec, Network, Weights};
 pub use config::{
     Activation, ConvLayer, DenseLayer, Distance, DropoutSchedule, Init, InitConfig, L2Config, Loss,
     ModelConfig,
 };
+pub use error::ModelError;
 pub use head::Head;
 pub use optimizer::OptimizerConfig;
+pub use tensors::Tensors;
+
+/// Builds a network on `device`.
+///
+/// # Errors
+/// A device that cannot be used, or a network it cannot hold.
+pub fn build(device: Device, spec: NetSpec) -> Result<Box<dyn Network>, ModelError> {
+    match device {
+        Device::Cpu => Ok(Box::new(cpu::CpuNetwork::new(spec)?)),
+    }
+}

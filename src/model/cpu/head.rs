@@ -14,9 +14,9 @@ use dfdx::tensor::{AsArray, Cpu, Merge, Tape, Tensor, TensorFromVec, WithEmptyTa
 use dfdx::tensor_ops::{BroadcastTo, MeanTo, ReshapeTo, SumTo, TryMatMul};
 
 use super::net::{dev_err, Output, SiameseNet};
-use crate::model::backend::ModelError;
+use crate::model::config::{Distance, Loss};
+use crate::model::error::ModelError;
 use crate::model::layout::ParamKind;
-use crate::model::{Distance, Loss};
 
 /// Keeps square roots and divisions away from 0, where their gradients blow up.
 const EPS: f32 = 1e-6;

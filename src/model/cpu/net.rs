@@ -13,9 +13,10 @@ use dfdx::tensor_ops::{BroadcastTo, ReshapeTo, TryMatMul};
 use super::ops::{
     try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, RunningStats, Shape4,
 };
-use crate::model::backend::{Device, ModelError};
+use crate::model::config::{Activation, ConvLayer, Distance, Loss, ModelConfig};
+use crate::model::device::Device;
+use crate::model::error::ModelError;
 use crate::model::layout::{self, ParamKind};
-use crate::model::{Activation, ConvLayer, Distance, Loss, ModelConfig};
 
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;

@@ -9,7 +9,8 @@ use dfdx::tensor::{Cpu, Gradients};
 use dfdx::tensor_ops::{AdamConfig, Momentum, RMSpropConfig, SgdConfig};
 
 use super::net::{dev_err as err, Param};
-use crate::model::backend::{ModelError, OptimizerState};
+use crate::model::backend::OptimizerState;
+use crate::model::error::ModelError;
 use crate::model::OptimizerConfig;
 
 /// An optimizer with its state.

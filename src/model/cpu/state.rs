@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use super::net::SiameseNet;
-use crate::model::backend::{ModelError, Tensors};
+use crate::model::error::ModelError;
 use crate::model::layout::{is_running, running_name};
+use crate::model::tensors::Tensors;
 
 /// The parameters, then batch norm's running statistics, as named tensors.
 pub(super) fn tensors_of(net: &SiameseNet) -> Tensors {

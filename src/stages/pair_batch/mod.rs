@@ -12,6 +12,7 @@
 //! one seam (`samplers/seam.rs`); `source.rs` is the plumbing they share: store rows, epoch
 //! seeds, validation batches, labels and the channel.
 
+mod config;
 pub mod mining;
 mod samplers;
 mod source;
@@ -19,45 +20,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-
+pub use config::PairBatchConfig;
 pub use mining::{BoardError, MiningBoard, MiningMode, PoolImage, Snapshot};
 pub use samplers::{Labels, Sampler, MAX_MADE_PER_PAIR, MAX_POOL};
 pub use source::{gather, PairBatchSource, PairSets};
-
-use crate::problem::Problem;
-
-/// Settings of the `PairBatch` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PairBatchConfig {
-    /// Where train pairs come from.
-    pub sampler: Sampler,
-    /// Pairs per minibatch.
-    pub batch_size: usize,
-    /// Capacity of the output channel, in batches.
-    pub capacity: usize,
-}
-
-impl Default for PairBatchConfig {
-    fn default() -> Self {
-        Self {
-            sampler: Sampler::default(),
-            batch_size: 128,
-            capacity: 4,
-        }
-    }
-}
-
-impl PairBatchConfig {
-    /// Appends every problem of this config, each named by its RON path.
-    pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
-        if self.batch_size == 0 {
-            out.push(Problem::new(format!("{path}.batch_size"), "must be > 0"));
-        }
-        if self.capacity == 0 {
-            out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));
-        }
-        self.sampler.problems(&format!("{path}.sampler"), out);
-    }
-}

@@ -11,9 +11,9 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::PairBatchConfig;
 use super::mining::{BoardError, MiningBoard, Snapshot};
 use super::samplers::seam::{EmitRows, Epoch, Inputs, Labels, NoRefreshes, PairSampler, Refreshes};
-use super::PairBatchConfig;
 use crate::cache::ImageStore;
 use crate::data::ImageKey;
 use crate::engine::{Emitter, Item, PairBatch, Phase, Source, StageContext, StageError};

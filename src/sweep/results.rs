@@ -35,13 +35,10 @@ pub fn settings_of(plan: &Plan) -> Vec<(&'static str, String)> {
         plan.pair_batch
             .as_ref()
             .map_or(("-".to_string(), "-".to_string(), 0), |c| {
-                let ratio = match &c.sampler {
-                    crate::stages::Sampler::Balanced { same_ratio, .. }
-                    | crate::stages::Sampler::HardNegative { same_ratio, .. } => {
-                        same_ratio.to_string()
-                    }
-                    _ => "-".to_string(),
-                };
+                let ratio = c
+                    .sampler
+                    .same_ratio()
+                    .map_or("-".to_string(), |r| r.to_string());
                 (c.sampler.name().to_string(), ratio, c.batch_size)
             });
     let filters = p

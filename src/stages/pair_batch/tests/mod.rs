@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::source::{NoRefreshes, Refreshes};
+use super::samplers::seam::{NoRefreshes, Refreshes};
 use super::*;
 use crate::cache::ImageStore;
 use crate::data::ImageKey;

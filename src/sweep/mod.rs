@@ -57,11 +57,13 @@ pub enum SweepError {
         #[source]
         source: std::io::Error,
     },
-    /// A sweep or run file is not the JSON it should be.
-    #[error("cannot parse {}", path.display())]
+    /// A sweep or run file is not the JSON it should be, or cannot be written as JSON.
+    #[error("cannot {action} {}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
+        /// `parse` or `serialise`.
+        action: &'static str,
         /// The parser's error.
         #[source]
         source: serde_json::Error,
@@ -227,6 +229,7 @@ pub fn record(dir: &Path, wanted: &SweepRecord) -> Result<(), SweepError> {
         let text = std::fs::read_to_string(&path).map_err(io("read"))?;
         let old: SweepRecord = serde_json::from_str(&text).map_err(|source| SweepError::Json {
             path: path.clone(),
+            action: "parse",
             source,
         })?;
         if old.experiments != wanted.experiments || old.max_epochs != wanted.max_epochs {
@@ -243,7 +246,11 @@ pub fn record(dir: &Path, wanted: &SweepRecord) -> Result<(), SweepError> {
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(io("create"))?;
-    let json = serde_json::to_string_pretty(wanted).unwrap_or_default();
+    let json = serde_json::to_string_pretty(wanted).map_err(|source| SweepError::Json {
+        path: path.clone(),
+        action: "serialise",
+        source,
+    })?;
     std::fs::write(&path, json).map_err(io("write"))
 }
 

@@ -119,7 +119,11 @@ impl Row {
             source,
         })?;
         let summary: TrainSummary =
-            serde_json::from_str(&text).map_err(|source| SweepError::Json { path, source })?;
+            serde_json::from_str(&text).map_err(|source| SweepError::Json {
+                path,
+                action: "parse",
+                source,
+            })?;
         let state = RunDir::open(run).and_then(|d| d.load_state())?;
         let best_epoch = summary.best_epoch.unwrap_or(0);
         let best = state

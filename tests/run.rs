@@ -292,3 +292,19 @@ fn data_commands_and_cache_commands_work_end_to_end() {
         text(&out)
     );
 }
+
+#[test]
+fn devices_lists_the_gpu_adapters_or_says_what_to_install() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = twinflow(dir.path(), &["devices"]);
+    let t = text(&out);
+    if out.status.success() {
+        assert!(t.contains("Vulkan") && t.contains("storage binding"), "{t}");
+    } else {
+        assert!(
+            std::env::var("TWINFLOW_REQUIRE_GPU").as_deref() != Ok("1"),
+            "TWINFLOW_REQUIRE_GPU=1 but no adapter: {t}"
+        );
+        assert!(t.contains("mesa-vulkan-drivers"), "{t}");
+    }
+}

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cache;
 pub mod data;
+pub mod devices;
 pub mod embed;
 pub mod eval;
 pub mod oneshot;
@@ -52,6 +53,8 @@ pub enum Command {
     Stages,
     /// Inspect and check tensor cache files.
     Cache(cache::CacheArgs),
+    /// List the GPU adapters (Vulkan) and their limits.
+    Devices,
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -72,6 +75,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&args),
         Command::Stages => stages::run(),
         Command::Cache(args) => cache::run(args),
+        Command::Devices => devices::run(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod cpu;
 pub mod device;
 pub mod error;
+pub mod gpu;
 pub mod head;
 pub mod layout;
 pub mod optimizer;

@@ -175,3 +175,32 @@ impl Network for CpuNetwork {
         self.optimizer.import(&self.net.params, state)
     }
 }
+
+/// The CPU backend's matrix product (dfdx's, as the dense layer runs it) of row-major `a`
+/// and `b`, each read transposed when asked: the yardstick the GPU's products are held to.
+///
+/// # Errors
+/// dfdx's, for sizes it cannot multiply.
+pub fn matmul(
+    (a, b): (&[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    (transpose_a, transpose_b): (bool, bool),
+) -> Result<Vec<f32>, ModelError> {
+    use dfdx::shapes::Axes2;
+    use dfdx::tensor::{Cpu, TensorFromVec};
+    use dfdx::tensor_ops::{PermuteTo, TryMatMul};
+    let dev = Cpu::default();
+    let a = if transpose_a {
+        dev.tensor_from_vec(a.to_vec(), (k, m))
+            .permute::<_, Axes2<1, 0>>()
+    } else {
+        dev.tensor_from_vec(a.to_vec(), (m, k))
+    };
+    let b = if transpose_b {
+        dev.tensor_from_vec(b.to_vec(), (n, k))
+            .permute::<_, Axes2<1, 0>>()
+    } else {
+        dev.tensor_from_vec(b.to_vec(), (k, n))
+    };
+    Ok(a.try_matmul(b).map_err(net::dev_err)?.as_vec())
+}

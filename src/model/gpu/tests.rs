@@ -1,0 +1,108 @@
+//! GPU ops against the CPU backend's, on small shapes with odd sizes: per tensor,
+//! `max |gpu - cpu| / max |cpu| <= 1e-4`.
+//!
+//! Without a Vulkan adapter a test prints why and passes, unless `TWINFLOW_REQUIRE_GPU=1`
+//! (set by CI, which installs Mesa's lavapipe) makes that a failure.
+
+use std::sync::OnceLock;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::matmul::{Layout, Matmul};
+use super::Gpu;
+use crate::model::cpu;
+
+/// The GPU for a test, opened once per test binary; `None` (after saying why) when this
+/// machine has none and none is required.
+pub(crate) fn test_gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+    let gpu = GPU.get_or_init(|| Gpu::open().map_err(|e| crate::errors::chain(&e)));
+    match gpu {
+        Ok(gpu) => Some(gpu),
+        Err(why) if std::env::var("TWINFLOW_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("TWINFLOW_REQUIRE_GPU=1 but {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+/// `max |got - want| / max |want|`.
+fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    let diff = got
+        .iter()
+        .zip(want)
+        .fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    diff / scale
+}
+
+#[test]
+fn matmul_matches_the_cpu_in_every_layout_on_odd_sizes() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Matmul::new(gpu);
+    for (m, k, n) in [(1, 1, 1), (3, 5, 7), (17, 33, 9), (40, 16, 31), (2, 300, 3)] {
+        for (transpose_a, transpose_b) in
+            [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let a = random(m * k, 1);
+            let b = random(k * n, 2);
+            let want = cpu::matmul((&a, &b), (m, k, n), (transpose_a, transpose_b)).expect("cpu");
+            let layout = Layout {
+                transpose_a,
+                transpose_b,
+                accumulate: false,
+            };
+            let got = kernel.run(gpu, (&a, &b), (m, k, n), layout).expect("gpu");
+            let err = relative_error(&got, &want);
+            assert!(
+                err <= 1e-4,
+                "({m}, {k}, {n}) transposed ({transpose_a}, {transpose_b}): {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_repeats_bit_for_bit() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Matmul::new(gpu);
+    let (a, b) = (random(37 * 61, 3), random(61 * 19, 4));
+    let layout = Layout::default();
+    let first = kernel
+        .run(gpu, (&a, &b), (37, 61, 19), layout)
+        .expect("gpu");
+    let again = kernel
+        .run(gpu, (&a, &b), (37, 61, 19), layout)
+        .expect("gpu");
+    assert_eq!(
+        first.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        again.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_tensor_over_the_binding_limit_is_refused_with_its_name() {
+    let Some(gpu) = test_gpu() else { return };
+    let limit = gpu.limits.max_storage_buffer_binding_size;
+    let err = gpu
+        .check_binding("dense.weight", limit + 4)
+        .expect_err("over the limit");
+    let text = err.to_string();
+    assert!(
+        text.contains("dense.weight") && text.contains(&limit.to_string()),
+        "{text}"
+    );
+}

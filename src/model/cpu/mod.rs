@@ -204,3 +204,22 @@ pub fn matmul(
     };
     Ok(a.try_matmul(b).map_err(net::dev_err)?.as_vec())
 }
+
+/// The CPU backend's activation of `x` and its gradient for the output gradient `dy`
+/// (dfdx's, through its tape, as the network runs them): the yardstick for the GPU's.
+pub fn activation(
+    activation: crate::model::Activation,
+    x: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    use dfdx::tensor::{Cpu, TensorFromVec, Trace};
+    use dfdx::tensor_ops::SumTo;
+    let dev = Cpu::default();
+    let n = x.len();
+    let x = dev.tensor_from_vec(x.to_vec(), (n,));
+    let y = net::activate(x.leaky_trace(), activation);
+    let values = y.as_vec();
+    let loss = (y * dev.tensor_from_vec(dy.to_vec(), (n,))).sum::<(), _>();
+    let grads = loss.backward();
+    (values, grads.get(&x).as_vec())
+}

@@ -345,7 +345,7 @@ impl SiameseNet {
     }
 }
 
-fn activate<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>>(
+pub(super) fn activate<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S, f32, Cpu, T>,
     a: Activation,
 ) -> Tensor<S, f32, Cpu, T> {

@@ -113,3 +113,11 @@ impl Tensor {
 fn bytes(len: usize) -> u64 {
     (len * std::mem::size_of::<f32>()) as u64
 }
+
+/// A whole buffer as binding `binding` of a bind group.
+pub(super) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}

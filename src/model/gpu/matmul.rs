@@ -4,7 +4,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::buffers::Tensor;
+use super::buffers::{entry, Tensor};
 use super::context::{Gpu, GpuError};
 
 /// Outputs per workgroup side (the shader's `TILE`).
@@ -127,12 +127,5 @@ impl Matmul {
             });
         }
         c.read(gpu, "matmul")
-    }
-}
-
-fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry {
-        binding,
-        resource: buffer.as_entire_binding(),
     }
 }

@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::activation::Activations;
 use super::matmul::{Layout, Matmul};
 use super::Gpu;
-use crate::model::cpu;
+use crate::model::{cpu, Activation};
 
 /// The GPU for a test, opened once per test binary; `None` (after saying why) when this
 /// machine has none and none is required.
@@ -105,4 +106,33 @@ fn a_tensor_over_the_binding_limit_is_refused_with_its_name() {
         text.contains("dense.weight") && text.contains(&limit.to_string()),
         "{text}"
     );
+}
+
+#[test]
+fn activations_and_their_gradients_match_the_cpu() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Activations::new(gpu);
+    for n in [1, 255, 257, 1000] {
+        // Values on both sides of 0, and exact zeros, where ReLU's gradient switches.
+        let mut x = random(n, 5);
+        x.iter_mut().step_by(7).for_each(|v| *v = 0.0);
+        let dy = random(n, 6);
+        for activation in [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Linear,
+        ] {
+            let (want_y, want_dx) = cpu::activation(activation, &x, &dy);
+            let (y, dx) = kernel.run(gpu, activation, &x, &dy).expect("gpu");
+            assert!(
+                relative_error(&y, &want_y) <= 1e-4,
+                "{activation:?} forward, n = {n}"
+            );
+            assert!(
+                relative_error(&dx, &want_dx) <= 1e-4,
+                "{activation:?} backward, n = {n}"
+            );
+        }
+    }
 }

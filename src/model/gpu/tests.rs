@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::activation::Activations;
+use super::conv::{Conv2d, ConvShape};
 use super::matmul::{Layout, Matmul};
 use super::Gpu;
 use crate::model::{cpu, Activation};
@@ -134,5 +135,44 @@ fn activations_and_their_gradients_match_the_cpu() {
                 "{activation:?} backward, n = {n}"
             );
         }
+    }
+}
+
+#[test]
+fn conv2d_and_its_three_gradients_match_the_cpu_kernels() {
+    use crate::model::cpu::ops::kernels::{conv2d_backward, conv2d_forward};
+    use crate::model::cpu::ops::Conv2dShape;
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Conv2d::new(gpu);
+    // (batch, in, height, width, out, kernel): odd sizes, a 1x1 kernel, a kernel as large
+    // as the input, and one wider than tall.
+    for (n, c, h, w, o, k) in [
+        (1, 1, 5, 5, 1, 3),
+        (3, 2, 9, 7, 5, 4),
+        (2, 3, 6, 11, 4, 1),
+        (2, 2, 5, 5, 3, 5),
+    ] {
+        let shape = ConvShape {
+            batch: n,
+            in_channels: c,
+            height: h,
+            width: w,
+            out_channels: o,
+            kernel: k,
+        };
+        let cpu_shape = Conv2dShape::new((n, c, h, w), (o, c, k, k), o).expect("valid");
+        let x = random(shape.input_len(), 7);
+        let wt = random(shape.weight_len(), 8);
+        let b = random(o, 9);
+        let gy = random(shape.output_len(), 10);
+        let want_y = conv2d_forward(&cpu_shape, &x, &wt, &b);
+        let mut want_gx = vec![0.0; x.len()];
+        let (want_gw, want_gb) = conv2d_backward(&cpu_shape, &x, &wt, &gy, Some(&mut want_gx));
+        let [y, gx, gw, gb] = kernel.run(gpu, &shape, (&x, &wt, &b, &gy)).expect("gpu");
+        let case = format!("{shape:?}");
+        assert!(relative_error(&y, &want_y) <= 1e-4, "forward {case}");
+        assert!(relative_error(&gx, &want_gx) <= 1e-4, "input grad {case}");
+        assert!(relative_error(&gw, &want_gw) <= 1e-4, "weight grad {case}");
+        assert!(relative_error(&gb, &want_gb) <= 1e-4, "bias grad {case}");
     }
 }

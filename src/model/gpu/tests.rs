@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::activation::Activations;
 use super::conv::{Conv2d, ConvShape};
 use super::matmul::{Layout, Matmul};
+use super::pool::MaxPool;
 use super::Gpu;
 use crate::model::{cpu, Activation};
 
@@ -174,5 +175,28 @@ fn conv2d_and_its_three_gradients_match_the_cpu_kernels() {
         assert!(relative_error(&gx, &want_gx) <= 1e-4, "input grad {case}");
         assert!(relative_error(&gw, &want_gw) <= 1e-4, "weight grad {case}");
         assert!(relative_error(&gb, &want_gb) <= 1e-4, "bias grad {case}");
+    }
+}
+
+#[test]
+fn max_pooling_and_its_gradient_match_the_cpu_kernels_ties_included() {
+    use crate::model::cpu::ops::kernels::{max_pool2d_backward, max_pool2d_forward};
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = MaxPool::new(gpu);
+    for (n, c, h, w) in [(1, 1, 2, 2), (2, 3, 7, 9), (3, 2, 6, 5)] {
+        let mut x = random(n * c * h * w, 11);
+        // Ties: whole windows of one value, where the first cell must win.
+        x.iter_mut().step_by(5).for_each(|v| *v = 0.5);
+        x.iter_mut().skip(1).step_by(5).for_each(|v| *v = 0.5);
+        let pooled = n * c * (h / 2) * (w / 2);
+        let gy = random(pooled, 12);
+        let (want_y, want_winners) = max_pool2d_forward((n, c, h, w), &x);
+        let mut want_gx = vec![0.0; x.len()];
+        max_pool2d_backward((n, c, h, w), &want_winners, &gy, &mut want_gx);
+        let [y, winners, gx] = kernel.run(gpu, (n * c, h, w), &x, &gy).expect("gpu");
+        assert_eq!(y, want_y, "({n}, {c}, {h}, {w}) forward");
+        let want_winners: Vec<f32> = want_winners.iter().map(|&v| f32::from(v)).collect();
+        assert_eq!(winners, want_winners, "({n}, {c}, {h}, {w}) winners");
+        assert_eq!(gx, want_gx, "({n}, {c}, {h}, {w}) gradient");
     }
 }

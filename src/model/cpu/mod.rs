@@ -223,3 +223,45 @@ pub fn activation(
     let grads = loss.backward();
     (values, grads.get(&x).as_vec())
 }
+
+/// The CPU backend's batch normalisation of NCHW `x` (shape `(n, c, h, w)`) and its
+/// gradients for output gradient `gy`, through dfdx's tape as the network runs it: returns
+/// `(y, gx, dgamma then dbeta)`, and moves `running` in training. The GPU's yardstick.
+///
+/// # Errors
+/// The op's, for mismatched channels.
+pub fn batch_norm(
+    shape: ops::Shape4,
+    (x, gamma, beta, gy): (&[f32], &[f32], &[f32], &[f32]),
+    running: &mut ops::RunningStats<f32>,
+    (train, momentum, eps): (bool, f32, f32),
+) -> Result<[Vec<f32>; 3], ModelError> {
+    use dfdx::tensor::{Cpu, TensorFromVec, Trace};
+    use dfdx::tensor_ops::SumTo;
+    let dev = Cpu::default();
+    let c = shape.1;
+    let xt = dev.tensor_from_vec(x.to_vec(), shape);
+    let gt = dev.tensor_from_vec(gamma.to_vec(), (c,));
+    let bt = dev.tensor_from_vec(beta.to_vec(), (c,));
+    let mode = if train {
+        ops::BatchNormMode::Train {
+            stats: running,
+            momentum,
+        }
+    } else {
+        ops::BatchNormMode::Infer(running)
+    };
+    let y = ops::try_batch_norm2d(
+        xt.leaky_trace(),
+        gt.leaky_trace(),
+        bt.leaky_trace(),
+        mode,
+        eps,
+    )?;
+    let values = y.as_vec();
+    let loss = (y * dev.tensor_from_vec(gy.to_vec(), shape)).sum::<(), _>();
+    let grads = loss.backward();
+    let mut params = grads.get(&gt).as_vec();
+    params.extend(grads.get(&bt).as_vec());
+    Ok([values, grads.get(&xt).as_vec(), params])
+}

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::activation::Activations;
+use super::batch_norm::{BatchNorm, BnShape};
 use super::conv::{Conv2d, ConvShape};
 use super::matmul::{Layout, Matmul};
 use super::pool::MaxPool;
@@ -198,5 +199,62 @@ fn max_pooling_and_its_gradient_match_the_cpu_kernels_ties_included() {
         let want_winners: Vec<f32> = want_winners.iter().map(|&v| f32::from(v)).collect();
         assert_eq!(winners, want_winners, "({n}, {c}, {h}, {w}) winners");
         assert_eq!(gx, want_gx, "({n}, {c}, {h}, {w}) gradient");
+    }
+}
+
+#[test]
+fn batch_norm_in_training_and_inference_matches_the_cpu() {
+    use crate::model::cpu::ops::RunningStats;
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = BatchNorm::new(gpu);
+    for (n, c, h, w) in [(2, 3, 5, 7), (1, 1, 4, 4), (4, 5, 3, 3)] {
+        let x: Vec<f32> = random(n * c * h * w, 13)
+            .iter()
+            .map(|v| 3.0 * v + 1.0)
+            .collect();
+        let gy = random(x.len(), 14);
+        let gamma: Vec<f32> = random(c, 15).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let beta = random(c, 16);
+        let mut affine = gamma.clone();
+        affine.extend(&beta);
+        for train in [true, false] {
+            let mut cpu_running = RunningStats {
+                mean: random(c, 17),
+                var: random(c, 18).iter().map(|v| 1.0 + v.abs()).collect(),
+            };
+            let mut gpu_running = cpu_running.mean.clone();
+            gpu_running.extend(&cpu_running.var);
+            let want = cpu::batch_norm(
+                (n, c, h, w),
+                (&x, &gamma, &beta, &gy),
+                &mut cpu_running,
+                (train, 0.99, 1e-3),
+            )
+            .expect("cpu");
+            let shape = BnShape {
+                batch: n,
+                channels: c,
+                plane: h * w,
+                momentum: 0.99,
+                eps: 1e-3,
+            };
+            let got = kernel
+                .run(gpu, (&shape, train), (&x, &affine, &gy), &mut gpu_running)
+                .expect("gpu");
+            let case = format!("({n}, {c}, {h}, {w}) train {train}");
+            for (name, g, w) in [("y", &got[0], &want[0]), ("gx", &got[1], &want[1])] {
+                assert!(relative_error(g, w) <= 1e-4, "{name} {case}");
+            }
+            assert!(
+                relative_error(&got[2], &want[2]) <= 1e-4,
+                "dgamma, dbeta {case}"
+            );
+            let mut want_running = cpu_running.mean.clone();
+            want_running.extend(&cpu_running.var);
+            assert!(
+                relative_error(&gpu_running, &want_running) <= 1e-4,
+                "running {case}"
+            );
+        }
     }
 }

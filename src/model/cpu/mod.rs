@@ -265,3 +265,46 @@ pub fn batch_norm(
     params.extend(grads.get(&bt).as_vec());
     Ok([values, grads.get(&xt).as_vec(), params])
 }
+
+/// `grads.len()` steps of the CPU backend's optimizer on one parameter from step 0, the L2
+/// penalty's gradient `2 * l2 * w` added to each gradient as the loss's penalty term adds it:
+/// the parameter and the `m1`, `m2` buffers after them. The GPU's yardstick.
+///
+/// # Errors
+/// dfdx's.
+pub fn optimizer_steps(
+    (config, l2): (crate::model::OptimizerConfig, f32),
+    param: &[f32],
+    grads: &[Vec<f32>],
+) -> Result<[Vec<f32>; 3], ModelError> {
+    use dfdx::tensor::{Cpu, Gradients, TensorFromVec};
+    let dev = Cpu::default();
+    let mut params = vec![net::Param {
+        name: "p".into(),
+        shape: vec![param.len()],
+        kind: crate::model::param::ParamKind::DenseWeight,
+        value: dev.tensor_from_vec(param.to_vec(), (param.len(),)),
+    }];
+    let mut optimizer = Optimizer::new(config);
+    for grad in grads {
+        let w = params[0].value.as_vec();
+        let mut store: Gradients<f32, Cpu> = Gradients::leaky();
+        let g = store
+            .get_or_alloc_mut(&params[0].value)
+            .map_err(net::dev_err)?;
+        for ((gi, &d), &wi) in g.iter_mut().zip(grad).zip(&w) {
+            *gi = d + 2.0 * l2 * wi;
+        }
+        optimizer.update(&mut params, &mut store)?;
+    }
+    let state = optimizer.export(&params)?;
+    let buffer = |name: &str| {
+        state
+            .tensors
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_default()
+    };
+    Ok([params[0].value.as_vec(), buffer("m1/p"), buffer("m2/p")])
+}

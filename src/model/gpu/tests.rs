@@ -13,9 +13,10 @@ use super::activation::Activations;
 use super::batch_norm::{BatchNorm, BnShape};
 use super::conv::{Conv2d, ConvShape};
 use super::matmul::{Layout, Matmul};
+use super::optimizer::Optimizers;
 use super::pool::MaxPool;
 use super::Gpu;
-use crate::model::{cpu, Activation};
+use crate::model::{cpu, Activation, OptimizerConfig};
 
 /// The GPU for a test, opened once per test binary; `None` (after saying why) when this
 /// machine has none and none is required.
@@ -257,4 +258,84 @@ fn batch_norm_in_training_and_inference_matches_the_cpu() {
             );
         }
     }
+}
+
+#[test]
+fn every_optimizer_steps_as_the_cpu_does_with_the_l2_penalty_and_decay() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Optimizers::new(gpu);
+    let param = random(301, 19);
+    let grads: Vec<Vec<f32>> = (0..4).map(|s| random(301, 20 + s)).collect();
+    for config in [
+        OptimizerConfig::Adam {
+            lr: 1e-3,
+            decay: 0.0,
+        },
+        OptimizerConfig::Adam {
+            lr: 5e-4,
+            decay: 1e-2,
+        },
+        OptimizerConfig::RmsProp {
+            lr: 1e-3,
+            decay: 1e-3,
+        },
+        OptimizerConfig::Sgd {
+            lr: 1e-2,
+            momentum: 0.9,
+            decay: 0.0,
+        },
+        OptimizerConfig::Sgd {
+            lr: 1e-2,
+            momentum: 0.0,
+            decay: 1e-1,
+        },
+    ] {
+        for l2 in [0.0, 2e-4] {
+            let want = cpu::optimizer_steps((config, l2), &param, &grads).expect("cpu");
+            let got = kernel.run(gpu, (&config, l2), &param, &grads).expect("gpu");
+            // The parameters are held to their change, not to their size, which would hide it.
+            let moved =
+                |v: &[f32]| -> Vec<f32> { v.iter().zip(&param).map(|(a, b)| a - b).collect() };
+            let err = relative_error(&moved(&got[0]), &moved(&want[0]));
+            assert!(
+                err <= 1e-4,
+                "{config:?} l2 {l2}: parameters moved differently ({err})"
+            );
+            for (name, g, w) in [("m1", &got[1], &want[1]), ("m2", &got[2], &want[2])] {
+                let err = relative_error(g, w);
+                assert!(
+                    err <= 1e-4 || w.iter().all(|v| *v == 0.0) && g.iter().all(|v| *v == 0.0),
+                    "{config:?} l2 {l2}: {name} ({err})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_weight_average_moves_as_the_cpu_backend_moves_it() {
+    use super::buffers::Tensor;
+    use super::kernel::run_once;
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Optimizers::new(gpu);
+    let (avg, live) = (random(513, 30), random(513, 31));
+    let average = Tensor::from_host(gpu, "average", &avg).expect("fits");
+    let weights = Tensor::from_host(gpu, "live", &live).expect("fits");
+    let scratch = [
+        Tensor::zeros(gpu, "scratch", 1).expect("fits"),
+        Tensor::zeros(gpu, "scratch", 1).expect("fits"),
+    ];
+    let decay = 0.9f32;
+    let record = |encoder: &mut wgpu::CommandEncoder| {
+        let scratch = (&scratch[0], &scratch[1]);
+        kernel.encode_average(gpu, encoder, decay, (&average, &weights), scratch);
+    };
+    let got = run_once(gpu, "average", record, &[&average]).expect("gpu");
+    // `CpuNetwork::update_average`'s arithmetic, value by value.
+    let want: Vec<f32> = avg
+        .iter()
+        .zip(&live)
+        .map(|(a, x)| decay * a + (1.0 - decay) * x)
+        .collect();
+    assert!(relative_error(&got[0], &want) <= 1e-6);
 }

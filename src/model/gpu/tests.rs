@@ -64,7 +64,8 @@ fn matmul_matches_the_cpu_in_every_layout_on_odd_sizes() {
         {
             let a = random(m * k, 1);
             let b = random(k * n, 2);
-            let want = cpu::matmul((&a, &b), (m, k, n), (transpose_a, transpose_b)).expect("cpu");
+            let want = cpu::yardstick::matmul((&a, &b), (m, k, n), (transpose_a, transpose_b))
+                .expect("cpu");
             let layout = Layout {
                 transpose_a,
                 transpose_b,
@@ -127,7 +128,7 @@ fn activations_and_their_gradients_match_the_cpu() {
             Activation::Tanh,
             Activation::Linear,
         ] {
-            let (want_y, want_dx) = cpu::activation(activation, &x, &dy);
+            let (want_y, want_dx) = cpu::yardstick::activation(activation, &x, &dy);
             let (y, dx) = kernel.run(gpu, activation, &x, &dy).expect("gpu");
             assert!(
                 relative_error(&y, &want_y) <= 1e-4,
@@ -225,7 +226,7 @@ fn batch_norm_in_training_and_inference_matches_the_cpu() {
             };
             let mut gpu_running = cpu_running.mean.clone();
             gpu_running.extend(&cpu_running.var);
-            let want = cpu::batch_norm(
+            let want = cpu::yardstick::batch_norm(
                 (n, c, h, w),
                 (&x, &gamma, &beta, &gy),
                 &mut cpu_running,
@@ -291,7 +292,7 @@ fn every_optimizer_steps_as_the_cpu_does_with_the_l2_penalty_and_decay() {
         },
     ] {
         for l2 in [0.0, 2e-4] {
-            let want = cpu::optimizer_steps((config, l2), &param, &grads).expect("cpu");
+            let want = cpu::yardstick::optimizer_steps((config, l2), &param, &grads).expect("cpu");
             let got = kernel.run(gpu, (&config, l2), &param, &grads).expect("gpu");
             // The parameters are held to their change, not to their size, which would hide it.
             let moved =

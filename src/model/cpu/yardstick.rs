@@ -1,0 +1,141 @@
+//! The CPU backend's ops on plain slices, as the network runs them (dfdx's product,
+//! activations and optimizers, our batch norm through dfdx's tape): the yardstick the GPU
+//! backend's kernels are held to, on the same inputs.
+
+use dfdx::tensor_ops::Backward;
+
+use super::net::{activate, dev_err, Param};
+use super::ops;
+use super::optim::Optimizer;
+use crate::model::ModelError;
+
+/// The CPU backend's matrix product (dfdx's, as the dense layer runs it) of row-major `a`
+/// and `b`, each read transposed when asked: the yardstick the GPU's products are held to.
+///
+/// # Errors
+/// dfdx's, for sizes it cannot multiply.
+pub fn matmul(
+    (a, b): (&[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    (transpose_a, transpose_b): (bool, bool),
+) -> Result<Vec<f32>, ModelError> {
+    use dfdx::shapes::Axes2;
+    use dfdx::tensor::{Cpu, TensorFromVec};
+    use dfdx::tensor_ops::{PermuteTo, TryMatMul};
+    let dev = Cpu::default();
+    let a = if transpose_a {
+        dev.tensor_from_vec(a.to_vec(), (k, m))
+            .permute::<_, Axes2<1, 0>>()
+    } else {
+        dev.tensor_from_vec(a.to_vec(), (m, k))
+    };
+    let b = if transpose_b {
+        dev.tensor_from_vec(b.to_vec(), (n, k))
+            .permute::<_, Axes2<1, 0>>()
+    } else {
+        dev.tensor_from_vec(b.to_vec(), (k, n))
+    };
+    Ok(a.try_matmul(b).map_err(dev_err)?.as_vec())
+}
+
+/// The CPU backend's activation of `x` and its gradient for the output gradient `dy`
+/// (dfdx's, through its tape, as the network runs them): the yardstick for the GPU's.
+pub fn activation(
+    activation: crate::model::Activation,
+    x: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    use dfdx::tensor::{Cpu, TensorFromVec, Trace};
+    use dfdx::tensor_ops::SumTo;
+    let dev = Cpu::default();
+    let n = x.len();
+    let x = dev.tensor_from_vec(x.to_vec(), (n,));
+    let y = activate(x.leaky_trace(), activation);
+    let values = y.as_vec();
+    let loss = (y * dev.tensor_from_vec(dy.to_vec(), (n,))).sum::<(), _>();
+    let grads = loss.backward();
+    (values, grads.get(&x).as_vec())
+}
+
+/// The CPU backend's batch normalisation of NCHW `x` (shape `(n, c, h, w)`) and its
+/// gradients for output gradient `gy`, through dfdx's tape as the network runs it: returns
+/// `(y, gx, dgamma then dbeta)`, and moves `running` in training. The GPU's yardstick.
+///
+/// # Errors
+/// The op's, for mismatched channels.
+pub fn batch_norm(
+    shape: ops::Shape4,
+    (x, gamma, beta, gy): (&[f32], &[f32], &[f32], &[f32]),
+    running: &mut ops::RunningStats<f32>,
+    (train, momentum, eps): (bool, f32, f32),
+) -> Result<[Vec<f32>; 3], ModelError> {
+    use dfdx::tensor::{Cpu, TensorFromVec, Trace};
+    use dfdx::tensor_ops::SumTo;
+    let dev = Cpu::default();
+    let c = shape.1;
+    let xt = dev.tensor_from_vec(x.to_vec(), shape);
+    let gt = dev.tensor_from_vec(gamma.to_vec(), (c,));
+    let bt = dev.tensor_from_vec(beta.to_vec(), (c,));
+    let mode = if train {
+        ops::BatchNormMode::Train {
+            stats: running,
+            momentum,
+        }
+    } else {
+        ops::BatchNormMode::Infer(running)
+    };
+    let y = ops::try_batch_norm2d(
+        xt.leaky_trace(),
+        gt.leaky_trace(),
+        bt.leaky_trace(),
+        mode,
+        eps,
+    )?;
+    let values = y.as_vec();
+    let loss = (y * dev.tensor_from_vec(gy.to_vec(), shape)).sum::<(), _>();
+    let grads = loss.backward();
+    let mut params = grads.get(&gt).as_vec();
+    params.extend(grads.get(&bt).as_vec());
+    Ok([values, grads.get(&xt).as_vec(), params])
+}
+
+/// `grads.len()` steps of the CPU backend's optimizer on one parameter from step 0, the L2
+/// penalty's gradient `2 * l2 * w` added to each gradient as the loss's penalty term adds it:
+/// the parameter and the `m1`, `m2` buffers after them. The GPU's yardstick.
+///
+/// # Errors
+/// dfdx's.
+pub fn optimizer_steps(
+    (config, l2): (crate::model::OptimizerConfig, f32),
+    param: &[f32],
+    grads: &[Vec<f32>],
+) -> Result<[Vec<f32>; 3], ModelError> {
+    use dfdx::tensor::{Cpu, Gradients, TensorFromVec};
+    let dev = Cpu::default();
+    let mut params = vec![Param {
+        name: "p".into(),
+        shape: vec![param.len()],
+        kind: crate::model::param::ParamKind::DenseWeight,
+        value: dev.tensor_from_vec(param.to_vec(), (param.len(),)),
+    }];
+    let mut optimizer = Optimizer::new(config);
+    for grad in grads {
+        let w = params[0].value.as_vec();
+        let mut store: Gradients<f32, Cpu> = Gradients::leaky();
+        let g = store.get_or_alloc_mut(&params[0].value).map_err(dev_err)?;
+        for ((gi, &d), &wi) in g.iter_mut().zip(grad).zip(&w) {
+            *gi = d + 2.0 * l2 * wi;
+        }
+        optimizer.update(&mut params, &mut store)?;
+    }
+    let state = optimizer.export(&params)?;
+    let buffer = |name: &str| {
+        state
+            .tensors
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_default()
+    };
+    Ok([params[0].value.as_vec(), buffer("m1/p"), buffer("m2/p")])
+}

@@ -73,6 +73,19 @@ impl Head {
     }
 }
 
+/// A head's results on one batch of embeddings, on the host: what backends compare.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeadOutput {
+    /// The mean loss over the pairs (without penalties).
+    pub loss: f32,
+    /// One score per pair.
+    pub scores: Vec<f32>,
+    /// The loss's gradient by the embeddings (left twins, then right ones).
+    pub d_embeddings: Vec<f32>,
+    /// The loss's gradient by the head's weights then bias (empty without them).
+    pub d_params: Vec<f32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,3 +139,61 @@ pub fn optimizer_steps(
     };
     Ok([params[0].value.as_vec(), buffer("m1/p"), buffer("m2/p")])
 }
+
+/// The CPU head on embeddings `e` (`2 * pairs` rows of `units`: left twins, then right)
+/// with the head's weights then bias in `head` (empty for the contrastive loss): the mean
+/// loss, the scores, and the gradients of `e` and of the head, through dfdx's tape as the
+/// network runs them. The GPU's yardstick.
+///
+/// # Errors
+/// dfdx's.
+pub fn head(
+    (loss, distance): (crate::model::Loss, crate::model::Distance),
+    (e, labels, head): (&[f32], &[f32], &[f32]),
+    units: usize,
+) -> Result<crate::model::head::HeadOutput, ModelError> {
+    use crate::model::{ConvLayer, DenseLayer, L2Config, ModelConfig};
+    use dfdx::tensor::{TensorFromVec, Trace};
+    let config = ModelConfig {
+        conv: vec![ConvLayer {
+            filters: 1,
+            kernel: 1,
+            pool: false,
+        }],
+        dense: DenseLayer {
+            units,
+            ..DenseLayer::default()
+        },
+        l2: L2Config {
+            conv: 0.0,
+            dense: 0.0,
+        },
+        ..ModelConfig::default()
+    };
+    let mut net = super::net::SiameseNet::new(&config, distance, loss, (1, 1), 0)?;
+    let first = net
+        .params
+        .iter()
+        .position(|p| p.name == "head.weight")
+        .unwrap_or(net.params.len());
+    let mut offset = 0;
+    for p in net.params.iter_mut().skip(first) {
+        let n = p.shape.iter().product::<usize>();
+        p.value.copy_from(&head[offset..offset + n]);
+        offset += n;
+    }
+    let pairs = labels.len();
+    let e0 = net.device().tensor_from_vec(e.to_vec(), (2 * pairs, units));
+    let out = net.head(e0.leaky_trace(), labels, first)?;
+    let grads = out.loss.backward();
+    let mut dhead = Vec::new();
+    for p in net.params.iter().skip(first) {
+        dhead.extend(grads.get(&p.value).as_vec());
+    }
+    Ok(crate::model::head::HeadOutput {
+        loss: out.data_loss,
+        scores: out.scores,
+        d_embeddings: grads.get(&e0).as_vec(),
+        d_params: dhead,
+    })
+}

@@ -12,11 +12,12 @@ use rand_chacha::ChaCha8Rng;
 use super::activation::Activations;
 use super::batch_norm::{BatchNorm, BnShape};
 use super::conv::{Conv2d, ConvShape};
+use super::head::HeadKernel;
 use super::matmul::{Layout, Matmul};
 use super::optimizer::Optimizers;
 use super::pool::MaxPool;
 use super::Gpu;
-use crate::model::{cpu, Activation, OptimizerConfig};
+use crate::model::{cpu, Activation, Distance, Head, Loss, OptimizerConfig};
 
 /// The GPU for a test, opened once per test binary; `None` (after saying why) when this
 /// machine has none and none is required.
@@ -339,4 +340,57 @@ fn the_weight_average_moves_as_the_cpu_backend_moves_it() {
         .map(|(a, x)| decay * a + (1.0 - decay) * x)
         .collect();
     assert!(relative_error(&got[0], &want) <= 1e-6);
+}
+
+#[test]
+fn every_head_and_loss_matches_the_cpu_head_with_its_gradients() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = HeadKernel::new(gpu);
+    let (pairs, units) = (7, 13);
+    let e = random(2 * pairs * units, 40);
+    let labels: Vec<f32> = (0..pairs).map(|b| (b % 3 == 0) as u8 as f32).collect();
+    for (loss, distance) in [
+        (Loss::BinaryCrossEntropy, Distance::L1),
+        (Loss::BinaryCrossEntropy, Distance::Euclidean),
+        (Loss::BinaryCrossEntropy, Distance::Cosine),
+        (Loss::Contrastive { margin: 1.5 }, Distance::Euclidean),
+        (Loss::Contrastive { margin: 4.0 }, Distance::L1),
+        (Loss::Contrastive { margin: 0.5 }, Distance::Cosine),
+    ] {
+        let head = Head::new(loss, distance);
+        let size: usize = head
+            .params(units)
+            .iter()
+            .map(|(_, s, _)| s.iter().product::<usize>())
+            .sum();
+        let params = random(size, 41);
+        let want =
+            cpu::yardstick::head((loss, distance), (&e, &labels, &params), units).expect("cpu");
+        let got = kernel
+            .run(gpu, &head, (&e, &labels, &params), units)
+            .expect("gpu");
+        let case = format!("{loss:?} {distance:?}");
+        let loss_err = (got.loss - want.loss).abs() / want.loss.abs().max(1.0);
+        assert!(
+            loss_err <= 1e-4,
+            "loss {case}: {} vs {}",
+            got.loss,
+            want.loss
+        );
+        assert!(
+            relative_error(&got.scores, &want.scores) <= 1e-4,
+            "scores {case}"
+        );
+        let de = relative_error(&got.d_embeddings, &want.d_embeddings);
+        assert!(de <= 1e-4, "embedding gradient {case}");
+        assert_eq!(
+            got.d_params.len(),
+            want.d_params.len(),
+            "head gradient size {case}"
+        );
+        if !want.d_params.is_empty() {
+            let dh = relative_error(&got.d_params, &want.d_params);
+            assert!(dh <= 1e-4, "head gradient {case}");
+        }
+    }
 }

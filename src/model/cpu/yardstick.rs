@@ -197,3 +197,22 @@ pub fn head(
         d_params: dhead,
     })
 }
+
+/// The CPU dense layer's bias on a `(rows, columns)` matrix `y` (dfdx's broadcast add, as
+/// the network runs it) and its gradient for `dy`: `(y + bias, dbias)`.
+pub fn bias(y: &[f32], bias: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    use dfdx::shapes::Axis;
+    use dfdx::tensor::{Cpu, TensorFromVec, Trace};
+    use dfdx::tensor_ops::{BroadcastTo, SumTo};
+    let dev = Cpu::default();
+    let (columns, rows) = (bias.len(), y.len() / bias.len().max(1));
+    let b = dev.tensor_from_vec(bias.to_vec(), (columns,));
+    let out = b
+        .leaky_trace()
+        .broadcast_like::<_, Axis<0>>(&(rows, columns))
+        + dev.tensor_from_vec(y.to_vec(), (rows, columns));
+    let values = out.as_vec();
+    let loss = (out * dev.tensor_from_vec(dy.to_vec(), (rows, columns))).sum::<(), _>();
+    let grads = loss.backward();
+    (values, grads.get(&b).as_vec())
+}

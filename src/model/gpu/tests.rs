@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::activation::Activations;
 use super::batch_norm::{BatchNorm, BnShape};
+use super::bias::Bias;
 use super::conv::{Conv2d, ConvShape};
 use super::head::HeadKernel;
 use super::matmul::{Layout, Matmul};
@@ -392,5 +393,26 @@ fn every_head_and_loss_matches_the_cpu_head_with_its_gradients() {
             let dh = relative_error(&got.d_params, &want.d_params);
             assert!(dh <= 1e-4, "head gradient {case}");
         }
+    }
+}
+
+#[test]
+fn the_dense_bias_and_its_gradient_match_the_cpu() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Bias::new(gpu);
+    for (rows, columns) in [(1, 1), (7, 33), (300, 5)] {
+        let y = random(rows * columns, 50);
+        let b = random(columns, 51);
+        let dy = random(rows * columns, 52);
+        let (want_y, want_db) = cpu::yardstick::bias(&y, &b, &dy);
+        let [got_y, got_db] = kernel.run(gpu, (&y, &b, &dy)).expect("gpu");
+        assert!(
+            relative_error(&got_y, &want_y) <= 1e-6,
+            "({rows}, {columns}) add"
+        );
+        assert!(
+            relative_error(&got_db, &want_db) <= 1e-4,
+            "({rows}, {columns}) grad"
+        );
     }
 }

@@ -13,6 +13,7 @@ use super::activation::Activations;
 use super::batch_norm::{BatchNorm, BnShape};
 use super::bias::Bias;
 use super::conv::{Conv2d, ConvShape};
+use super::dropout::Dropout;
 use super::head::HeadKernel;
 use super::matmul::{Layout, Matmul};
 use super::optimizer::Optimizers;
@@ -414,5 +415,48 @@ fn the_dense_bias_and_its_gradient_match_the_cpu() {
             relative_error(&got_db, &want_db) <= 1e-4,
             "({rows}, {columns}) grad"
         );
+    }
+}
+
+#[test]
+fn dropout_keeps_one_minus_the_rate_by_seed_and_scales_as_dfdx_does() {
+    let Some(gpu) = test_gpu() else { return };
+    let kernel = Dropout::new(gpu);
+    let n = 100_003;
+    // No zeros in x, so a zero in y means dropped.
+    let x: Vec<f32> = random(n, 60).iter().map(|v| v + 2.0).collect();
+    let dy = random(n, 61);
+    for rate in [0.1, 0.3, 0.5] {
+        let [y, dx] = kernel.run(gpu, (rate, 7), &x, &dy).expect("gpu");
+        let kept: Vec<bool> = y.iter().map(|v| *v != 0.0).collect();
+        let fraction = kept.iter().filter(|k| **k).count() as f64 / n as f64;
+        // 100,003 draws: a standard error of at most 0.0016.
+        assert!(
+            (fraction - (1.0 - rate)).abs() < 0.01,
+            "rate {rate}: kept {fraction}"
+        );
+        for i in 0..n {
+            // dfdx's arithmetic on the values kept: x / (1 - p) forward, dy / (1 - p) back.
+            let (want_y, want_dx) = if kept[i] {
+                (
+                    x[i] / (1.0 - rate) as f32,
+                    ((1.0 - rate).recip() as f32) * dy[i],
+                )
+            } else {
+                (0.0, 0.0)
+            };
+            // WGSL lets a GPU divide within 2.5 ulp, so the check allows a few.
+            let close = |a: f32, b: f32| (a - b).abs() <= 4.0 * f32::EPSILON * b.abs();
+            assert!(
+                close(y[i], want_y) && close(dx[i], want_dx),
+                "rate {rate}, value {i}: ({}, {}) vs ({want_y}, {want_dx})",
+                y[i],
+                dx[i]
+            );
+        }
+        let [again, _] = kernel.run(gpu, (rate, 7), &x, &dy).expect("gpu");
+        assert_eq!(again, y, "rate {rate}: the same seed drops the same values");
+        let [other, _] = kernel.run(gpu, (rate, 8), &x, &dy).expect("gpu");
+        assert_ne!(other, y, "rate {rate}: another seed drops other values");
     }
 }

@@ -99,8 +99,7 @@ impl Activations {
             self.encode_forward(gpu, encoder, activation, &x, &y);
             self.encode_backward(gpu, encoder, activation, (&y, &dy), &dx);
         };
-        let mut out = run_once(gpu, "activation", record, &[&y, &dx])?;
-        let dx = out.pop().unwrap_or_default();
-        Ok((out.pop().unwrap_or_default(), dx))
+        let [y, dx] = run_once(gpu, "activation", record, [&y, &dx])?;
+        Ok((y, dx))
     }
 }

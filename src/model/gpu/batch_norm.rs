@@ -176,11 +176,9 @@ impl BatchNorm {
             self.encode_forward(gpu, encoder, (shape, train), &t, (&x, &y));
             self.encode_backward(gpu, encoder, (shape, train), &t, &gy, (&gx, &dparams));
         };
-        let out = run_once(gpu, "batch_norm", record, &[&y, &gx, &dparams, &running_t])?;
-        let mut out = out.into_iter();
-        let mut next = || out.next().unwrap_or_default();
-        let result = [next(), next(), next()];
-        running.copy_from_slice(&next());
-        Ok(result)
+        let [y, gx, dparams, moved] =
+            run_once(gpu, "batch_norm", record, [&y, &gx, &dparams, &running_t])?;
+        running.copy_from_slice(&moved);
+        Ok([y, gx, dparams])
     }
 }

@@ -84,9 +84,6 @@ impl Bias {
             self.encode_add(gpu, encoder, &bias, &y);
             self.encode_grad(gpu, encoder, &dy, &dbias);
         };
-        let out = run_once(gpu, "bias", record, &[&y, &dbias])?;
-        let mut out = out.into_iter();
-        let mut next = || out.next().unwrap_or_default();
-        Ok([next(), next()])
+        run_once(gpu, "bias", record, [&y, &dbias])
     }
 }

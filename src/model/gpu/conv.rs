@@ -144,9 +144,6 @@ impl Conv2d {
             self.encode_forward(gpu, encoder, shape, (&x, &w, &b), &y);
             self.encode_backward(gpu, encoder, shape, (&x, &w, &gy), (Some(&gx), &gw, &gb));
         };
-        let out = run_once(gpu, "conv2d", record, &[&y, &gx, &gw, &gb])?;
-        let mut out = out.into_iter();
-        let mut next = || out.next().unwrap_or_default();
-        Ok([next(), next(), next(), next()])
+        run_once(gpu, "conv2d", record, [&y, &gx, &gw, &gb])
     }
 }

@@ -145,19 +145,15 @@ impl HeadKernel {
             let d_params = with_params.then_some(&dh);
             self.encode(gpu, encoder, head, (pairs, units), &t, &de, d_params);
         };
-        let out = run_once(gpu, "head", record, &[&per_pair, &de, &dh])?;
-        let rows: Vec<&[f32]> = out[0].chunks(PER_PAIR).collect();
+        let [per_pair, de, dh] = run_once(gpu, "head", record, [&per_pair, &de, &dh])?;
+        let rows: Vec<&[f32]> = per_pair.chunks(PER_PAIR).collect();
         let loss = rows.iter().map(|r| r[0]).sum::<f32>() / pairs.max(1) as f32;
         let scores = rows.iter().map(|r| r[1]).collect();
-        let dh = if with_params {
-            out[2].clone()
-        } else {
-            Vec::new()
-        };
+        let dh = if with_params { dh } else { Vec::new() };
         Ok(HeadOutput {
             loss,
             scores,
-            d_embeddings: out[1].clone(),
+            d_embeddings: de,
             d_params: dh,
         })
     }

@@ -174,12 +174,12 @@ impl Kernel {
 ///
 /// # Errors
 /// A kernel the device refused (validation), or a failed read-back, naming `op`.
-pub fn run_once(
+pub fn run_once<const N: usize>(
     gpu: &Gpu,
     op: &'static str,
     record: impl FnOnce(&mut wgpu::CommandEncoder),
-    outputs: &[&Tensor],
-) -> Result<Vec<Vec<f32>>, GpuError> {
+    outputs: [&Tensor; N],
+) -> Result<[Vec<f32>; N], GpuError> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let mut encoder = gpu
         .device
@@ -189,5 +189,10 @@ pub fn run_once(
     if let Some(source) = pollster::block_on(scope.pop()) {
         return Err(GpuError::Kernel { op, source });
     }
-    outputs.iter().map(|t| t.read(gpu, op)).collect()
+    let mut values = outputs
+        .iter()
+        .map(|t| t.read(gpu, op))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    Ok(std::array::from_fn(|_| values.next().unwrap_or_default()))
 }

@@ -142,9 +142,6 @@ impl Optimizers {
                 self.encode_step(gpu, encoder, (config, step as i32, l2), slot);
             }
         };
-        let out = run_once(gpu, "optimizer", record, &[&p, &m1, &m2])?;
-        let mut out = out.into_iter();
-        let mut next = || out.next().unwrap_or_default();
-        Ok([next(), next(), next()])
+        run_once(gpu, "optimizer", record, [&p, &m1, &m2])
     }
 }

@@ -99,9 +99,6 @@ impl MaxPool {
             self.encode_forward(gpu, encoder, planes, &x, (&y, &winners));
             self.encode_backward(gpu, encoder, planes, (&gy, &winners), (&gx, &scratch));
         };
-        let out = run_once(gpu, "max_pool2d", record, &[&y, &winners, &gx])?;
-        let mut out = out.into_iter();
-        let mut next = || out.next().unwrap_or_default();
-        Ok([next(), next(), next()])
+        run_once(gpu, "max_pool2d", record, [&y, &winners, &gx])
     }
 }

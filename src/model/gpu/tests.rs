@@ -334,14 +334,14 @@ fn the_weight_average_moves_as_the_cpu_backend_moves_it() {
         let scratch = (&scratch[0], &scratch[1]);
         kernel.encode_average(gpu, encoder, decay, (&average, &weights), scratch);
     };
-    let got = run_once(gpu, "average", record, &[&average]).expect("gpu");
+    let [got] = run_once(gpu, "average", record, [&average]).expect("gpu");
     // `CpuNetwork::update_average`'s arithmetic, value by value.
     let want: Vec<f32> = avg
         .iter()
         .zip(&live)
         .map(|(a, x)| decay * a + (1.0 - decay) * x)
         .collect();
-    assert!(relative_error(&got[0], &want) <= 1e-6);
+    assert!(relative_error(&got, &want) <= 1e-6);
 }
 
 #[test]

@@ -17,7 +17,7 @@ use super::rundir::RunDir;
 use super::schedule::{Monitor, Schedule};
 use super::state::{EpochMetrics, LoopState};
 use crate::engine::{Flow, PairBatch, Phase, Sink, StageContext, StageError};
-use crate::model::{Head, ModelError, Network, OptimizerConfig, Weights};
+use crate::model::{Head, ModelError, Network, Weights};
 use crate::stages::{Build, BuildError};
 
 /// Scores and losses gathered over one phase of one epoch.
@@ -51,7 +51,6 @@ impl PhaseTally {
 /// The `Train` stage's runtime.
 pub struct Trainer {
     net: Box<dyn Network>,
-    optimizer: OptimizerConfig,
     schedule: Schedule,
     run: RunDir,
     state: LoopState,
@@ -104,11 +103,9 @@ impl Build<TrainerParts> for TrainConfig {
             state.since_best = 0;
             state.monitor = schedule.monitor;
         }
-        let spec = net.spec();
-        let (optimizer, head) = (spec.optimizer, Head::new(spec.loss, spec.distance));
+        let head = Head::new(net.spec().loss, net.spec().distance);
         Ok(Trainer {
             net,
-            optimizer,
             schedule,
             run,
             state,
@@ -200,7 +197,7 @@ impl Trainer {
             train: summarize(&train.scores, &train.labels, Some(self.threshold)),
             val_loss: val.mean_loss(),
             val: summarize(&val.scores, &val.labels, Some(self.threshold)),
-            lr: self.optimizer.lr_at(self.net.steps() as i32),
+            lr: self.net.spec().optimizer.lr_at(self.net.steps() as i32),
             seconds,
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
             same_ratio: train.ratio.unwrap_or_default(),

@@ -43,7 +43,7 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PYTHON")]
         keras: Option<PathBuf>,
         /// The backend to time (`cpu`).
-        #[arg(long, value_parser = crate::cli::parse_device, default_value = "cpu")]
+        #[arg(long, default_value = "cpu")]
         device: Device,
     },
 }

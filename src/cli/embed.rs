@@ -20,7 +20,7 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// A folder of images (searched recursively for .jpg, .jpeg and .png).
     #[arg(long)]

@@ -26,7 +26,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
     #[arg(long)]

@@ -95,11 +95,3 @@ pub(crate) fn say(text: &str) -> anyhow::Result<()> {
         other => anyhow::Context::context(other, "cannot write to standard output"),
     }
 }
-
-/// Parses `--device` (`cpu`).
-///
-/// # Errors
-/// An unknown device, naming the known ones.
-pub fn parse_device(s: &str) -> Result<crate::model::Device, String> {
-    s.parse()
-}

@@ -34,7 +34,7 @@ pub struct OneShotArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
     #[arg(long, env = "TWINFLOW_DATA")]

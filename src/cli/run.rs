@@ -28,7 +28,7 @@ pub struct RunArgs {
     pub data: Option<PathBuf>,
     /// Train on this backend (`cpu`) instead of the pipeline's `device`; with `--resume`, an
     /// override that leaves the run's pipeline as it is.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// Also write the per-stage metrics as JSON to this file.
     #[arg(long)]

@@ -41,7 +41,7 @@ pub struct SweepArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Train every run on this backend (`cpu`) instead of each pipeline's `device`.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
 }
 

@@ -19,7 +19,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
-    #[arg(long, value_parser = crate::cli::parse_device)]
+    #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// The first face image.
     pub first: PathBuf,

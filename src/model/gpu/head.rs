@@ -8,8 +8,9 @@ use super::kernel::{run_once, Access, Dispatch, Kernel, ROW_INVOCATIONS};
 use crate::model::head::HeadOutput;
 use crate::model::{Distance, Head, Loss};
 
-/// Values per pair in the per-pair output: loss, score, derivative, distance.
-pub const PER_PAIR: usize = 4;
+/// Values per pair in the per-pair output: loss, score, derivative, distance, then the
+/// cosine distance's dot product and norms (the shader's `PER`).
+pub const PER_PAIR: usize = 7;
 
 /// The compiled entry points.
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct HeadTensors<'a> {
     pub labels: &'a Tensor,
     /// The head's weights then its bias (binary cross-entropy), or any one value.
     pub params: &'a Tensor,
-    /// Loss, score, derivative and distance per pair (written by the forward pass).
+    /// [`PER_PAIR`] values per pair, written by the forward pass.
     pub per_pair: &'a Tensor,
 }
 

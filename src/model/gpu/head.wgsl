@@ -25,12 +25,15 @@ struct Params {
 @group(0) @binding(0) var<storage, read> e: array<f32>;
 @group(0) @binding(1) var<storage, read> labels: array<f32>;
 @group(0) @binding(2) var<storage, read> head: array<f32>;
-// 4 per pair: loss, score, derivative, distance.
+// PER values per pair (see PER).
 @group(0) @binding(3) var<storage, read_write> pair_out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
 const EPS: f32 = 1e-6;
+// Values per pair in `pair_out`: loss, score, derivative, distance, and for the cosine
+// distance the dot product and both norms, which its gradient needs for every value.
+const PER: u32 = 7u;
 
 fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
@@ -59,22 +62,25 @@ fn bias() -> f32 {
     return head[1];
 }
 
+// The L1 or euclidean distance of pair b.
 fn distance(b: u32) -> f32 {
-    if (p.distance == 0u) {
-        var s = 0.0;
-        for (var u = 0u; u < p.units; u = u + 1u) {
-            s = s + abs(left(b, u) - right(b, u));
-        }
-        return s;
-    }
-    if (p.distance == 1u) {
-        var s = 0.0;
-        for (var u = 0u; u < p.units; u = u + 1u) {
-            let d = left(b, u) - right(b, u);
+    var s = 0.0;
+    for (var u = 0u; u < p.units; u = u + 1u) {
+        let d = left(b, u) - right(b, u);
+        if (p.distance == 0u) {
+            s = s + abs(d);
+        } else {
             s = s + d * d;
         }
-        return sqrt(s + EPS);
     }
+    if (p.distance == 0u) {
+        return s;
+    }
+    return sqrt(s + EPS);
+}
+
+// The cosine distance of pair b, keeping its dot product and norms for the gradient.
+fn cosine(b: u32) -> f32 {
     var dot = 0.0;
     var ll = 0.0;
     var rr = 0.0;
@@ -83,7 +89,12 @@ fn distance(b: u32) -> f32 {
         ll = ll + left(b, u) * left(b, u);
         rr = rr + right(b, u) * right(b, u);
     }
-    return 1.0 - dot / (sqrt(ll + EPS) * sqrt(rr + EPS));
+    let nl = sqrt(ll + EPS);
+    let nr = sqrt(rr + EPS);
+    pair_out[PER * b + 4u] = dot;
+    pair_out[PER * b + 5u] = nl;
+    pair_out[PER * b + 6u] = nr;
+    return 1.0 - dot / (nl * nr);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -94,7 +105,12 @@ fn pair(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let y = labels[b];
     let count = f32(p.pairs);
-    let d = distance(b);
+    var d = 0.0;
+    if (p.distance == 2u) {
+        d = cosine(b);
+    } else {
+        d = distance(b);
+    }
     if (p.loss == 0u) {
         var z = bias();
         if (p.distance == 0u) {
@@ -105,17 +121,17 @@ fn pair(@builtin(global_invocation_id) gid: vec3<u32>) {
             z = z + head[0] * d;
         }
         let s = 1.0 / (1.0 + exp(-z));
-        pair_out[4u * b] = max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
-        pair_out[4u * b + 1u] = s;
-        pair_out[4u * b + 2u] = (s - y) / count;
+        pair_out[PER * b] = max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
+        pair_out[PER * b + 1u] = s;
+        pair_out[PER * b + 2u] = (s - y) / count;
     } else {
         let m = bitcast<f32>(p.margin);
         let gap = max(m - d, 0.0);
-        pair_out[4u * b] = 0.5 * (y * d * d + (1.0 - y) * gap * gap);
-        pair_out[4u * b + 1u] = -d;
-        pair_out[4u * b + 2u] = (y * d - (1.0 - y) * gap) / count;
+        pair_out[PER * b] = 0.5 * (y * d * d + (1.0 - y) * gap * gap);
+        pair_out[PER * b + 1u] = -d;
+        pair_out[PER * b + 2u] = (y * d - (1.0 - y) * gap) / count;
     }
-    pair_out[4u * b + 3u] = d;
+    pair_out[PER * b + 3u] = d;
 }
 
 fn sign(v: f32) -> f32 {
@@ -137,7 +153,7 @@ fn embed_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let is_left = r < p.pairs;
     let b = select(r - p.pairs, r, is_left);
     let side = select(-1.0, 1.0, is_left);
-    let g = pair_out[4u * b + 2u];
+    let g = pair_out[PER * b + 2u];
     let diff = left(b, u) - right(b, u);
     // The derivative of the loss by the distance (or, for BCE on L1, by |diff_u|).
     var dd = g;
@@ -148,20 +164,13 @@ fn embed_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p.distance == 0u) {
         grad = dd * sign(diff) * side;
     } else if (p.distance == 1u) {
-        grad = dd * diff / pair_out[4u * b + 3u] * side;
+        grad = dd * diff / pair_out[PER * b + 3u] * side;
     } else {
         // d = 1 - dot / (nl nr); by this twin's value v, with o the other twin's value:
         // -(o / (nl nr) - dot * v / (n_this^3 n_other)).
-        var dot = 0.0;
-        var ll = 0.0;
-        var rr = 0.0;
-        for (var k = 0u; k < p.units; k = k + 1u) {
-            dot = dot + left(b, k) * right(b, k);
-            ll = ll + left(b, k) * left(b, k);
-            rr = rr + right(b, k) * right(b, k);
-        }
-        let nl = sqrt(ll + EPS);
-        let nr = sqrt(rr + EPS);
+        let dot = pair_out[PER * b + 4u];
+        let nl = pair_out[PER * b + 5u];
+        let nr = pair_out[PER * b + 6u];
         let v = select(right(b, u), left(b, u), is_left);
         let o = select(left(b, u), right(b, u), is_left);
         let n_this = select(nr, nl, is_left);
@@ -182,13 +191,13 @@ fn head_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var acc = 0.0;
     for (var b = 0u; b < p.pairs; b = b + 1u) {
-        let g = pair_out[4u * b + 2u];
+        let g = pair_out[PER * b + 2u];
         if (w == weights) {
             acc = acc + g;
         } else if (p.distance == 0u) {
             acc = acc + g * abs(left(b, w) - right(b, w));
         } else {
-            acc = acc + g * pair_out[4u * b + 3u];
+            acc = acc + g * pair_out[PER * b + 3u];
         }
     }
     out[w] = acc;

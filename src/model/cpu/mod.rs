@@ -11,6 +11,7 @@ pub mod net;
 pub mod ops;
 pub mod optim;
 mod state;
+#[cfg(test)]
 pub mod yardstick;
 
 #[cfg(test)]

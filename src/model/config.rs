@@ -214,7 +214,33 @@ pub enum Distance {
     Cosine,
 }
 
+/// Keras' batch-norm momentum: running statistics keep 99% of their value per step. Every
+/// backend normalises alike.
+pub const BN_MOMENTUM: f32 = 0.99;
+/// Keras' batch-norm epsilon, added to the variance.
+pub const BN_EPS: f32 = 1e-3;
+
 impl ModelConfig {
+    /// The seed's decreasing dropout rate after each layer, one entry per conv layer and
+    /// one for the dense layer (`None` where no dropout runs): `first` after layer 0, minus
+    /// `step` per layer, never below `last`, and `last` after the dense layer.
+    pub fn dropout_rates(&self) -> Vec<Option<f64>> {
+        let layers = self.conv.len() + 1;
+        match self.dropout {
+            None => vec![None; layers],
+            Some(d) => (0..layers)
+                .map(|i| {
+                    let rate = if i + 1 == layers {
+                        d.last
+                    } else {
+                        (d.first - d.step * i as f64).max(d.last)
+                    };
+                    (rate > 0.0).then_some(rate)
+                })
+                .collect(),
+        }
+    }
+
     /// Appends every problem of the network's settings, each named by its RON path
     /// (`model.*`); `input` is the side of the images the network sees.
     pub fn problems(&self, input: usize, out: &mut Vec<Problem>) {

@@ -12,17 +12,21 @@ pub enum Device {
     /// dfdx with twinflow's own conv, pool and batch-norm kernels, on every core.
     #[default]
     Cpu,
+    /// wgpu on Vulkan with twinflow's own WGSL kernels, on the best adapter
+    /// (`twinflow devices` lists them).
+    Gpu,
 }
 
 impl Device {
     /// Every device this build knows, as written on the command line.
-    pub const NAMES: [&'static str; 1] = ["cpu"];
+    pub const NAMES: [&'static str; 2] = ["cpu", "gpu"];
 }
 
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Device::Cpu => f.write_str("cpu"),
+            Device::Gpu => f.write_str("gpu"),
         }
     }
 }
@@ -33,6 +37,7 @@ impl FromStr for Device {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu),
+            "gpu" => Ok(Device::Gpu),
             other => Err(format!(
                 "unknown device `{other}`: expected one of {}",
                 Device::NAMES.join(", ")

@@ -32,5 +32,6 @@ pub use tensors::Tensors;
 pub fn build(device: Device, spec: NetSpec) -> Result<Box<dyn Network>, ModelError> {
     match device {
         Device::Cpu => Ok(Box::new(cpu::CpuNetwork::new(spec)?)),
+        Device::Gpu => Ok(Box::new(gpu::GpuNetwork::new(spec)?)),
     }
 }

@@ -13,7 +13,9 @@ use dfdx::tensor_ops::{BroadcastTo, ReshapeTo, TryMatMul};
 use super::ops::{
     try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, RunningStats, Shape4,
 };
-use crate::model::config::{Activation, ConvLayer, Distance, Loss, ModelConfig};
+use crate::model::config::{
+    Activation, ConvLayer, Distance, Loss, ModelConfig, BN_EPS, BN_MOMENTUM,
+};
 use crate::model::device::Device;
 use crate::model::error::ModelError;
 use crate::model::layout::{self, ParamKind};
@@ -21,10 +23,6 @@ use crate::model::layout::{self, ParamKind};
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;
 
-/// Keras' batch-norm defaults: running statistics keep 99% of their value per step.
-const BN_MOMENTUM: f32 = 0.99;
-/// Keras' batch-norm epsilon.
-const BN_EPS: f32 = 1e-3;
 
 /// One trainable tensor.
 #[derive(Debug, Clone)]
@@ -257,7 +255,7 @@ impl SiameseNet {
     ) -> Result<Tensor<(usize, usize), f32, Cpu, T>, ModelError> {
         let train = train_stats.is_some();
         let n = x.shape().0;
-        let rates = self.dropout_rates();
+        let rates = self.config.dropout_rates();
         for (i, layer) in self.config.conv.iter().enumerate() {
             let bn = self.bn_first.map(|_| match train_stats.as_deref_mut() {
                 Some(stats) => BatchNormMode::Train {
@@ -323,25 +321,6 @@ impl SiameseNet {
             y = y.dropout(p);
         }
         Ok(y)
-    }
-
-    /// The seed's decreasing dropout: `first` after layer 0, minus `step` per layer, never
-    /// below `last`, and `last` after the dense layer. One entry per conv layer plus one.
-    fn dropout_rates(&self) -> Vec<Option<f64>> {
-        let layers = self.config.conv.len() + 1;
-        match self.config.dropout {
-            None => vec![None; layers],
-            Some(d) => (0..layers)
-                .map(|i| {
-                    let rate = if i + 1 == layers {
-                        d.last
-                    } else {
-                        (d.first - d.step * i as f64).max(d.last)
-                    };
-                    (rate > 0.0).then_some(rate)
-                })
-                .collect(),
-        }
     }
 }
 

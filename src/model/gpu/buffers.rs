@@ -64,6 +64,27 @@ impl Tensor {
         Ok(Self { buffer, len })
     }
 
+    /// Replaces the first values with `data`, in queue order: work submitted after this
+    /// sees them.
+    ///
+    /// # Panics
+    /// When `data` is longer than the tensor (a caller's bug).
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) {
+        self.write_at(gpu, 0, data);
+    }
+
+    /// Replaces the values from value `at` on with `data`.
+    ///
+    /// # Panics
+    /// When `data` runs past the tensor's end (a caller's bug).
+    pub fn write_at(&self, gpu: &Gpu, at: usize, data: &[f32]) {
+        assert!(at + data.len() <= self.len, "a write stays inside the tensor");
+        if !data.is_empty() {
+            gpu.queue
+                .write_buffer(&self.buffer, bytes(at), bytemuck::cast_slice(data));
+        }
+    }
+
     /// The values, copied back to the host once the queue has run what was submitted.
     ///
     /// # Errors

@@ -6,6 +6,7 @@
 //! adapter, and the error says what to install.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use wgpu::{Backends, DeviceType, Instance, InstanceDescriptor, Limits};
 
@@ -213,6 +214,40 @@ impl Gpu {
             adapter: summary,
             limits,
         })
+    }
+
+    /// The device every network of this process shares, opened on first use: one device
+    /// keeps one queue, and opening one takes a while on some drivers.
+    ///
+    /// # Errors
+    /// As [`Gpu::open`]; a failed open is retried on the next call.
+    pub fn shared() -> Result<Self, GpuError> {
+        static SHARED: Mutex<Option<Gpu>> = Mutex::new(None);
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(gpu) = shared.as_ref() {
+            return Ok(gpu.clone());
+        }
+        let gpu = Self::open()?;
+        *shared = Some(gpu.clone());
+        Ok(gpu)
+    }
+
+    /// Runs `work` (buffer creation, encoding, submission) with the device's validation and
+    /// out-of-memory errors caught and returned, naming `op`, instead of reaching wgpu's
+    /// default handler, which panics.
+    ///
+    /// # Errors
+    /// [`GpuError::Kernel`] with the device's first error.
+    pub fn checked<T>(&self, op: &'static str, work: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = work();
+        let invalid = pollster::block_on(validation.pop());
+        let exhausted = pollster::block_on(memory.pop());
+        match invalid.or(exhausted) {
+            Some(source) => Err(GpuError::Kernel { op, source }),
+            None => Ok(out),
+        }
     }
 
     /// Refuses a binding over the adapter's limit, naming the tensor.

@@ -1,7 +1,8 @@
 //! The GPU backend's parts: wgpu on Vulkan with twinflow's own WGSL compute shaders, each
 //! `.wgsl` file beside the Rust that loads it. [`context`] finds adapters and opens a
 //! device, [`buffers`] holds f32 tensors on it, and each op is a kernel compiled once
-//! ([`matmul`], [`activation`], [`conv`], [`pool`], [`batch_norm`], [`optimizer`], [`head`], [`bias`], [`dropout`]). Every op is checked against the CPU backend's on the same inputs
+//! ([`matmul`], [`activation`], [`conv`], [`pool`], [`batch_norm`], [`optimizer`], [`head`], [`bias`], [`dropout`]);
+//! [`network`] chains them into the backend's [`crate::model::Network`]. Every op is checked against the CPU backend's on the same inputs
 //! ([`tests`] runs on any Vulkan device, Mesa's software lavapipe included).
 
 pub mod activation;
@@ -14,6 +15,7 @@ pub mod dropout;
 pub mod head;
 pub mod kernel;
 pub mod matmul;
+pub mod network;
 pub mod optimizer;
 pub mod pool;
 
@@ -21,3 +23,4 @@ pub mod pool;
 mod tests;
 
 pub use context::{adapters, AdapterSummary, Gpu, GpuError};
+pub use network::GpuNetwork;

@@ -42,7 +42,7 @@ pub enum BenchCommand {
         /// Also time the same model in Keras with this Python (it needs tensorflow-cpu).
         #[arg(long, value_name = "PYTHON")]
         keras: Option<PathBuf>,
-        /// The backend to time (`cpu`).
+        /// The backend to time (`cpu` or `gpu`).
         #[arg(long, default_value = "cpu")]
         device: Device,
     },

@@ -19,7 +19,7 @@ pub struct EmbedArgs {
     /// A finished training run (e.g. `runs/paper-1`).
     #[arg(long)]
     pub run: PathBuf,
-    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// A folder of images (searched recursively for .jpg, .jpeg and .png).

@@ -25,7 +25,7 @@ pub struct EvalArgs {
     /// A finished training run (e.g. `runs/paper-1`).
     #[arg(long)]
     pub run: PathBuf,
-    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).

@@ -33,7 +33,7 @@ pub struct OneShotArgs {
     /// A finished training run (e.g. `runs/paper-1`); `oneshot.json` is written into it.
     #[arg(long)]
     pub run: PathBuf,
-    /// The backend to score on (`cpu`); overrides the run's own `device` without editing it.
+    /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
     /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.

@@ -26,7 +26,7 @@ pub struct RunArgs {
     /// The LFW-a folder (holding `lfw2/` and the pairs files); overrides the RON's `data.root`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
-    /// Train on this backend (`cpu`) instead of the pipeline's `device`; with `--resume`, an
+    /// Train on this backend (`cpu` or `gpu`) instead of the pipeline's `device`; with `--resume`, an
     /// override that leaves the run's pipeline as it is.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
@@ -182,10 +182,11 @@ fn run_name(file: &Path) -> String {
 
 fn print_training(t: &crate::train::session::TrainSummary) {
     println!(
-        "\ntrained {} parameters for {} epoch(s){}; best epoch {}",
+        "\ntrained {} parameters for {} epoch(s){} on {}; best epoch {}",
         t.parameters,
         t.epochs,
         if t.stopped_early { " (early stop)" } else { "" },
+        t.device,
         // Counted from 1 like the epoch total; the summary keeps metrics.csv's 0-based index.
         t.best_epoch.map_or("-".into(), |b| (b + 1).to_string())
     );

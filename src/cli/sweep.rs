@@ -40,7 +40,7 @@ pub struct SweepArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Train every run on this backend (`cpu`) instead of each pipeline's `device`.
+    /// Train every run on this backend (`cpu` or `gpu`) instead of each pipeline's `device`.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
 }

@@ -79,6 +79,10 @@ pub trait Network: Send {
     /// Number of trainable values.
     fn parameter_count(&self) -> usize;
 
+    /// Where the network runs, for people: `cpu`, or `gpu: ` and the adapter's name and
+    /// limits. Run folders record it.
+    fn device_label(&self) -> String;
+
     /// One optimizer step on a batch of pairs: each twin's pixels are `pairs * height *
     /// width` floats in [0, 1]; `labels` are 1 for a same pair and 0 for a different one.
     ///

@@ -25,6 +25,23 @@ pub use head::Head;
 pub use optimizer::OptimizerConfig;
 pub use tensors::Tensors;
 
+/// Checks that `device` can be used, before any long work starts: on the GPU, that a
+/// Vulkan adapter exists and opens.
+///
+/// # Errors
+/// What is missing (for the GPU: which driver to install).
+pub fn probe(device: Device) -> Result<(), ModelError> {
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Gpu => gpu::Gpu::shared()
+            .map(drop)
+            .map_err(|e| ModelError::Device {
+                device,
+                source: Box::new(e),
+            }),
+    }
+}
+
 /// Builds a network on `device`.
 ///
 /// # Errors

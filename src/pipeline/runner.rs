@@ -122,6 +122,11 @@ impl RunOutcome {
 
 /// The body of [`run`]: fills `outcome` chain by chain.
 fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Result<(), RunError> {
+    if matches!(plan.end, End::Train(_)) {
+        // A missing GPU driver is said before the data is scanned or cached.
+        crate::model::probe(settings.device.unwrap_or(plan.pipeline.device))
+            .map_err(SessionError::from)?;
+    }
     let prepared = prepare(plan, &settings.data_root)?;
     let entries = images_of(plan, &prepared);
     let Some(pair_batch) = &plan.pair_batch else {

@@ -110,6 +110,21 @@ impl RunDir {
         Ok(path)
     }
 
+    /// Appends `line` and a newline to `name` in the folder, creating it if needed.
+    ///
+    /// # Errors
+    /// I/O failures, naming the file.
+    pub fn append(&self, name: &str, line: &str) -> Result<(), RunDirError> {
+        use std::io::Write;
+        let path = self.path.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path, "open"))?;
+        writeln!(file, "{line}").map_err(io(&path, "write"))
+    }
+
     /// Saves the last weights, optimizer state, loop state and metrics (CSV and JSON).
     ///
     /// # Errors

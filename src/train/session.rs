@@ -54,6 +54,10 @@ pub struct TrainSummary {
     /// Mean loss (without L2) of the best weights on the test pairs.
     #[serde(default)]
     pub test_loss: f64,
+    /// Where this invocation trained (`cpu`, or `gpu: ` and the adapter); every
+    /// invocation's is in the run folder's `devices.log`.
+    #[serde(default)]
+    pub device: String,
     /// Wall time of this invocation: training (from where a resume started) and evaluation.
     #[serde(default)]
     pub seconds: f64,
@@ -127,6 +131,12 @@ pub fn train(
     };
     let mut net = build(recipe.device, spec)?;
     let (run, state) = open_run(recipe.stage, start, net.as_mut())?;
+    // Each invocation says where it trained: a run may move between devices on resume.
+    let device = net.device_label();
+    run.append(
+        "devices.log",
+        &format!("from epoch {}: {device}", state.epochs_done),
+    )?;
     let parameters = net.parameter_count();
     let refresher = source.mining_board().map(|board| {
         Refresher::new(
@@ -217,6 +227,7 @@ fn summarise(
         evaluation,
         val_loss: scored.val_loss,
         test_loss: scored.test_loss,
+        device: net.device_label(),
         seconds: started.elapsed().as_secs_f64(),
         plots,
         report: Some(report),

@@ -80,6 +80,11 @@ impl Network for CpuNetwork {
         self.net.parameter_count()
     }
 
+    fn device_label(&self) -> String {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        format!("cpu ({threads} threads)")
+    }
+
     fn train_step(
         &mut self,
         left: &[f32],

@@ -23,7 +23,6 @@ use crate::model::layout::{self, ParamKind};
 /// A flat parameter tensor.
 pub type Flat = Tensor<(usize,), f32, Cpu>;
 
-
 /// One trainable tensor.
 #[derive(Debug, Clone)]
 pub struct Param {

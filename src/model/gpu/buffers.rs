@@ -78,7 +78,10 @@ impl Tensor {
     /// # Panics
     /// When `data` runs past the tensor's end (a caller's bug).
     pub fn write_at(&self, gpu: &Gpu, at: usize, data: &[f32]) {
-        assert!(at + data.len() <= self.len, "a write stays inside the tensor");
+        assert!(
+            at + data.len() <= self.len,
+            "a write stays inside the tensor"
+        );
         if !data.is_empty() {
             gpu.queue
                 .write_buffer(&self.buffer, bytes(at), bytemuck::cast_slice(data));

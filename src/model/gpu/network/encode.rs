@@ -308,7 +308,13 @@ impl Kernels {
     }
 
     /// Moves `average` towards `live`: every parameter and running statistic.
-    pub fn average(&self, enc: &mut wgpu::CommandEncoder, decay: f32, average: &WeightSet, live: &WeightSet) {
+    pub fn average(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        decay: f32,
+        average: &WeightSet,
+        live: &WeightSet,
+    ) {
         let pairs = average
             .params
             .iter()

@@ -25,7 +25,7 @@ use crate::model::device::Device;
 use crate::model::error::ModelError;
 use crate::model::tensors::Tensors;
 use encode::{Kernels, Moments, WeightSet};
-use params::Slots;
+use params::{HostWeights, Slots};
 use pass::Pass;
 
 /// Images per inference pass: evaluation and embedding run in chunks of this many, which
@@ -71,15 +71,20 @@ impl GpuNetwork {
             spec.input,
             spec.seed,
         );
-        let running = slots.initial_running();
+        let host = HostWeights {
+            params: values,
+            running: slots.initial_running(),
+        };
         let built = gpu.checked("building the network", || -> Result<_, GpuError> {
             let kernels = Kernels::new(&gpu)?;
-            let live = upload(&gpu, &slots, &values, &running)?;
+            let live = upload(&gpu, &slots, &host)?;
             let zeros = |what: &str| -> Result<Vec<Tensor>, GpuError> {
                 slots
                     .slots
                     .iter()
-                    .map(|s| Tensor::zeros(&gpu, &format!("{what} of {}", s.members[0].name), s.len))
+                    .map(|s| {
+                        Tensor::zeros(&gpu, &format!("{what} of {}", s.members[0].name), s.len)
+                    })
                     .collect()
             };
             let moments = Moments {
@@ -102,11 +107,6 @@ impl GpuNetwork {
             train_pass: None,
             infer_pass: None,
         })
-    }
-
-    /// The adapter the network runs on.
-    pub fn adapter(&self) -> &super::AdapterSummary {
-        &self.gpu.adapter
     }
 
     /// A pass of `images` images, reused while the size and mode stay the same.
@@ -176,20 +176,17 @@ impl GpuNetwork {
 }
 
 /// Copies host values into a new weight set.
-fn upload(
-    gpu: &Gpu,
-    slots: &Slots,
-    params: &[Vec<f32>],
-    running: &[Vec<f32>],
-) -> Result<WeightSet, GpuError> {
+fn upload(gpu: &Gpu, slots: &Slots, host: &HostWeights) -> Result<WeightSet, GpuError> {
     let named = |k: usize| slots.slots[k].members[0].name.clone();
     Ok(WeightSet {
-        params: params
+        params: host
+            .params
             .iter()
             .enumerate()
             .map(|(k, v)| Tensor::from_host(gpu, &named(k), v))
             .collect::<Result<_, _>>()?,
-        running: running
+        running: host
+            .running
             .iter()
             .enumerate()
             .map(|(i, v)| Tensor::from_host(gpu, &format!("conv{i}'s running statistics"), v))
@@ -198,21 +195,26 @@ fn upload(
 }
 
 /// Overwrites a weight set's values.
-fn overwrite(gpu: &Gpu, set: &WeightSet, params: &[Vec<f32>], running: &[Vec<f32>]) {
-    for (t, v) in set.params.iter().zip(params) {
+fn overwrite(gpu: &Gpu, set: &WeightSet, host: &HostWeights) {
+    for (t, v) in set.params.iter().zip(&host.params) {
         t.write(gpu, v);
     }
-    for (t, v) in set.running.iter().zip(running) {
+    for (t, v) in set.running.iter().zip(&host.running) {
         t.write(gpu, v);
     }
 }
 
 /// A weight set's values on the host.
-fn download(gpu: &Gpu, set: &WeightSet) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), GpuError> {
+fn download(gpu: &Gpu, set: &WeightSet) -> Result<HostWeights, GpuError> {
     let read = |ts: &[Tensor]| -> Result<Vec<Vec<f32>>, GpuError> {
-        ts.iter().map(|t| t.read(gpu, "reading the weights")).collect()
+        ts.iter()
+            .map(|t| t.read(gpu, "reading the weights"))
+            .collect()
     };
-    Ok((read(&set.params)?, read(&set.running)?))
+    Ok(HostWeights {
+        params: read(&set.params)?,
+        running: read(&set.running)?,
+    })
 }
 
 fn encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
@@ -245,6 +247,10 @@ impl Network for GpuNetwork {
         self.slots.parameter_count()
     }
 
+    fn device_label(&self) -> String {
+        format!("gpu: {}", self.gpu.adapter)
+    }
+
     fn train_step(
         &mut self,
         left: &[f32],
@@ -271,10 +277,7 @@ impl Network for GpuNetwork {
         })
         .map_err(gpu_err)?;
         let t1 = Instant::now();
-        let per_pair = pass
-            .per_pair
-            .read(gpu, "a train step")
-            .map_err(gpu_err)?;
+        let per_pair = pass.per_pair.read(gpu, "a train step").map_err(gpu_err)?;
         let t2 = Instant::now();
         self.step += 1;
         let (loss, scores) = summarise(&per_pair);
@@ -304,7 +307,10 @@ impl Network for GpuNetwork {
         let (mut total, mut scores) = (0.0, Vec::with_capacity(pairs));
         for start in (0..pairs).step_by(chunk) {
             let end = (start + chunk).min(pairs);
-            let (l, r) = (&left[start * per..end * per], &right[start * per..end * per]);
+            let (l, r) = (
+                &left[start * per..end * per],
+                &right[start * per..end * per],
+            );
             let (loss, s) = self.score_chunk(weights, (l, r, &labels[start..end]))?;
             total += loss;
             scores.extend(s);
@@ -351,10 +357,10 @@ impl Network for GpuNetwork {
     }
 
     fn start_average(&mut self) -> Result<(), ModelError> {
-        let (params, running) = download(&self.gpu, &self.live).map_err(gpu_err)?;
+        let host = download(&self.gpu, &self.live).map_err(gpu_err)?;
         let gpu = &self.gpu;
         let set = gpu
-            .checked("starting the average", || upload(gpu, &self.slots, &params, &running))
+            .checked("starting the average", || upload(gpu, &self.slots, &host))
             .and_then(|r| r)
             .map_err(gpu_err)?;
         self.average = Some(set);
@@ -373,22 +379,20 @@ impl Network for GpuNetwork {
     }
 
     fn weights(&self, which: Weights) -> Result<Tensors, ModelError> {
-        let (params, running) = download(&self.gpu, self.set(which)?).map_err(gpu_err)?;
-        Ok(self.slots.to_tensors(&params, &running))
+        let host = download(&self.gpu, self.set(which)?).map_err(gpu_err)?;
+        Ok(self.slots.to_tensors(&host))
     }
 
     fn set_weights(&mut self, which: Weights, tensors: &Tensors) -> Result<(), ModelError> {
-        let (params, running) = self.slots.load(tensors)?;
+        let host = self.slots.load(tensors)?;
         let gpu = &self.gpu;
         match which {
-            Weights::Live => overwrite(gpu, &self.live, &params, &running),
+            Weights::Live => overwrite(gpu, &self.live, &host),
             Weights::Average => match &self.average {
-                Some(set) => overwrite(gpu, set, &params, &running),
+                Some(set) => overwrite(gpu, set, &host),
                 None => {
                     let set = gpu
-                        .checked("loading the average", || {
-                            upload(gpu, &self.slots, &params, &running)
-                        })
+                        .checked("loading the average", || upload(gpu, &self.slots, &host))
                         .and_then(|r| r)
                         .map_err(gpu_err)?;
                     self.average = Some(set);

@@ -14,6 +14,16 @@ use crate::model::error::ModelError;
 use crate::model::layout::{self, is_running, running_name, ParamKind};
 use crate::model::tensors::Tensors;
 
+/// A weight set's values on the host: per slot, and batch norm's running statistics per
+/// layer (means, then variances).
+#[derive(Debug, Clone)]
+pub(super) struct HostWeights {
+    /// Per slot.
+    pub params: Vec<Vec<f32>>,
+    /// Per conv layer with batch norm.
+    pub running: Vec<Vec<f32>>,
+}
+
 /// One layout parameter inside a slot.
 #[derive(Debug, Clone)]
 pub(super) struct Member {
@@ -141,9 +151,9 @@ impl Slots {
     }
 
     /// Named host tensors in layout order from the slots' and running statistics' values.
-    pub fn to_tensors(&self, params: &[Vec<f32>], running: &[Vec<f32>]) -> Tensors {
-        let mut out = self.split("", params);
-        for (i, stats) in running.iter().enumerate() {
+    pub fn to_tensors(&self, host: &HostWeights) -> Tensors {
+        let mut out = self.split("", &host.params);
+        for (i, stats) in host.running.iter().enumerate() {
             let c = stats.len() / 2;
             out.push((running_name(i, 0), vec![c], stats[..c].to_vec()));
             out.push((running_name(i, 1), vec![c], stats[c..].to_vec()));
@@ -178,9 +188,9 @@ impl Slots {
             let mut v = Vec::with_capacity(slot.len);
             for m in &slot.members {
                 let name = format!("{prefix}{}", m.name);
-                let (shape, data) = by_name.get(name.as_str()).ok_or_else(|| mismatch(
-                    format!("no tensor {name}"),
-                ))?;
+                let (shape, data) = by_name
+                    .get(name.as_str())
+                    .ok_or_else(|| mismatch(format!("no tensor {name}")))?;
                 if **shape != m.shape || data.len() != m.len {
                     return Err(mismatch(format!(
                         "{name} is {shape:?} in the file, {:?} in the network",
@@ -200,7 +210,7 @@ impl Slots {
     ///
     /// # Errors
     /// [`ModelError::Mismatch`] naming the tensor.
-    pub fn load(&self, tensors: &Tensors) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), ModelError> {
+    pub fn load(&self, tensors: &Tensors) -> Result<HostWeights, ModelError> {
         let params = self.gather("", tensors)?;
         let members: usize = self.slots.iter().map(|s| s.members.len()).sum();
         let trainable = tensors.iter().filter(|(n, _, _)| !is_running(n)).count();
@@ -222,7 +232,7 @@ impl Slots {
             }
             running.push(v);
         }
-        Ok((params, running))
+        Ok(HostWeights { params, running })
     }
 }
 

@@ -169,7 +169,8 @@ impl Pass {
                 None => None,
             };
             let grads = if train {
-                let grad = |what: &str, len: usize| zeros(format!("conv{i}'s {what} gradient"), len);
+                let grad =
+                    |what: &str, len: usize| zeros(format!("conv{i}'s {what} gradient"), len);
                 Some(BlockGrads {
                     out: grad("output", out_len)?,
                     relu: rate.map(|_| grad("relu", out_len)).transpose()?,
@@ -203,7 +204,8 @@ impl Pass {
                 .transpose()?,
             rate,
             grads: if train {
-                let grad = |what: &str| zeros(format!("the dense layer's {what} gradient"), embeddings);
+                let grad =
+                    |what: &str| zeros(format!("the dense layer's {what} gradient"), embeddings);
                 Some((
                     rate.map(|_| grad("activation")).transpose()?,
                     grad("pre-activation")?,

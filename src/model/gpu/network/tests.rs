@@ -61,7 +61,10 @@ fn worst(a: &Tensors, b: &Tensors) -> (f32, String) {
     for ((name, sa, va), (nb, sb, vb)) in a.iter().zip(b) {
         assert_eq!((name, sa), (nb, sb), "the same layout");
         let scale = vb.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let diff = va.iter().zip(vb).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        let diff = va
+            .iter()
+            .zip(vb)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
         if diff / scale > out.0 {
             out = (diff / scale, name.clone());
         }
@@ -121,7 +124,10 @@ fn twenty_gpu_steps_track_the_cpu_losses_within_1e_3() {
                 want.loss
             );
             for (g, w) in got.scores.iter().zip(&want.scores) {
-                assert!((g - w).abs() <= 1e-3 * w.abs().max(1.0), "scores {g} vs {w}");
+                assert!(
+                    (g - w).abs() <= 1e-3 * w.abs().max(1.0),
+                    "scores {g} vs {w}"
+                );
             }
         }
         // The weights are not compared: a conv bias before batch norm has a gradient of
@@ -160,7 +166,10 @@ fn inference_and_the_weight_average_match_the_cpu() {
         let (l, r, y) = batch(67, 2);
         let (want_loss, want) = cpu.evaluate(which, &l, &r, &y).expect("cpu");
         let (got_loss, got) = gpu.evaluate(which, &l, &r, &y).expect("gpu");
-        assert!(relative(got_loss, want_loss) <= 1e-4, "{got_loss} vs {want_loss}");
+        assert!(
+            relative(got_loss, want_loss) <= 1e-4,
+            "{got_loss} vs {want_loss}"
+        );
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() <= 1e-4, "scores {g} vs {w}");
         }
@@ -214,11 +223,15 @@ fn weights_and_optimizer_state_move_between_the_backends_both_ways() {
     assert!(err <= 1e-4, "{name} differs by {err}");
     let mut state = cpu.optimizer_state().expect("cpu state");
     state.tensors.retain(|(n, _, _)| !n.starts_with("m2/"));
-    let err = back.set_optimizer_state(&state).expect_err("a missing buffer");
+    let err = back
+        .set_optimizer_state(&state)
+        .expect_err("a missing buffer");
     assert!(err.to_string().contains("m2/conv0.weight"), "{err}");
     let mut weights = cpu.weights(Weights::Live).expect("w");
     weights[0].1 = vec![1, 2];
-    let err = back.set_weights(Weights::Live, &weights).expect_err("a misshapen kernel");
+    let err = back
+        .set_weights(Weights::Live, &weights)
+        .expect_err("a misshapen kernel");
     assert!(err.to_string().contains("conv0.weight"), "{err}");
 }
 

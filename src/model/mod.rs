@@ -8,6 +8,7 @@ pub mod config;
 pub mod cpu;
 pub mod device;
 pub mod error;
+pub mod flops;
 pub mod gpu;
 pub mod head;
 pub mod layout;

@@ -57,7 +57,7 @@ pub struct Step {
     /// One score per pair; higher means more likely the same person.
     pub scores: Vec<f32>,
     /// Time per phase of the step, where the backend can tell (for `bench train`).
-    pub phases: Vec<(&'static str, Duration)>,
+    pub phases: Vec<(String, Duration)>,
 }
 
 /// An optimizer's state: steps taken and its moment buffers, named `m1/<param>` and so on.
@@ -97,6 +97,11 @@ pub trait Network: Send {
 
     /// Optimizer steps taken so far (counted across resumes).
     fn steps(&self) -> u64;
+
+    /// Times each op group of later train steps on its own, in [`Step::phases`], where the
+    /// backend can (the GPU then waits after each group, so steps run slower). For
+    /// `bench train --profile`; the CPU reports its phases always and ignores this.
+    fn set_profiling(&mut self, _on: bool) {}
 
     /// The mean loss (without penalties) and the scores of pairs, without gradients or
     /// dropout, with batch norm's running statistics.

@@ -52,6 +52,10 @@ pub struct TrainBench {
     /// measured peak of this 2-core machine class: 340 with AVX-512, 175 with AVX2 only.
     #[arg(long)]
     peak: Option<f64>,
+    /// Time each op group of a GPU step on its own and list them, slowest first (the GPU
+    /// waits after each group, so the step itself runs slower).
+    #[arg(long)]
+    profile: bool,
     /// Also time the seed's model in Keras with this Python (it needs tensorflow-cpu).
     #[arg(long, value_name = "PYTHON")]
     keras: Option<PathBuf>,
@@ -104,6 +108,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("building the network on the {device}"))?;
         if device != Device::Cpu {
             println!("# {}", net.device_label());
+            net.set_profiling(bench.profile);
         }
         for &batch in &bench.batches {
             let timing = time_steps(net.as_mut(), batch, bench.steps)?;
@@ -118,17 +123,24 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 .find(|r| r.device == Device::Cpu && r.batch == batch)
                 .map(|r| batch as f64 / r.timing.total);
             let ratio = cpu.map_or("1.00x".into(), |c| format!("{:.2}x", rate / c));
-            let phases: Vec<String> = timing
-                .phases
-                .iter()
-                .map(|(name, s)| format!("{name} {s:.3}"))
-                .collect();
+            let profiled = bench.profile && device != Device::Cpu;
+            let phases: Vec<String> = match profiled {
+                true => vec!["profiled below".into()],
+                false => timing
+                    .phases
+                    .iter()
+                    .map(|(name, s)| format!("{name} {s:.3}"))
+                    .collect(),
+            };
             println!(
                 "{:<6} {batch:>6} {:>9.4} {rate:>10.1} {gflops:>10.1} {of_peak:>8} {ratio:>8}  {}",
                 device.to_string(),
                 timing.total,
                 phases.join(", ")
             );
+            if profiled {
+                print_profile(&timing);
+            }
             rows.push(Row {
                 device,
                 batch,
@@ -158,6 +170,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A profiled step's op groups, slowest first, with their share of the step.
+fn print_profile(timing: &Timing) {
+    let total: f64 = timing.phases.iter().map(|(_, s)| s).sum();
+    let mut phases = timing.phases.clone();
+    phases.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (name, s) in phases {
+        println!(
+            "    {name:<28} {s:>9.4} s {:>6.1}%",
+            100.0 * s / total.max(1e-12)
+        );
+    }
+}
+
 /// The command line that reruns this benchmark.
 fn reproduce(bench: &TrainBench, devices: &[Device]) -> String {
     let mut line = String::from("cargo run --release -- bench train");
@@ -171,6 +196,9 @@ fn reproduce(bench: &TrainBench, devices: &[Device]) -> String {
         line.push_str(&format!(" --batch {b}"));
     }
     line.push_str(&format!(" --steps {}", bench.steps));
+    if bench.profile {
+        line.push_str(" --profile");
+    }
     for (flag, python) in [("keras", &bench.keras), ("torch", &bench.torch)] {
         if let Some(p) = python {
             line.push_str(&format!(" --{flag} {}", p.display()));
@@ -219,7 +247,7 @@ fn default_peak() -> f64 {
 /// Mean seconds per step, in total and per phase the backend reports.
 struct Timing {
     total: f64,
-    phases: Vec<(&'static str, f64)>,
+    phases: Vec<(String, f64)>,
 }
 
 fn time_steps(
@@ -234,7 +262,7 @@ fn time_steps(
     let right: Vec<f32> = (0..n).map(|_| rng.gen()).collect();
     let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
     let mut total = Duration::ZERO;
-    let mut phases: Vec<(&'static str, Duration)> = Vec::new();
+    let mut phases: Vec<(String, Duration)> = Vec::new();
     for step in 0..=steps {
         let t0 = Instant::now();
         let out = net.train_step(&left, &right, &labels)?;

@@ -102,9 +102,9 @@ impl Network for CpuNetwork {
             loss: out.data_loss,
             scores: out.scores,
             phases: vec![
-                ("forward", t1 - t0),
-                ("backward", t2 - t1),
-                ("update", t3 - t2),
+                ("forward".into(), t1 - t0),
+                ("backward".into(), t2 - t1),
+                ("update".into(), t3 - t2),
             ],
         })
     }

@@ -94,7 +94,7 @@ impl BatchNorm {
             "stats",
             &buffers,
             &per_channel,
-            Dispatch::Values(shape.channels),
+            Dispatch::Groups(shape.channels),
         );
         let len = shape.len();
         let params = shape.params(len, train);
@@ -127,7 +127,7 @@ impl BatchNorm {
             "param_grad",
             &buffers,
             &per_channel,
-            Dispatch::Values(shape.channels),
+            Dispatch::Groups(shape.channels),
         );
         // The input gradient reads dgamma and dbeta where the forward pass keeps the running
         // statistics (binding 4), so the layout stays one for all entry points.

@@ -1,8 +1,7 @@
 // Per-channel batch normalisation of NCHW values (Keras 3: biased batch variance, running
 // statistics moved by `momentum`, `eps` added to the variance), and its gradients.
-// Per-channel sums run in one invocation per channel, in one fixed order (naive first:
-// workgroup reductions come once this is measured); elementwise steps take one invocation
-// per value. No atomics, so results repeat on one adapter.
+// Per-channel sums run one workgroup per channel in a fixed order; elementwise steps take
+// one invocation per value. No atomics, so results repeat on one adapter.
 
 struct Params {
     // Values the entry point writes (one invocation each).
@@ -42,43 +41,67 @@ fn channel_of(at: u32) -> u32 {
     return (at / p.plane) % p.channels;
 }
 
-// Per channel: the statistics to normalise with (the batch's, updating the running ones, in
-// training; the running ones in inference).
+// Threads of a per-channel workgroup: each sums a strided share of the channel's values in
+// a fixed order, and the workgroup adds the shares in a fixed tree (repeatable, no atomics).
+const REDUCE: u32 = 256u;
+var<workgroup> shares: array<f32, 256>;
+
+// The workgroup's total of `mine` over its threads, in a fixed order; every thread gets it.
+fn workgroup_sum(mine: f32, lid: u32) -> f32 {
+    shares[lid] = mine;
+    workgroupBarrier();
+    for (var half = REDUCE / 2u; half > 0u; half = half / 2u) {
+        if (lid < half) {
+            shares[lid] = shares[lid] + shares[lid + half];
+        }
+        workgroupBarrier();
+    }
+    let total = shares[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Where the t-th value of channel c sits.
+fn at_of(c: u32, t: u32) -> u32 {
+    return ((t / p.plane) * p.channels + c) * p.plane + t % p.plane;
+}
+
+// Per channel, one workgroup each: the statistics to normalise with (the batch's, updating
+// the running ones, in training; the running ones in inference).
 @compute @workgroup_size(256, 1, 1)
-fn stats(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = index(gid);
+fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
     if (c >= p.channels) {
         return;
     }
     let eps = bitcast<f32>(p.eps);
     if (p.train == 0u) {
-        stat[c] = running[c];
-        stat[p.channels + c] = 1.0 / sqrt(running[p.channels + c] + eps);
+        if (lid == 0u) {
+            stat[c] = running[c];
+            stat[p.channels + c] = 1.0 / sqrt(running[p.channels + c] + eps);
+        }
         return;
     }
-    let count = f32(p.batch * p.plane);
+    let values = p.batch * p.plane;
+    let count = f32(values);
     var sum = 0.0;
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let base = (n * p.channels + c) * p.plane;
-        for (var s = 0u; s < p.plane; s = s + 1u) {
-            sum = sum + a[base + s];
-        }
+    for (var t = lid; t < values; t = t + REDUCE) {
+        sum = sum + a[at_of(c, t)];
     }
-    let mean = sum / count;
+    let mean = workgroup_sum(sum, lid) / count;
     var squares = 0.0;
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let base = (n * p.channels + c) * p.plane;
-        for (var s = 0u; s < p.plane; s = s + 1u) {
-            let d = a[base + s] - mean;
-            squares = squares + d * d;
-        }
+    for (var t = lid; t < values; t = t + REDUCE) {
+        let d = a[at_of(c, t)] - mean;
+        squares = squares + d * d;
     }
-    let variance = squares / count;
-    let m = bitcast<f32>(p.momentum);
-    running[c] = m * running[c] + (1.0 - m) * mean;
-    running[p.channels + c] = m * running[p.channels + c] + (1.0 - m) * variance;
-    stat[c] = mean;
-    stat[p.channels + c] = 1.0 / sqrt(variance + eps);
+    let variance = workgroup_sum(squares, lid) / count;
+    if (lid == 0u) {
+        let m = bitcast<f32>(p.momentum);
+        running[c] = m * running[c] + (1.0 - m) * mean;
+        running[p.channels + c] = m * running[p.channels + c] + (1.0 - m) * variance;
+        stat[c] = mean;
+        stat[p.channels + c] = 1.0 / sqrt(variance + eps);
+    }
 }
 
 // Per value: xhat = (x - mean) * inv_std, y = gamma * xhat + beta.
@@ -94,25 +117,27 @@ fn normalize(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[at] = affine[c] * h + affine[p.channels + c];
 }
 
-// Per channel: dgamma = sum(gy * xhat), dbeta = sum(gy).
+// Per channel, one workgroup each: dgamma = sum(gy * xhat), dbeta = sum(gy).
 @compute @workgroup_size(256, 1, 1)
-fn param_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = index(gid);
+fn param_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
     if (c >= p.channels) {
         return;
     }
     var dgamma = 0.0;
     var dbeta = 0.0;
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let base = (n * p.channels + c) * p.plane;
-        for (var s = 0u; s < p.plane; s = s + 1u) {
-            let g = a[base + s];
-            dgamma = dgamma + g * xhat[base + s];
-            dbeta = dbeta + g;
-        }
+    for (var t = lid; t < p.batch * p.plane; t = t + REDUCE) {
+        let at = at_of(c, t);
+        let g = a[at];
+        dgamma = dgamma + g * xhat[at];
+        dbeta = dbeta + g;
     }
-    out[c] = dgamma;
-    out[p.channels + c] = dbeta;
+    let gamma_total = workgroup_sum(dgamma, lid);
+    let beta_total = workgroup_sum(dbeta, lid);
+    if (lid == 0u) {
+        out[c] = gamma_total;
+        out[p.channels + c] = beta_total;
+    }
 }
 
 // Per value: gx = gamma * inv_std * (gy - (dbeta + xhat * dgamma) / m) in training, with

@@ -3,7 +3,7 @@
 
 use super::buffers::Tensor;
 use super::context::{Gpu, GpuError};
-use super::kernel::{run_once, Access, Dispatch, Kernel, ROW_INVOCATIONS};
+use super::kernel::{run_once, Access, Dispatch, Kernel, ROW_GROUPS, ROW_INVOCATIONS};
 
 /// A convolution's geometry: input `(batch, in, height, width)`, kernel `(out, in, k, k)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,17 @@ impl ConvShape {
     }
 }
 
+/// Which gradient of a convolution to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvGrad {
+    /// By the input.
+    Input,
+    /// By the kernel.
+    Weight,
+    /// By the bias.
+    Bias,
+}
+
 /// The compiled convolution entry points.
 #[derive(Debug)]
 pub struct Conv2d {
@@ -102,23 +113,41 @@ impl Conv2d {
         (x, w, gy): (&Tensor, &Tensor, &Tensor),
         (gx, gw, gb): (Option<&Tensor>, &Tensor, &Tensor),
     ) {
-        let mut run = |entry: &str, b: &Tensor, out: &Tensor, len: usize| {
-            let params = shape.params(len);
-            let buffers = [gy, b, gy, out];
-            self.kernel.encode(
-                gpu,
-                encoder,
-                entry,
-                &buffers,
-                &params,
-                Dispatch::Values(len),
-            );
-        };
         if let Some(gx) = gx {
-            run("input_grad", w, gx, shape.input_len());
+            self.encode_grad(gpu, encoder, shape, ConvGrad::Input, (w, gy), gx);
         }
-        run("weight_grad", x, gw, shape.weight_len());
-        run("bias_grad", x, gb, shape.out_channels);
+        self.encode_grad(gpu, encoder, shape, ConvGrad::Weight, (x, gy), gw);
+        self.encode_grad(gpu, encoder, shape, ConvGrad::Bias, (x, gy), gb);
+    }
+
+    /// Records one of the three gradients into `out`: `operand` is the kernel `w` for the
+    /// input's gradient and the input `x` for the others.
+    pub fn encode_grad(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        shape: &ConvShape,
+        which: ConvGrad,
+        (operand, gy): (&Tensor, &Tensor),
+        out: &Tensor,
+    ) {
+        let (entry, len) = match which {
+            ConvGrad::Input => ("input_grad", shape.input_len()),
+            ConvGrad::Weight => ("weight_grad", shape.weight_len()),
+            ConvGrad::Bias => ("bias_grad", shape.out_channels),
+        };
+        let mut params = shape.params(len);
+        // The sums over the batch run one workgroup per value.
+        let dispatch = match which {
+            ConvGrad::Input => Dispatch::Values(len),
+            ConvGrad::Weight | ConvGrad::Bias => {
+                params[1] = ROW_GROUPS;
+                Dispatch::Groups(len)
+            }
+        };
+        let buffers = [gy, operand, gy, out];
+        self.kernel
+            .encode(gpu, encoder, entry, &buffers, &params, dispatch);
     }
 
     /// The forward pass and all three gradients of host values, run at once: for tests.

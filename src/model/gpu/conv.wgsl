@@ -1,7 +1,9 @@
 // Stride-1, unpadded 2-D convolution with a fused bias, NCHW, and its three gradients.
-// One invocation per output value; every sum runs in one fixed order (no atomics), so a
-// result repeats bit for bit on one adapter. Naive first: each invocation reads its whole
-// window from storage (tiling through workgroup memory comes once this is measured).
+// The forward pass and the input's gradient take one invocation per value they write; the
+// kernel's and bias's gradients, sums over the whole batch, one workgroup per value. Every
+// sum runs in one fixed order (no atomics), so a result repeats bit for bit on one adapter.
+// Each invocation reads its window from storage (tiling through workgroup memory comes
+// once measured on a GPU).
 
 struct Params {
     // Values the entry point writes (one invocation each).
@@ -99,47 +101,89 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[at] = acc;
 }
 
-// gw[o, c, ki, kj] = sum over (n, i, j) of gy[n, o, i, j] * x[n, c, i + ki, j + kj].
+// Threads of a reducing workgroup: the reduction entry points below run one workgroup per
+// value they write, each thread summing a strided share in a fixed order and the workgroup
+// adding the shares up in a fixed tree, so sums over a whole batch spread over the GPU and
+// still repeat bit for bit.
+const REDUCE: u32 = 256u;
+var<workgroup> shares: array<f32, 256>;
+
+// The workgroup's total of `mine` over its threads, in a fixed order; every thread gets it.
+fn workgroup_sum(mine: f32, lid: u32) -> f32 {
+    shares[lid] = mine;
+    workgroupBarrier();
+    for (var half = REDUCE / 2u; half > 0u; half = half / 2u) {
+        if (lid < half) {
+            shares[lid] = shares[lid] + shares[lid + half];
+        }
+        workgroupBarrier();
+    }
+    let total = shares[0];
+    workgroupBarrier();
+    return total;
+}
+
+// The value a reducing workgroup writes (`p.row` holds workgroups per row here).
+fn group_index(wid: vec3<u32>) -> u32 {
+    return wid.x + wid.y * p.row;
+}
+
+// gw[o, c, ki, kj] = sum over (n, i, j) of gy[n, o, i, j] * x[n, c, i + ki, j + kj]: one
+// workgroup per kernel value.
 @compute @workgroup_size(256, 1, 1)
-fn weight_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let at = index(gid);
+fn weight_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let at = group_index(wid);
+    // The whole workgroup leaves together, so no thread skips a barrier.
     if (at >= p.len) {
         return;
     }
     let oh = out_height();
     let ow = out_width();
+    let plane = oh * ow;
     let k = p.kernel;
     let kj = at % k;
     let ki = (at / k) % k;
     let ch = (at / (k * k)) % p.in_channels;
     let o = at / (k * k * p.in_channels);
+    // Each thread takes whole output rows (n, i), so its inner loop runs over contiguous
+    // values without divisions.
     var acc = 0.0;
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let g0 = (n * p.out_channels + o) * oh * ow;
-        let x0 = ((n * p.in_channels + ch) * p.height + ki) * p.width + kj;
-        for (var i = 0u; i < oh; i = i + 1u) {
-            for (var j = 0u; j < ow; j = j + 1u) {
-                acc = acc + a[g0 + i * ow + j] * b[x0 + i * p.width + j];
-            }
+    for (var row = lid; row < p.batch * oh; row = row + REDUCE) {
+        let n = row / oh;
+        let i = row % oh;
+        let g0 = (n * p.out_channels + o) * plane + i * ow;
+        let x0 = ((n * p.in_channels + ch) * p.height + ki + i) * p.width + kj;
+        for (var j = 0u; j < ow; j = j + 1u) {
+            acc = acc + a[g0 + j] * b[x0 + j];
         }
     }
-    out[at] = acc;
+    let total = workgroup_sum(acc, lid);
+    if (lid == 0u) {
+        out[at] = total;
+    }
 }
 
-// gb[o] = sum over (n, i, j) of gy[n, o, i, j].
+// gb[o] = sum over (n, i, j) of gy[n, o, i, j]: one workgroup per channel.
 @compute @workgroup_size(256, 1, 1)
-fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let o = index(gid);
+fn bias_grad(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let o = group_index(wid);
     if (o >= p.len) {
         return;
     }
     let plane = out_height() * out_width();
     var acc = 0.0;
-    for (var n = 0u; n < p.batch; n = n + 1u) {
-        let g0 = (n * p.out_channels + o) * plane;
-        for (var s = 0u; s < plane; s = s + 1u) {
-            acc = acc + a[g0 + s];
-        }
+    for (var t = lid; t < p.batch * plane; t = t + REDUCE) {
+        let n = t / plane;
+        acc = acc + a[(n * p.out_channels + o) * plane + t % plane];
     }
-    out[o] = acc;
+    let total = workgroup_sum(acc, lid);
+    if (lid == 0u) {
+        out[o] = total;
+    }
 }

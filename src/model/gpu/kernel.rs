@@ -12,8 +12,9 @@ use super::context::{Gpu, GpuError};
 
 /// Invocations per workgroup of an elementwise-style entry point.
 pub const GROUP: u32 = 256;
-/// Workgroups per row of an elementwise-style dispatch.
-const ROW_GROUPS: u32 = 32_768;
+/// Workgroups per row of a dispatch (the shaders' `params.row` for entry points that run one
+/// workgroup per value).
+pub const ROW_GROUPS: u32 = 32_768;
 /// Invocations per row of an elementwise-style dispatch (the shaders' `params.row`).
 pub const ROW_INVOCATIONS: u32 = GROUP * ROW_GROUPS;
 
@@ -31,6 +32,8 @@ pub enum Access {
 pub enum Dispatch {
     /// One invocation per value, `GROUP` per workgroup, in rows.
     Values(usize),
+    /// One workgroup per value, in rows of [`ROW_GROUPS`].
+    Groups(usize),
     /// An explicit grid of workgroups.
     Grid(u32, u32),
 }
@@ -157,6 +160,10 @@ impl Kernel {
             Dispatch::Values(n) => {
                 let groups = (n as u32).div_ceil(GROUP);
                 (groups.min(ROW_GROUPS), groups.div_ceil(ROW_GROUPS))
+            }
+            Dispatch::Groups(n) => {
+                let n = n as u32;
+                (n.min(ROW_GROUPS), n.div_ceil(ROW_GROUPS))
             }
             Dispatch::Grid(x, y) => (x, y),
         };

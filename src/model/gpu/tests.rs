@@ -152,9 +152,10 @@ fn conv2d_and_its_three_gradients_match_the_cpu_kernels() {
     let Some(gpu) = test_gpu() else { return };
     let kernel = Conv2d::new(gpu);
     // (batch, in, height, width, out, kernel): odd sizes, a 1x1 kernel, a kernel as large
-    // as the input, and one wider than tall.
+    // as the input, one wider than tall, and sums over the batch longer than a workgroup.
     for (n, c, h, w, o, k) in [
         (1, 1, 5, 5, 1, 3),
+        (5, 2, 20, 17, 3, 3),
         (3, 2, 9, 7, 5, 4),
         (2, 3, 6, 11, 4, 1),
         (2, 2, 5, 5, 3, 5),
@@ -212,7 +213,8 @@ fn batch_norm_in_training_and_inference_matches_the_cpu() {
     use crate::model::cpu::ops::RunningStats;
     let Some(gpu) = test_gpu() else { return };
     let kernel = BatchNorm::new(gpu);
-    for (n, c, h, w) in [(2, 3, 5, 7), (1, 1, 4, 4), (4, 5, 3, 3)] {
+    // The last has more values per channel than a workgroup has threads.
+    for (n, c, h, w) in [(2, 3, 5, 7), (1, 1, 4, 4), (4, 5, 3, 3), (6, 2, 11, 13)] {
         let x: Vec<f32> = random(n * c * h * w, 13)
             .iter()
             .map(|v| 3.0 * v + 1.0)

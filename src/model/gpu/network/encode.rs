@@ -6,7 +6,7 @@ use super::super::activation::Activations;
 use super::super::batch_norm::{BatchNorm, BnShape, BnTensors};
 use super::super::bias::Bias;
 use super::super::buffers::Tensor;
-use super::super::conv::Conv2d;
+use super::super::conv::{Conv2d, ConvGrad};
 use super::super::dropout::Dropout;
 use super::super::head::{HeadKernel, HeadTensors};
 use super::super::matmul::{Layout, Matmul};
@@ -15,6 +15,7 @@ use super::super::pool::MaxPool;
 use super::super::Gpu;
 use super::params::Slots;
 use super::pass::Pass;
+use super::record::Recorder;
 use crate::model::config::{Activation, BN_EPS, BN_MOMENTUM};
 use crate::model::{Head, NetSpec};
 
@@ -92,7 +93,7 @@ impl Kernels {
     /// optimizer step whose dropout masks a training pass draws.
     pub fn forward(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         (spec, slots): (&NetSpec, &Slots),
         pass: &Pass,
         set: &WeightSet,
@@ -104,7 +105,8 @@ impl Kernels {
             let (w, b) = slots.conv[i];
             let (w, b) = (&set.params[w], &set.params[b]);
             self.conv
-                .encode_forward(gpu, enc, &block.shape, (x, w, b), &block.conv);
+                .encode_forward(gpu, rec.encoder(), &block.shape, (x, w, b), &block.conv);
+            rec.mark(|| format!("conv{i} forward"));
             let mut y = &block.conv;
             if let Some(bn) = &block.bn {
                 let t = BnTensors {
@@ -115,21 +117,23 @@ impl Kernels {
                 };
                 let shape = bn_shape(pass, i);
                 self.bn
-                    .encode_forward(gpu, enc, (&shape, pass.train), &t, (y, &bn.out));
+                    .encode_forward(gpu, rec.encoder(), (&shape, pass.train), &t, (y, &bn.out));
+                rec.mark(|| format!("conv{i} batch norm"));
                 y = &bn.out;
             }
             if let (Some(planes), Some((pooled, winners))) = (block.pool_planes, &block.pool) {
                 self.pool
-                    .encode_forward(gpu, enc, planes, y, (pooled, winners));
+                    .encode_forward(gpu, rec.encoder(), planes, y, (pooled, winners));
                 y = pooled;
             }
             self.act
-                .encode_forward(gpu, enc, Activation::Relu, y, &block.relu);
+                .encode_forward(gpu, rec.encoder(), Activation::Relu, y, &block.relu);
             if let (Some(rate), Some(dropped)) = (block.rate, &block.dropped) {
                 let seed = dropout_seed(spec.seed, step, i);
                 self.dropout
-                    .encode_forward(gpu, enc, (rate, seed), &block.relu, dropped);
+                    .encode_forward(gpu, rec.encoder(), (rate, seed), &block.relu, dropped);
             }
+            rec.mark(|| format!("conv{i} pool, relu, dropout"));
             x = block.output();
         }
         let dense = &pass.dense;
@@ -137,24 +141,30 @@ impl Kernels {
         let units = spec.model.dense.units;
         let flat = x.len / pass.images;
         let dims = (pass.images, flat, units);
-        self.matmul
-            .encode(gpu, enc, (x, w, &dense.z), dims, Layout::default());
-        self.bias.encode_add(gpu, enc, b, &dense.z);
+        self.matmul.encode(
+            gpu,
+            rec.encoder(),
+            (x, w, &dense.z),
+            dims,
+            Layout::default(),
+        );
+        self.bias.encode_add(gpu, rec.encoder(), b, &dense.z);
         let activation = spec.model.dense.activation;
         self.act
-            .encode_forward(gpu, enc, activation, &dense.z, &dense.a);
+            .encode_forward(gpu, rec.encoder(), activation, &dense.z, &dense.a);
         if let (Some(rate), Some(dropped)) = (dense.rate, &dense.dropped) {
             let seed = dropout_seed(spec.seed, step, spec.model.conv.len());
             self.dropout
-                .encode_forward(gpu, enc, (rate, seed), &dense.a, dropped);
+                .encode_forward(gpu, rec.encoder(), (rate, seed), &dense.a, dropped);
         }
+        rec.mark(|| "dense forward".into());
     }
 
     /// The head on the pass's embeddings: per-pair results, the embeddings' gradient and,
     /// with `d_head`, the head's own gradient.
     pub fn head(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         (spec, slots): (&NetSpec, &Slots),
         pass: &Pass,
         set: &WeightSet,
@@ -169,14 +179,22 @@ impl Kernels {
             per_pair: &pass.per_pair,
         };
         let dims = (pass.images / 2, spec.model.dense.units);
-        self.head
-            .encode(&self.gpu, enc, &head, dims, &t, &pass.d_embeddings, d_head);
+        self.head.encode(
+            &self.gpu,
+            rec.encoder(),
+            &head,
+            dims,
+            &t,
+            &pass.d_embeddings,
+            d_head,
+        );
+        rec.mark(|| "head".into());
     }
 
     /// The backward pass from the head's [`Pass::d_embeddings`] into `moments.grads`.
     pub fn backward(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         (spec, slots): (&NetSpec, &Slots),
         pass: &Pass,
         set: &WeightSet,
@@ -193,12 +211,12 @@ impl Kernels {
         if let (Some(rate), Some(g_act)) = (dense.rate, g_act) {
             let seed = dropout_seed(spec.seed, step, spec.model.conv.len());
             self.dropout
-                .encode_backward(gpu, enc, (rate, seed), g, g_act);
+                .encode_backward(gpu, rec.encoder(), (rate, seed), g, g_act);
             g = g_act;
         }
         let activation = spec.model.dense.activation;
         self.act
-            .encode_backward(gpu, enc, activation, (&dense.a, g), g_z);
+            .encode_backward(gpu, rec.encoder(), activation, (&dense.a, g), g_z);
         let Some(last) = pass.blocks.last() else {
             return;
         };
@@ -210,26 +228,37 @@ impl Kernels {
             transpose_a: true,
             ..Layout::default()
         };
-        self.matmul
-            .encode(gpu, enc, (x, g_z, dw), (flat, n, units), transpose_a);
-        self.bias.encode_grad(gpu, enc, g_z, db);
+        self.matmul.encode(
+            gpu,
+            rec.encoder(),
+            (x, g_z, dw),
+            (flat, n, units),
+            transpose_a,
+        );
+        self.bias.encode_grad(gpu, rec.encoder(), g_z, db);
         let transpose_b = Layout {
             transpose_b: true,
             ..Layout::default()
         };
         let w = &set.params[slots.dense.0];
         if let Some(g_out) = last.grads.as_ref().map(|g| &g.out) {
-            self.matmul
-                .encode(gpu, enc, (g_z, w, g_out), (n, units, flat), transpose_b);
+            self.matmul.encode(
+                gpu,
+                rec.encoder(),
+                (g_z, w, g_out),
+                (n, units, flat),
+                transpose_b,
+            );
         }
+        rec.mark(|| "dense backward".into());
         for i in (0..pass.blocks.len()).rev() {
-            self.block_backward(enc, (spec, slots), pass, (set, grads), (i, step));
+            self.block_backward(rec, (spec, slots), pass, (set, grads), (i, step));
         }
     }
 
     fn block_backward(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         (spec, slots): (&NetSpec, &Slots),
         pass: &Pass,
         (set, grads): (&WeightSet, &[Tensor]),
@@ -242,19 +271,30 @@ impl Kernels {
         if let (Some(rate), Some(g_relu)) = (block.rate, &bg.relu) {
             let seed = dropout_seed(spec.seed, step, i);
             self.dropout
-                .encode_backward(gpu, enc, (rate, seed), g, g_relu);
+                .encode_backward(gpu, rec.encoder(), (rate, seed), g, g_relu);
             g = g_relu;
         }
-        self.act
-            .encode_backward(gpu, enc, Activation::Relu, (&block.relu, g), &bg.relu_in);
+        self.act.encode_backward(
+            gpu,
+            rec.encoder(),
+            Activation::Relu,
+            (&block.relu, g),
+            &bg.relu_in,
+        );
         g = &bg.relu_in;
         if let (Some(planes), Some((_, winners)), Some(g_in)) =
             (block.pool_planes, &block.pool, &bg.pool_in)
         {
-            self.pool
-                .encode_backward(gpu, enc, planes, (g, winners), (g_in, &self.scratch[0]));
+            self.pool.encode_backward(
+                gpu,
+                rec.encoder(),
+                planes,
+                (g, winners),
+                (g_in, &self.scratch[0]),
+            );
             g = g_in;
         }
+        rec.mark(|| format!("conv{i} dropout, relu, pool backward"));
         if let (Some(bn), Some(g_conv)) = (&block.bn, &bg.conv) {
             let t = BnTensors {
                 affine: &set.params[slots.bn[i]],
@@ -264,8 +304,15 @@ impl Kernels {
             };
             let shape = bn_shape(pass, i);
             let d_affine = &grads[slots.bn[i]];
-            self.bn
-                .encode_backward(gpu, enc, (&shape, true), &t, g, (g_conv, d_affine));
+            self.bn.encode_backward(
+                gpu,
+                rec.encoder(),
+                (&shape, true),
+                &t,
+                g,
+                (g_conv, d_affine),
+            );
+            rec.mark(|| format!("conv{i} batch norm backward"));
             g = g_conv;
         }
         let x = match i {
@@ -277,19 +324,31 @@ impl Kernels {
             _ => pass.blocks[i - 1].grads.as_ref().map(|g| &g.out),
         };
         let (w, b) = slots.conv[i];
-        self.conv.encode_backward(
+        let shape = &block.shape;
+        if let Some(g_x) = g_x {
+            let operands = (&set.params[w], g);
+            self.conv
+                .encode_grad(gpu, rec.encoder(), shape, ConvGrad::Input, operands, g_x);
+            rec.mark(|| format!("conv{i} input gradient"));
+        }
+        self.conv.encode_grad(
             gpu,
-            enc,
-            &block.shape,
-            (x, &set.params[w], g),
-            (g_x, &grads[w], &grads[b]),
+            rec.encoder(),
+            shape,
+            ConvGrad::Weight,
+            (x, g),
+            &grads[w],
         );
+        rec.mark(|| format!("conv{i} weight gradient"));
+        self.conv
+            .encode_grad(gpu, rec.encoder(), shape, ConvGrad::Bias, (x, g), &grads[b]);
+        rec.mark(|| format!("conv{i} bias gradient"));
     }
 
     /// The optimizer's step `step` on every slot.
     pub fn update(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         (spec, slots): (&NetSpec, &Slots),
         set: &WeightSet,
         moments: &Moments,
@@ -302,15 +361,20 @@ impl Kernels {
                 m1: &moments.m1[k],
                 m2: &moments.m2[k],
             };
-            self.optim
-                .encode_step(&self.gpu, enc, (&spec.optimizer, step, slot.l2), tensors);
+            self.optim.encode_step(
+                &self.gpu,
+                rec.encoder(),
+                (&spec.optimizer, step, slot.l2),
+                tensors,
+            );
         }
+        rec.mark(|| "optimizer".into());
     }
 
     /// Moves `average` towards `live`: every parameter and running statistic.
     pub fn average(
         &self,
-        enc: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         decay: f32,
         average: &WeightSet,
         live: &WeightSet,
@@ -323,7 +387,7 @@ impl Kernels {
         for (avg, w) in pairs {
             self.optim.encode_average(
                 &self.gpu,
-                enc,
+                rec.encoder(),
                 decay,
                 (avg, w),
                 (&self.scratch[0], &self.scratch[1]),

@@ -12,6 +12,7 @@
 mod encode;
 mod params;
 mod pass;
+mod record;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ use crate::model::tensors::Tensors;
 use encode::{Kernels, Moments, WeightSet};
 use params::{HostWeights, Slots};
 use pass::Pass;
+use record::Recorder;
 
 /// Images per inference pass: evaluation and embedding run in chunks of this many, which
 /// bounds the device memory they hold (batch norm uses its running statistics there, so
@@ -46,6 +48,8 @@ pub struct GpuNetwork {
     /// The training pass for the last batch size, and the inference pass.
     train_pass: Option<Pass>,
     infer_pass: Option<Pass>,
+    /// Time each op group of a train step on its own ([`Network::set_profiling`]).
+    profile: bool,
 }
 
 /// A device error as the backend seam reports it.
@@ -106,6 +110,7 @@ impl GpuNetwork {
             step: 0,
             train_pass: None,
             infer_pass: None,
+            profile: false,
         })
     }
 
@@ -164,10 +169,10 @@ impl GpuNetwork {
         let per_pair = gpu
             .checked("scoring pairs", || {
                 upload_pairs(gpu, pass, (left, right, labels));
-                let mut enc = encoder(gpu);
-                kernels.forward(&mut enc, (spec, slots), pass, set, 0);
-                kernels.head(&mut enc, (spec, slots), pass, set, None);
-                gpu.queue.submit([enc.finish()]);
+                let mut rec = Recorder::new(gpu, false);
+                kernels.forward(&mut rec, (spec, slots), pass, set, 0);
+                kernels.head(&mut rec, (spec, slots), pass, set, None);
+                rec.submit();
             })
             .and_then(|()| pass.per_pair.read(gpu, "scoring pairs"))
             .map_err(gpu_err)?;
@@ -217,13 +222,6 @@ fn download(gpu: &Gpu, set: &WeightSet) -> Result<HostWeights, GpuError> {
     })
 }
 
-fn encoder(gpu: &Gpu) -> wgpu::CommandEncoder {
-    gpu.device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("twinflow step"),
-        })
-}
-
 /// Queues the twins' pixels (left, then right) and the labels.
 fn upload_pairs(gpu: &Gpu, pass: &Pass, (left, right, labels): (&[f32], &[f32], &[f32])) {
     pass.input.write_at(gpu, 0, left);
@@ -264,32 +262,42 @@ impl Network for GpuNetwork {
         let (gpu, kernels, slots, spec) = (&self.gpu, &self.kernels, &self.slots, &self.spec);
         let (set, moments, step) = (&self.live, &self.moments, self.step);
         let pass = self.train_pass.as_ref().expect("allocated above");
-        gpu.checked("a train step", || {
-            upload_pairs(gpu, pass, (left, right, labels));
-            let mut enc = encoder(gpu);
-            let both = (spec, slots);
-            kernels.forward(&mut enc, both, pass, set, step);
-            let d_head = slots.head.map(|h| &moments.grads[h]);
-            kernels.head(&mut enc, both, pass, set, d_head);
-            kernels.backward(&mut enc, both, pass, set, moments, step);
-            kernels.update(&mut enc, both, set, moments, step);
-            gpu.queue.submit([enc.finish()]);
-        })
-        .map_err(gpu_err)?;
+        let profile = gpu
+            .checked("a train step", || {
+                upload_pairs(gpu, pass, (left, right, labels));
+                let mut rec = Recorder::new(gpu, self.profile);
+                let both = (spec, slots);
+                kernels.forward(&mut rec, both, pass, set, step);
+                let d_head = slots.head.map(|h| &moments.grads[h]);
+                kernels.head(&mut rec, both, pass, set, d_head);
+                kernels.backward(&mut rec, both, pass, set, moments, step);
+                kernels.update(&mut rec, both, set, moments, step);
+                rec.submit()
+            })
+            .map_err(gpu_err)?;
         let t1 = Instant::now();
         let per_pair = pass.per_pair.read(gpu, "a train step").map_err(gpu_err)?;
         let t2 = Instant::now();
         self.step += 1;
         let (loss, scores) = summarise(&per_pair);
+        let phases = if profile.is_empty() {
+            vec![("record".into(), t1 - t0), ("run".into(), t2 - t1)]
+        } else {
+            profile
+        };
         Ok(Step {
             loss: loss / pairs as f32,
             scores,
-            phases: vec![("record", t1 - t0), ("run", t2 - t1)],
+            phases,
         })
     }
 
     fn steps(&self) -> u64 {
         self.step.max(0) as u64
+    }
+
+    fn set_profiling(&mut self, on: bool) {
+        self.profile = on;
     }
 
     fn evaluate(
@@ -344,9 +352,9 @@ impl Network for GpuNetwork {
                     let mut padded = chunk.to_vec();
                     padded.resize(images * per, 0.0);
                     pass.input.write(gpu, &padded);
-                    let mut enc = encoder(gpu);
-                    kernels.forward(&mut enc, (spec, slots), pass, set, 0);
-                    gpu.queue.submit([enc.finish()]);
+                    let mut rec = Recorder::new(gpu, false);
+                    kernels.forward(&mut rec, (spec, slots), pass, set, 0);
+                    rec.submit();
                 })
                 .and_then(|()| pass.dense.embedding().read(gpu, "embedding images"))
                 .map_err(gpu_err)?;
@@ -371,9 +379,9 @@ impl Network for GpuNetwork {
         let average = self.average.as_ref().ok_or(ModelError::NoAverage)?;
         let (gpu, kernels, live) = (&self.gpu, &self.kernels, &self.live);
         gpu.checked("updating the average", || {
-            let mut enc = encoder(gpu);
-            kernels.average(&mut enc, decay, average, live);
-            gpu.queue.submit([enc.finish()]);
+            let mut rec = Recorder::new(gpu, false);
+            kernels.average(&mut rec, decay, average, live);
+            rec.submit();
         })
         .map_err(gpu_err)
     }

@@ -6,8 +6,8 @@ use super::buffers::Tensor;
 use super::context::{Gpu, GpuError};
 use super::kernel::{run_once, Access, Dispatch, Kernel};
 
-/// Outputs per workgroup side (the shader's `TILE`).
-const TILE: u32 = 16;
+/// Outputs per workgroup side (the shader's `BLOCK`).
+const TILE: u32 = 64;
 
 /// Which operands are read transposed, and whether the product adds to the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

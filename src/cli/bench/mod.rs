@@ -43,7 +43,8 @@ pub struct TrainBench {
     #[arg(long = "batch", default_values_t = [32, 128])]
     batches: Vec<usize>,
     /// Timed steps per batch size, after one warm-up step.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     steps: usize,
     /// The backends to time (`cpu`, `gpu`); the CPU always runs first, as the baseline.
     #[arg(long = "device", default_values_t = [Device::Cpu])]

@@ -66,7 +66,11 @@ pub enum GpuError {
         source: wgpu::PollError,
     },
     /// A tensor is larger than the adapter binds at once.
-    #[error("`{what}` needs {bytes} bytes in one binding, over the adapter's limit of {limit}")]
+    #[error(
+        "`{what}` needs {:.1} MiB in one binding, over the adapter's limit of {:.1} MiB",
+        *bytes as f64 / 1048576.0,
+        *limit as f64 / 1048576.0
+    )]
     TooLarge {
         /// The tensor.
         what: String,

@@ -110,8 +110,9 @@ fn a_tensor_over_the_binding_limit_is_refused_with_its_name() {
         .check_binding("dense.weight", limit + 4)
         .expect_err("over the limit");
     let text = err.to_string();
+    let mib = format!("{:.1} MiB", limit as f64 / 1048576.0);
     assert!(
-        text.contains("dense.weight") && text.contains(&limit.to_string()),
+        text.contains("dense.weight") && text.contains(&mib),
         "{text}"
     );
 }

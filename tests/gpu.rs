@@ -156,3 +156,27 @@ fn without_a_vulkan_driver_a_gpu_run_fails_before_any_work_saying_what_to_instal
     assert!(!t.contains("panicked"), "{t}");
     assert!(!d.join("runs").exists(), "no run folder was made");
 }
+
+#[test]
+fn a_network_too_large_for_the_adapter_fails_before_its_run_folder_naming_the_layer() {
+    let dir = setup();
+    let d = dir.path();
+    if !gpu_present(d) {
+        return;
+    }
+    // conv0's output for 256 images of 250x250 is ~31 GiB: over any adapter's binding limit.
+    let ron = "Pipeline(stages: [Decode(()), Resize((width: 250, height: 250)), \
+         PairBatch((sampler: Balanced(same_ratio: 0.5, pairs_per_epoch: 128), batch_size: 128)), \
+         Train((runs: \"runs\"))], \
+         model: (conv: [(filters: 512, kernel: 5), (filters: 1, kernel: 3)], dense: (units: 8)), device: Gpu)";
+    std::fs::write(d.join("huge.ron"), ron).expect("write");
+    let out = twinflow(d, &["run", "-q", "huge.ron", "--data", "synth"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("conv0's output") && t.contains("over the adapter's limit"),
+        "{t}"
+    );
+    assert!(t.contains("batch_size"), "says what to change: {t}");
+    assert!(!d.join("runs").exists(), "no run folder was made");
+}

@@ -98,6 +98,15 @@ pub trait Network: Send {
     /// Optimizer steps taken so far (counted across resumes).
     fn steps(&self) -> u64;
 
+    /// Allocates what train steps on batches of `pairs` need, so that a network too large
+    /// for its device fails now, naming the layer, rather than at its first step.
+    ///
+    /// # Errors
+    /// A buffer over the device's limits, or memory running out.
+    fn prepare(&mut self, _pairs: usize) -> Result<(), ModelError> {
+        Ok(())
+    }
+
     /// Times each op group of later train steps on its own, in [`Step::phases`], where the
     /// backend can (the GPU then waits after each group, so steps run slower). For
     /// `bench train --profile`; the CPU reports its phases always and ignores this.

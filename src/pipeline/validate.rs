@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::config::Pipeline;
 use super::stages::{Role, StageConfig};
 use crate::engine::{PairBatch, TransformStage};
+use crate::model::NetSpec;
 pub use crate::problem::Problem;
 use crate::stages::{
     BuildContext, BuildError, DecodeConfig, Filter, PairBatchConfig, ResizeConfig, Scale,
@@ -103,6 +104,20 @@ impl Plan {
             .iter()
             .filter_map(|stage| stage.build_batch_stage(ctx))
             .collect()
+    }
+
+    /// The network the pipeline trains, on images of [`Plan::image_size`].
+    pub fn net_spec(&self) -> NetSpec {
+        let p = &self.pipeline;
+        let (width, height) = self.image_size();
+        NetSpec {
+            model: p.model.clone(),
+            loss: p.loss,
+            distance: p.distance,
+            optimizer: p.optimizer,
+            input: (height as usize, width as usize),
+            seed: p.seed,
+        }
     }
 
     /// The size images have after the image stages: the resize size, or LFW's 250x250 as

@@ -130,6 +130,7 @@ pub fn train(
         seed: recipe.seed,
     };
     let mut net = build(recipe.device, spec)?;
+    net.prepare(source.batch_size())?;
     let (run, state) = open_run(recipe.stage, start, net.as_mut())?;
     // Each invocation says where it trained: a run may move between devices on resume.
     let device = net.device_label();

@@ -223,17 +223,7 @@ fn spec_of(bench: &TrainBench) -> anyhow::Result<NetSpec> {
             seed: 1,
         });
     };
-    let plan = load(file)?;
-    let p = &plan.pipeline;
-    let (width, height) = plan.image_size();
-    Ok(NetSpec {
-        model: p.model.clone(),
-        loss: p.loss,
-        distance: p.distance,
-        optimizer: p.optimizer,
-        input: (height as usize, width as usize),
-        seed: p.seed,
-    })
+    Ok(load(file)?.net_spec())
 }
 
 /// The 2-core FMA peak measured on this machine class (docs/performance.md).

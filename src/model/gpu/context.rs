@@ -67,7 +67,8 @@ pub enum GpuError {
     },
     /// A tensor is larger than the adapter binds at once.
     #[error(
-        "`{what}` needs {:.1} MiB in one binding, over the adapter's limit of {:.1} MiB",
+        "`{what}` needs {:.1} MiB in one binding, over the adapter's limit of {:.1} MiB \
+         (a smaller batch_size, image size or layer fits)",
         *bytes as f64 / 1048576.0,
         *limit as f64 / 1048576.0
     )]

@@ -119,6 +119,11 @@ impl PairBatchSource {
         self.sampler.mining_board()
     }
 
+    /// Pairs per batch (the last of an epoch may hold fewer).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Train batches per epoch (the last may be short).
     pub fn train_batches_per_epoch(&self) -> usize {
         self.sampler

@@ -296,6 +296,10 @@ impl Network for GpuNetwork {
         self.step.max(0) as u64
     }
 
+    fn prepare(&mut self, pairs: usize) -> Result<(), ModelError> {
+        self.pass(2 * pairs, true)
+    }
+
     fn set_profiling(&mut self, on: bool) {
         self.profile = on;
     }

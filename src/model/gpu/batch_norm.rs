@@ -69,7 +69,8 @@ impl BatchNorm {
             kernel: Kernel::new(
                 gpu,
                 "batch_norm.wgsl",
-                include_str!("batch_norm.wgsl"),
+                // Their reductions share reduce.wgsl.
+                concat!(include_str!("reduce.wgsl"), include_str!("batch_norm.wgsl")),
                 &[Read, Write, Read, Write, Write, Write],
                 &["stats", "normalize", "param_grad", "input_grad"],
             ),

@@ -41,25 +41,7 @@ fn channel_of(at: u32) -> u32 {
     return (at / p.plane) % p.channels;
 }
 
-// Threads of a per-channel workgroup: each sums a strided share of the channel's values in
-// a fixed order, and the workgroup adds the shares in a fixed tree (repeatable, no atomics).
-const REDUCE: u32 = 256u;
-var<workgroup> shares: array<f32, 256>;
-
-// The workgroup's total of `mine` over its threads, in a fixed order; every thread gets it.
-fn workgroup_sum(mine: f32, lid: u32) -> f32 {
-    shares[lid] = mine;
-    workgroupBarrier();
-    for (var half = REDUCE / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            shares[lid] = shares[lid] + shares[lid + half];
-        }
-        workgroupBarrier();
-    }
-    let total = shares[0];
-    workgroupBarrier();
-    return total;
-}
+// `REDUCE`, `shares` and `workgroup_sum` come from reduce.wgsl, prepended at load.
 
 // Where the t-th value of channel c sits.
 fn at_of(c: u32, t: u32) -> u32 {

@@ -79,7 +79,8 @@ impl Conv2d {
             kernel: Kernel::new(
                 gpu,
                 "conv.wgsl",
-                include_str!("conv.wgsl"),
+                // Their reductions share reduce.wgsl.
+                concat!(include_str!("reduce.wgsl"), include_str!("conv.wgsl")),
                 &access,
                 &["forward", "input_grad", "weight_grad", "bias_grad"],
             ),

@@ -101,27 +101,7 @@ fn input_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[at] = acc;
 }
 
-// Threads of a reducing workgroup: the reduction entry points below run one workgroup per
-// value they write, each thread summing a strided share in a fixed order and the workgroup
-// adding the shares up in a fixed tree, so sums over a whole batch spread over the GPU and
-// still repeat bit for bit.
-const REDUCE: u32 = 256u;
-var<workgroup> shares: array<f32, 256>;
-
-// The workgroup's total of `mine` over its threads, in a fixed order; every thread gets it.
-fn workgroup_sum(mine: f32, lid: u32) -> f32 {
-    shares[lid] = mine;
-    workgroupBarrier();
-    for (var half = REDUCE / 2u; half > 0u; half = half / 2u) {
-        if (lid < half) {
-            shares[lid] = shares[lid] + shares[lid + half];
-        }
-        workgroupBarrier();
-    }
-    let total = shares[0];
-    workgroupBarrier();
-    return total;
-}
+// `REDUCE`, `shares` and `workgroup_sum` come from reduce.wgsl, prepended at load.
 
 // The value a reducing workgroup writes (`p.row` holds workgroups per row here).
 fn group_index(wid: vec3<u32>) -> u32 {

@@ -35,6 +35,13 @@ pub enum ModelError {
         /// What differs: a missing, extra or misshapen tensor.
         reason: String,
     },
+    /// `TWINFLOW_ISA` asks for a CPU path that does not exist or does not run here.
+    #[error("cannot choose the CPU kernels' instruction set")]
+    Isa {
+        /// What is wrong with the request.
+        #[source]
+        source: crate::model::cpu::ops::isa::IsaError,
+    },
     /// The network has no weight average to use.
     #[error("the network keeps no weight average (schedule.average is None)")]
     NoAverage,

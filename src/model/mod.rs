@@ -27,13 +27,14 @@ pub use optimizer::OptimizerConfig;
 pub use tensors::Tensors;
 
 /// Checks that `device` can be used, before any long work starts: on the GPU, that a
-/// Vulkan adapter exists and opens.
+/// Vulkan adapter exists and opens; on the CPU, that `TWINFLOW_ISA` (if set) names a path
+/// the CPU runs.
 ///
 /// # Errors
 /// What is missing (for the GPU: which driver to install).
 pub fn probe(device: Device) -> Result<(), ModelError> {
     match device {
-        Device::Cpu => Ok(()),
+        Device::Cpu => cpu_isa().map(drop),
         Device::Gpu => gpu::Gpu::shared()
             .map(drop)
             .map_err(|e| ModelError::Device {
@@ -43,13 +44,24 @@ pub fn probe(device: Device) -> Result<(), ModelError> {
     }
 }
 
+/// The instruction-set path the CPU kernels take in this process.
+///
+/// # Errors
+/// `TWINFLOW_ISA` names no path, or one the CPU lacks.
+pub fn cpu_isa() -> Result<cpu::ops::isa::Isa, ModelError> {
+    cpu::ops::isa::Isa::from_env().map_err(|source| ModelError::Isa { source })
+}
+
 /// Builds a network on `device`.
 ///
 /// # Errors
 /// A device that cannot be used, or a network it cannot hold.
 pub fn build(device: Device, spec: NetSpec) -> Result<Box<dyn Network>, ModelError> {
     match device {
-        Device::Cpu => Ok(Box::new(cpu::CpuNetwork::new(spec)?)),
+        Device::Cpu => {
+            cpu_isa()?;
+            Ok(Box::new(cpu::CpuNetwork::new(spec)?))
+        }
         Device::Gpu => Ok(Box::new(gpu::GpuNetwork::new(spec)?)),
     }
 }

@@ -14,6 +14,8 @@ use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::model::cpu::ops::isa::ISA_VAR;
+use crate::model::cpu::ops::measure_fma_peak;
 use crate::model::{build, flops, Device, Distance, Loss, ModelConfig, NetSpec, OptimizerConfig};
 use crate::pipeline::validate::load;
 
@@ -49,8 +51,8 @@ pub struct TrainBench {
     /// The backends to time (`cpu`, `gpu`); the CPU always runs first, as the baseline.
     #[arg(long = "device", default_values_t = [Device::Cpu])]
     devices: Vec<Device>,
-    /// The CPU's FMA peak in GFLOP/s, to report the fraction achieved; by default the
-    /// measured peak of this 2-core machine class: 340 with AVX-512, 175 with AVX2 only.
+    /// The CPU's FMA peak in GFLOP/s, to report the fraction achieved; by default measured
+    /// at start (FMA chains on every core, on the kernels' instruction-set path).
     #[arg(long)]
     peak: Option<f64>,
     /// Time each op group of a GPU step on its own and list them, slowest first (the GPU
@@ -85,7 +87,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut devices = vec![Device::Cpu];
     devices.extend(bench.devices.iter().filter(|d| **d != Device::Cpu));
-    let peak = bench.peak.unwrap_or_else(default_peak);
+    let isa = crate::model::cpu_isa()?;
+    let (peak, how) = match bench.peak {
+        Some(peak) => (peak, "--peak"),
+        None => (measure_fma_peak(isa, 0.3), "measured"),
+    };
     let per_pair = flops::train_per_pair(&spec.model, spec.input);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (h, w) = spec.input;
@@ -98,7 +104,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         spec.optimizer,
         per_pair / 1e6
     );
-    println!("{cores} CPU cores, CPU FMA peak taken as {peak} GFLOP/s");
+    println!(
+        "{cores} CPU cores, kernels on the {} path ({ISA_VAR} picks another), FMA peak {peak:.0} GFLOP/s ({how})",
+        isa.name()
+    );
     println!(
         "{:<6} {:>6} {:>9} {:>10} {:>10} {:>8} {:>8}  phases (s/step)",
         "device", "batch", "s/step", "pairs/s", "GFLOP/s", "of peak", "vs cpu"
@@ -224,15 +233,6 @@ fn spec_of(bench: &TrainBench) -> anyhow::Result<NetSpec> {
         });
     };
     Ok(load(file)?.net_spec())
-}
-
-/// The 2-core FMA peak measured on this machine class (docs/performance.md).
-fn default_peak() -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        return 340.0;
-    }
-    175.0
 }
 
 /// Mean seconds per step, in total and per phase the backend reports.

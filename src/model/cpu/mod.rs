@@ -82,7 +82,10 @@ impl Network for CpuNetwork {
 
     fn device_label(&self) -> String {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        format!("cpu ({threads} threads)")
+        // The path decides the last bits of every result: a resumed run that should repeat
+        // bit for bit needs the same one.
+        let isa = ops::isa::Isa::current().name();
+        format!("cpu ({threads} threads, {isa})")
     }
 
     fn train_step(

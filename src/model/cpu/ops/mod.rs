@@ -13,8 +13,9 @@
 //! 8x8 late-layer maps still fill them): a panel's patches are read in place when its
 //! positions lie in one output row, else copied (im2col), and multiplied by packed weights
 //! with a 6x16 register tile; the weight gradient reduces over panels with a 4x2 dot tile.
-//! The tiles are compiled for AVX2+FMA and chosen at run time (portable fallback); the
-//! batch is split into contiguous groups, a few per rayon thread. See `microkernel.rs` for the
+//! The tiles are compiled per instruction-set path (AVX-512F, AVX2+FMA, portable) and the
+//! path is chosen at run time (`isa`); the batch is split into contiguous groups, a few per
+//! rayon thread. See `microkernel.rs` for the
 //! measurements behind the tile shapes and against the `gemm` crate.
 //!
 //! Parameters are passed by value as `w.clone()` (or `w.retaped::<T>()`): the clone shares
@@ -45,6 +46,7 @@ mod dfdx_checks;
 #[cfg(test)]
 mod gradcheck;
 mod im2col;
+pub mod isa;
 mod microkernel;
 mod operands;
 mod pool;
@@ -64,7 +66,9 @@ pub mod kernels {
 pub use pool::{max_pool2d, try_max_pool2d};
 
 use dfdx::shapes::{Dtype, HasShape, Shape};
+
 use dfdx::tensor::{Cpu, CpuError, Tensor};
+use isa::Isa;
 
 /// Shape of an NCHW activation or an `(out, in, k, k)` kernel, known at run time.
 pub type Shape4 = (usize, usize, usize, usize);
@@ -160,6 +164,24 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     let mut v = vec![E::default(); t.shape().num_elements()];
     t.copy_into(&mut v);
     v
+}
+
+/// The machine's f32 multiply-add peak on path `isa`, in GFLOP/s: register-only FMA chains
+/// on every core at once for about `seconds` (after a warm-up that lets the clock settle),
+/// so the figure includes the frequency a core holds under a wide vector load.
+pub fn measure_fma_peak(isa: Isa, seconds: f64) -> f64 {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Calibrate steps on one thread, then run all threads together.
+    let probe = 1 << 16;
+    let rate = microkernel::fma_peak(isa, probe);
+    let flops_per_step = microkernel::fma_peak_step_flops(isa) as f64;
+    let steps = ((seconds * rate * 1e9 / flops_per_step) as usize).max(probe);
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|_| s.spawn(move || microkernel::fma_peak(isa, steps)))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap_or(0.0)).sum()
+    })
 }
 
 /// Groups per rayon thread: more than one, so that when another process takes a core for a

@@ -1,5 +1,5 @@
-//! Register tiles on generic operands: the safe bodies that `microkernel` compiles twice,
-//! once with AVX2+FMA enabled and once portably.
+//! Register tiles on generic operands: the safe bodies that `microkernel` compiles once per
+//! instruction-set path (AVX-512F, AVX2+FMA, portable).
 //!
 //! Both tiles take their `LANES`-wide rows through `PanelRows`, so a row can live in a
 //! copied panel or in place in the input (or output gradient) when a panel's positions are
@@ -13,8 +13,8 @@ use super::Real;
 const DOT_A: usize = 4;
 /// Columns of a [`panel_dots`] tile (taken from `b`).
 const DOT_B: usize = 2;
-/// Half a panel row: one accumulator of a dot tile (one AVX2 vector of f32).
-const HALF: usize = LANES / 2;
+/// Lanes of one dot-tile accumulator on AVX2: half a panel row (one 256-bit vector of f32).
+pub(crate) const HALF: usize = LANES / 2;
 
 /// Where finished [`rows_times`] tiles go.
 pub(crate) trait TileSink<E> {
@@ -138,6 +138,43 @@ fn fma_tile<E: Real, const FMA: bool>(acc: &mut [[E; LANES]; ROWS], a: &[E; ROWS
     }
 }
 
+/// As [`rows_times`], two blocks at a time: a 12x16 tile whose 12 accumulators, one 512-bit
+/// vector each, share every load of `b`'s row (12 independent FMA chains cover the FMA
+/// units' latency, where 6 leave a quarter of an AVX-512 core idle). An odd last block
+/// runs alone.
+#[inline(always)]
+pub(crate) fn rows_times_pairs<E: Real, S: TileSink<E>, const FMA: bool>(
+    a: &[E],
+    b: PanelRows<'_, E>,
+    mut out: S,
+) {
+    let inner = b.rows();
+    let blocks = a.len() / (inner * ROWS);
+    for i in (0..blocks & !1).step_by(2) {
+        let (b0, b1) = a[i * inner * ROWS..][..2 * inner * ROWS].split_at(inner * ROWS);
+        let mut acc0 = [[E::default(); LANES]; ROWS];
+        let mut acc1 = [[E::default(); LANES]; ROWS];
+        for (t, (r0, r1)) in b0.chunks_exact(ROWS).zip(b1.chunks_exact(ROWS)).enumerate() {
+            let r0: &[E; ROWS] = r0.try_into().expect("ROWS elements");
+            let r1: &[E; ROWS] = r1.try_into().expect("ROWS elements");
+            let row = b.row(t);
+            fma_tile::<E, FMA>(&mut acc0, r0, row);
+            fma_tile::<E, FMA>(&mut acc1, r1, row);
+        }
+        out.store(i, &acc0);
+        out.store(i + 1, &acc1);
+    }
+    if blocks % 2 == 1 {
+        let last = blocks - 1;
+        let mut acc = [[E::default(); LANES]; ROWS];
+        for (t, ar) in a[last * inner * ROWS..].chunks_exact(ROWS).enumerate() {
+            let ar: &[E; ROWS] = ar.try_into().expect("ROWS elements");
+            fma_tile::<E, FMA>(&mut acc, ar, b.row(t));
+        }
+        out.store(last, &acc);
+    }
+}
+
 /// For every block of `ROWS` rows packed in `a` (each `[inner][ROWS]`), hands
 /// `acc[r][j] = sum_t a[t][r] * b.row(t)[j]` to `out`. `FMA` selects fused multiply-adds,
 /// which are only fast where the CPU has them (elsewhere `mul_add` is a library call).
@@ -161,9 +198,10 @@ pub(crate) fn rows_times<E: Real, S: TileSink<E>, const FMA: bool>(
 /// Adds onto `out[i][j]` (`a_rows x b_rows`, the rows `a[0].offsets` and `b[0].offsets`
 /// list) the dot product of row `i` of `a` with row `j` of `b`, summed over all panels
 /// (`a[pn]` pairs with `b[pn]`). Tiles of 4x2 keep 8 accumulators in registers across all
-/// panels and sum their lanes once; `b`'s rows are outermost so they stay in L1.
+/// panels and sum their lanes once; `b`'s rows are outermost so they stay in L1. Each
+/// accumulator holds `W` lanes: [`HALF`] (8) for 16 AVX2 registers, `LANES` (16) for AVX-512.
 #[inline(always)]
-pub(crate) fn panel_dots<E: Real, const FMA: bool>(
+pub(crate) fn panel_dots<E: Real, const FMA: bool, const W: usize>(
     a: &[PanelRows<'_, E>],
     b: &[PanelRows<'_, E>],
     out: &mut [E],
@@ -173,41 +211,41 @@ pub(crate) fn panel_dots<E: Real, const FMA: bool>(
         for i0 in (0..ar).step_by(DOT_A) {
             // Full tiles nearly always; the edge tiles of odd sizes get their own loops.
             match ((ar - i0).min(DOT_A), (br - j0).min(DOT_B)) {
-                (4, 2) => dot_tile::<E, FMA, 4, 2>(a, b, (i0, j0), out, br),
-                (4, _) => dot_tile::<E, FMA, 4, 1>(a, b, (i0, j0), out, br),
-                (3, 2) => dot_tile::<E, FMA, 3, 2>(a, b, (i0, j0), out, br),
-                (3, _) => dot_tile::<E, FMA, 3, 1>(a, b, (i0, j0), out, br),
-                (2, 2) => dot_tile::<E, FMA, 2, 2>(a, b, (i0, j0), out, br),
-                (2, _) => dot_tile::<E, FMA, 2, 1>(a, b, (i0, j0), out, br),
-                (_, 2) => dot_tile::<E, FMA, 1, 2>(a, b, (i0, j0), out, br),
-                _ => dot_tile::<E, FMA, 1, 1>(a, b, (i0, j0), out, br),
+                (4, 2) => dot_tile::<E, FMA, W, 4, 2>(a, b, (i0, j0), out, br),
+                (4, _) => dot_tile::<E, FMA, W, 4, 1>(a, b, (i0, j0), out, br),
+                (3, 2) => dot_tile::<E, FMA, W, 3, 2>(a, b, (i0, j0), out, br),
+                (3, _) => dot_tile::<E, FMA, W, 3, 1>(a, b, (i0, j0), out, br),
+                (2, 2) => dot_tile::<E, FMA, W, 2, 2>(a, b, (i0, j0), out, br),
+                (2, _) => dot_tile::<E, FMA, W, 2, 1>(a, b, (i0, j0), out, br),
+                (_, 2) => dot_tile::<E, FMA, W, 1, 2>(a, b, (i0, j0), out, br),
+                _ => dot_tile::<E, FMA, W, 1, 1>(a, b, (i0, j0), out, br),
             }
         }
     }
 }
 
-/// One `NA x NB` tile of [`panel_dots`] at rows `(i0, j0)`.
+/// One `NA x NB` tile of [`panel_dots`] at rows `(i0, j0)`, `W` lanes per accumulator.
 #[inline(always)]
-fn dot_tile<E: Real, const FMA: bool, const NA: usize, const NB: usize>(
+fn dot_tile<E: Real, const FMA: bool, const W: usize, const NA: usize, const NB: usize>(
     a: &[PanelRows<'_, E>],
     b: &[PanelRows<'_, E>],
     (i0, j0): (usize, usize),
     out: &mut [E],
     br: usize,
 ) {
-    let mut acc = [[[E::default(); HALF]; NB]; NA];
+    let mut acc = [[[E::default(); W]; NB]; NA];
     for (pa, pb) in a.iter().zip(b) {
         let arows: [&[E; LANES]; NA] = std::array::from_fn(|i| pa.row(i0 + i));
         let brows: [&[E; LANES]; NB] = std::array::from_fn(|j| pb.row(j0 + j));
-        for h in 0..2 {
-            // Half-rows copied into locals (8 accumulators + 6 values fit the 16 AVX2
+        for h in 0..LANES / W {
+            // Row parts copied into locals (on AVX2, 8 accumulators + 6 values fit the 16
             // registers): through references LLVM neither unrolls nor vectorises this nest.
-            let half = |r: &[E; LANES]| -> [E; HALF] { std::array::from_fn(|l| r[h * HALF + l]) };
-            let av: [[E; HALF]; NA] = std::array::from_fn(|i| half(arows[i]));
-            let bv: [[E; HALF]; NB] = std::array::from_fn(|j| half(brows[j]));
+            let part = |r: &[E; LANES]| -> [E; W] { std::array::from_fn(|l| r[h * W + l]) };
+            let av: [[E; W]; NA] = std::array::from_fn(|i| part(arows[i]));
+            let bv: [[E; W]; NB] = std::array::from_fn(|j| part(brows[j]));
             for i in 0..NA {
                 for j in 0..NB {
-                    for l in 0..HALF {
+                    for l in 0..W {
                         let (x, y, c) = (av[i][l], bv[j][l], acc[i][j][l]);
                         acc[i][j][l] = if FMA { x.mul_add(y, c) } else { c + x * y };
                     }

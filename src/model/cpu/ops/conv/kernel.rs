@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::super::im2col::{copy_run, fill_patch_panel, panel_runs, tap_offsets, Runs};
+use super::super::isa::Isa;
 use super::super::microkernel::{
     gathered_times_add, panel_dots, rows_times, rows_times_scatter_add, Gathered, PanelRows,
     RowTable, LANES, ROWS,
@@ -55,14 +56,17 @@ pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     let taps = RowTable::new(tap_offsets(g));
     let packed = pack_rows(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
     let group = samples_per_group(g.batch);
+    // Read on the calling thread: the workers take the caller's path.
+    let isa = Isa::current();
     y.par_chunks_mut(group * g.out_sample())
         .zip(x.par_chunks(group * g.in_sample()))
-        .for_each(|(yg, xg)| forward_group(g, xg, &packed, &taps, b, yg));
+        .for_each(|(yg, xg)| forward_group(isa, g, xg, &packed, &taps, b, yg));
     y
 }
 
 /// Forward pass over one thread's group of samples.
 fn forward_group<E: Real>(
+    isa: Isa,
     g: &Conv2dShape,
     x: &[E],
     packed: &[E],
@@ -85,7 +89,7 @@ fn forward_group<E: Real>(
                 PanelRows::new(&panel, 0, &lane_offsets)
             }
         };
-        rows_times(packed, rows, &mut out);
+        rows_times(isa, packed, rows, &mut out);
         for (o, (row, &bias)) in out.chunks_exact(LANES).zip(b).enumerate() {
             for r in output.iter() {
                 let dst = &mut y[r.src + o * p..][..r.len];
@@ -118,19 +122,20 @@ pub fn backward<E: Real>(
     let group = samples_per_group(g.batch);
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());
     let taps = RowTable::new(tap_offsets(g));
+    let isa = Isa::current();
     let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
         Some(gx) => {
             assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
             let wt = pack_rows(g.taps(), g.out_channels, |t, o| w[o * g.taps() + t]);
             gx.par_chunks_mut(xs)
                 .zip(x.par_chunks(xs).zip(gy.par_chunks(ys)))
-                .map(|(gxg, (xg, gyg))| backward_group(g, &taps, xg, gyg, Some((&wt, gxg))))
+                .map(|(gxg, (xg, gyg))| backward_group(isa, g, &taps, xg, gyg, Some((&wt, gxg))))
                 .collect()
         }
         None => x
             .par_chunks(xs)
             .zip(gy.par_chunks(ys))
-            .map(|(xg, gyg)| backward_group(g, &taps, xg, gyg, None))
+            .map(|(xg, gyg)| backward_group(isa, g, &taps, xg, gyg, None))
             .collect(),
     };
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
@@ -178,6 +183,7 @@ impl<E: Real> Scratch<E> {
 /// when given (with the transposed packed weights). Panels whose positions are consecutive
 /// in the input or output are read there in place; the others are copied first.
 fn backward_group<E: Real>(
+    isa: Isa,
     g: &Conv2dShape,
     taps: &RowTable,
     x: &[E],
@@ -199,12 +205,12 @@ fn backward_group<E: Real>(
                     .for_each(|(a, &v)| *a += v);
             }
             if let Some((wt, gx)) = gx.as_mut() {
-                rows_times_scatter_add(wt, *rows, gx, input, taps.as_slice());
+                rows_times_scatter_add(isa, wt, *rows, gx, input, taps.as_slice());
             }
         }
         match patch_rows {
-            Some(patch_rows) => panel_dots(&grad_rows, &patch_rows, &mut dw),
-            None => weight_grad_gathered(g, taps, x, &runs, &grad_rows, &mut dw),
+            Some(patch_rows) => panel_dots(isa, &grad_rows, &patch_rows, &mut dw),
+            None => weight_grad_gathered(isa, g, taps, x, &runs, &grad_rows, &mut dw),
         }
     }
     let db = db_lanes
@@ -252,6 +258,7 @@ const GATHERED_MIN_OUTS: usize = 12;
 /// from `x`) times 16 output channels (from the chunk's output gradients, transposed to
 /// `[position][out]`), reducing over the chunk's positions.
 fn weight_grad_gathered<E: Real>(
+    isa: Isa,
     g: &Conv2dShape,
     taps: &RowTable,
     x: &[E],
@@ -286,7 +293,7 @@ fn weight_grad_gathered<E: Real>(
         for t0 in (0..n_taps).step_by(ROWS) {
             let a = Gathered::new(x, &pos, std::array::from_fn(|r| tap(t0 + r)));
             let b = PanelRows::new(&gt, o0, &gt_rows);
-            gathered_times_add(a, b, dw, (t0, o0), (n_taps, outs));
+            gathered_times_add(isa, a, b, dw, (t0, o0), (n_taps, outs));
         }
     }
 }

@@ -3,6 +3,7 @@
 use dfdx::prelude::*;
 
 use super::super::gradcheck::{assert_all_close, assert_grads_close, numeric_grad, random_vec};
+use super::super::isa::{self, Isa};
 use super::super::{max_pool2d, reference, Shape4};
 use super::*;
 
@@ -30,8 +31,20 @@ const SHAPES: [(Shape4, Shape4); 5] = [
     ((3, 3, 20, 19), (18, 3, 3, 3)),
 ];
 
+/// Every instruction-set path this CPU runs, each test body on each.
+fn on_every_path(test: impl Fn()) {
+    for path in Isa::available() {
+        eprintln!("path {}", path.name());
+        isa::with(path, &test);
+    }
+}
+
 #[test]
 fn forward_matches_reference() {
+    on_every_path(forward_cases);
+}
+
+fn forward_cases() {
     for (input, kernel) in SHAPES {
         let (g, x, w, b) = random_problem(input, kernel);
         let want = reference::conv2d_forward(&g, &x, &w, &b);
@@ -44,6 +57,10 @@ fn forward_matches_reference() {
 
 #[test]
 fn backward_matches_reference() {
+    on_every_path(backward_cases);
+}
+
+fn backward_cases() {
     for (input, kernel) in SHAPES {
         let (g, x, w, _) = random_problem(input, kernel);
         let gy = random_vec(13, g.batch * g.out_sample());

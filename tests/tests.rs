@@ -2,6 +2,7 @@
 
 mod compat;
 mod errors;
+mod faults;
 mod gpu;
 mod oneshot;
 mod pipelines;

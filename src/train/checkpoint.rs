@@ -41,6 +41,18 @@ pub enum CheckpointError {
         #[source]
         source: ModelError,
     },
+    /// The file holds NaN or infinity: it is damaged, or was written by a diverged run.
+    #[error("{} holds a non-finite value ({value}) in tensor {name} at element {index}: the file is damaged", path.display())]
+    NotFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// The element's index in the flat tensor.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// The file holds a tensor that is not f32.
     #[error("{} holds tensor {name} as {dtype}, expected F32", path.display())]
     NotF32 {
@@ -130,11 +142,21 @@ pub fn read_with_metadata(
                 dtype: format!("{:?}", view.dtype()),
             });
         }
-        let data = view
+        let data: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        // Training never writes a non-finite value, so one means damage: refuse it here,
+        // before a resume trains on NaN or an evaluation scores with it.
+        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(CheckpointError::NotFinite {
+                path: path.into(),
+                name,
+                index,
+                value,
+            });
+        }
         out.push((name, view.shape().to_vec(), data));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));

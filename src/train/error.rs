@@ -38,6 +38,26 @@ pub enum SessionError {
         #[source]
         source: serde_json::Error,
     },
+    /// A loss or a weight stopped being a finite number: training diverged (too high a
+    /// learning rate, most often). The run keeps its last good checkpoint.
+    #[error(
+        "training diverged in epoch {epoch}, {}: {what} is not finite; {}",
+        batch.map_or("at its end".to_string(), |b| format!("batch {b}")),
+        match kept {
+            0 => "no epoch was checkpointed yet (lower the learning rate and start again)".to_string(),
+            n => format!("the run keeps its checkpoint of epoch {n} (lower the learning rate, then resume)"),
+        }
+    )]
+    Diverged {
+        /// The epoch (counted from 1, as printed).
+        epoch: usize,
+        /// The batch within the epoch (counted from 1); `None` at the epoch's end.
+        batch: Option<usize>,
+        /// What: the loss (its value) or a weight tensor.
+        what: String,
+        /// Epochs checkpointed before it (0: none).
+        kept: usize,
+    },
     /// The `Train` stage could not be built.
     #[error(transparent)]
     Build {

@@ -259,6 +259,12 @@ fn open_run(
             let last = run.path().join("last.safetensors");
             checkpoint::load_into(&last, net, Weights::Live, &params)?;
             net.set_optimizer_state(&opt_state)?;
+            // The best weights are only read again at the end: check them now, so a damaged
+            // file stops the resume instead of the evaluation after all remaining epochs.
+            let best = run.best_weights();
+            if best.exists() {
+                checkpoint::read(&best)?;
+            }
             Ok((run, state))
         }
     }

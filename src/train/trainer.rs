@@ -17,7 +17,7 @@ use super::rundir::RunDir;
 use super::schedule::{Monitor, Schedule};
 use super::state::{EpochMetrics, LoopState};
 use crate::engine::{Flow, PairBatch, Phase, Sink, StageContext, StageError};
-use crate::model::{Head, ModelError, Network, Weights};
+use crate::model::{Head, ModelError, Network, Tensors, Weights};
 use crate::stages::{Build, BuildError};
 
 /// Scores and losses gathered over one phase of one epoch.
@@ -160,6 +160,13 @@ impl Trainer {
                     .net
                     .train_step(&b.left, &b.right, &b.labels)
                     .map_err(err)?;
+                if !step.loss.is_finite() {
+                    return Err(self.diverged(
+                        b.epoch,
+                        Some(b.index),
+                        format!("the loss ({})", step.loss),
+                    ));
+                }
                 if let Some(average) = &mut self.average {
                     average.update(self.net.as_mut()).map_err(err)?;
                 }
@@ -186,6 +193,20 @@ impl Trainer {
 
     /// Closes the current epoch: metrics, checkpoints, early stopping. Returns true to stop.
     fn close_epoch(&mut self, epoch: usize) -> Result<bool, StageError> {
+        // Weights that are no longer finite are never checkpointed: the files on disk stay
+        // the last good epoch's.
+        let live = self
+            .net
+            .weights(Weights::Live)
+            .map_err(|source| StageError::Train {
+                source: source.into(),
+            })?;
+        if let Some((name, _, _)) = live
+            .iter()
+            .find(|(_, _, v)| v.iter().any(|x| !x.is_finite()))
+        {
+            return Err(self.diverged(epoch, None, format!("weight tensor {name}")));
+        }
         let (train, val) = (
             std::mem::take(&mut self.train),
             std::mem::take(&mut self.val),
@@ -218,9 +239,10 @@ impl Trainer {
         }
         self.state.history.push(metrics);
         self.state.epochs_done = epoch + 1;
-        self.save(improved).map_err(|source| StageError::Train {
-            source: source.into(),
-        })?;
+        self.save(improved, live)
+            .map_err(|source| StageError::Train {
+                source: source.into(),
+            })?;
         self.started = Instant::now();
         Ok(self
             .schedule
@@ -230,10 +252,23 @@ impl Trainer {
 }
 
 impl Trainer {
+    /// The error that stops a diverged run in `epoch` (0-based) at `batch` (0-based; `None`
+    /// at the epoch's end), before its checkpoint is written.
+    fn diverged(&self, epoch: usize, batch: Option<usize>, what: String) -> StageError {
+        StageError::Train {
+            source: SessionError::Diverged {
+                epoch: epoch + 1,
+                batch: batch.map(|b| b + 1),
+                what,
+                kept: self.state.epochs_done,
+            }
+            .into(),
+        }
+    }
+
     /// Writes the epoch's checkpoint: the best weights when `improved`, the average, then
-    /// the last weights, the optimizer and the loop state.
-    fn save(&mut self, improved: bool) -> Result<(), SessionError> {
-        let params = self.net.weights(Weights::Live)?;
+    /// the last weights (`params`), the optimizer and the loop state.
+    fn save(&mut self, improved: bool, params: Tensors) -> Result<(), SessionError> {
         if improved {
             let path = self.run.best_weights();
             let best = match self.kept() {

@@ -1,0 +1,102 @@
+//! Faults a demanding user meets (issue #18): each is found at once, named, and loses
+//! nothing. A training run that diverges stops at the first non-finite loss keeping its last
+//! good checkpoint; damaged checkpoint files stop a resume before any training.
+
+use std::path::Path;
+
+use crate::train::{setup, tiny_with};
+use crate::util::{text, twinflow};
+
+fn tiny(epochs: usize) -> String {
+    tiny_with(
+        "Balanced(same_ratio: 0.5, pairs_per_epoch: 64)",
+        epochs,
+        "runs",
+    )
+}
+
+/// Runs `twinflow args` in `dir`; it must fail without a panic. Returns its output.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = twinflow(dir, args);
+    let t = text(&out);
+    assert!(!out.status.success(), "{args:?} succeeded: {t}");
+    assert!(!t.contains("panicked"), "{t}");
+    t
+}
+
+/// Overwrites the first value of the first tensor of a safetensors file with NaN.
+fn poison(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    bytes[8 + header..][..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_diverging_run_stops_at_the_first_non_finite_loss_keeping_its_last_good_epoch() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("tiny.ron"), tiny(1)).expect("write");
+    let ok = twinflow(d, &["run", "-q", "tiny.ron", "--data", "synth"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let last = std::fs::read(d.join("runs/tiny-1/last.safetensors")).expect("last");
+    // Raise the epochs and the learning rate to something absurd, then resume.
+    let ron = d.join("runs/tiny-1/pipeline.ron");
+    let edited = std::fs::read_to_string(&ron)
+        .expect("ron")
+        .replace("epochs: 1", "epochs: 3")
+        .replace("lr: 1e-3", "lr: 1e30")
+        .replace("lr: 0.001", "lr: 1e30");
+    assert!(edited.contains("1e30"), "{edited}");
+    std::fs::write(&ron, edited).expect("write");
+    let t = fails(
+        d,
+        &["run", "-q", "--resume", "runs/tiny-1", "--data", "synth"],
+    );
+    assert!(
+        t.contains("training diverged in epoch 2, batch") && t.contains("is not finite"),
+        "{t}"
+    );
+    assert!(t.contains("keeps its checkpoint of epoch 1"), "{t}");
+    assert_eq!(
+        std::fs::read(d.join("runs/tiny-1/last.safetensors")).expect("last"),
+        last,
+        "the last good checkpoint is untouched"
+    );
+}
+
+#[test]
+fn damaged_checkpoints_stop_a_resume_before_training_naming_the_file() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("tiny.ron"), tiny(1)).expect("write");
+    let ok = twinflow(d, &["run", "-q", "tiny.ron", "--data", "synth"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let ron = d.join("runs/tiny-1/pipeline.ron");
+    let text_ron = std::fs::read_to_string(&ron).expect("ron");
+    std::fs::write(&ron, text_ron.replace("epochs: 1", "epochs: 2")).expect("write");
+    let resume = ["run", "-q", "--resume", "runs/tiny-1", "--data", "synth"];
+
+    // NaN in the last weights: named, with the tensor.
+    let last = d.join("runs/tiny-1/last.safetensors");
+    let good = std::fs::read(&last).expect("read");
+    poison(&last);
+    let t = fails(d, &resume);
+    assert!(
+        t.contains("last.safetensors holds a non-finite value (NaN) in tensor"),
+        "{t}"
+    );
+    std::fs::write(&last, &good).expect("restore");
+
+    // A truncated best checkpoint: found now, not after the remaining epochs.
+    let best = d.join("runs/tiny-1/best.safetensors");
+    let bytes = std::fs::read(&best).expect("read");
+    std::fs::write(&best, &bytes[..bytes.len() / 2]).expect("truncate");
+    let t = fails(d, &resume);
+    assert!(
+        t.contains("best.safetensors is not a safetensors file"),
+        "{t}"
+    );
+    let csv = std::fs::read_to_string(d.join("runs/tiny-1/metrics.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 2, "no epoch trained: {csv}");
+}

@@ -25,7 +25,18 @@ fn keep_freed_memory() {
     }
 }
 
+/// Lets a closed output pipe end the process quietly, as it ends other command-line tools:
+/// Rust ignores SIGPIPE, so `twinflow stages | head -1` panicked in `println!` instead.
+/// A training run ended this way is like one killed any other way: it resumes from its checkpoint.
+#[cfg(unix)]
+fn default_sigpipe() {
+    // SAFETY: restoring a signal's default disposition at start, before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    default_sigpipe();
     #[cfg(feature = "mimalloc")]
     keep_freed_memory();
     match twinflow::cli::run() {

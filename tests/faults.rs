@@ -100,3 +100,40 @@ fn damaged_checkpoints_stop_a_resume_before_training_naming_the_file() {
     let csv = std::fs::read_to_string(d.join("runs/tiny-1/metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 2, "no epoch trained: {csv}");
 }
+
+#[test]
+fn small_misuses_are_refused_up_front_and_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let t = fails(d, &["bench", "train", "--batch", "0"]);
+    assert!(
+        t.contains("--batch") && t.contains("must be at least 1"),
+        "{t}"
+    );
+    let t = fails(d, &["sweep", "x.ron", "--max-epochs", "0"]);
+    assert!(
+        t.contains("--max-epochs") && t.contains("must be at least 1"),
+        "{t}"
+    );
+    let t = fails(d, &["cache", "verify", "."]);
+    assert!(t.contains("is a folder; name a cache file"), "{t}");
+    let t = fails(
+        d,
+        &["run", "x.ron", "--metrics", "/nonexistent/twinflow/m.json"],
+    );
+    assert!(
+        t.contains("--metrics") && t.contains("folder /nonexistent/twinflow does not exist"),
+        "{t}"
+    );
+    // `twinflow stages | head -1`: the reader goes away after one line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_twinflow"))
+        .arg("stages")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

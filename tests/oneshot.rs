@@ -43,9 +43,13 @@ fn oneshot_reports_accuracy_per_n_with_its_interval_and_chance() {
             "{row}"
         );
     }
-    run(dir.path(), &args);
+    let t = run(dir.path(), &args);
     let second = std::fs::read_to_string(&json).expect("oneshot.json");
     assert_eq!(first, second, "the same seed gave different trials");
+    // The first result was not overwritten silently: it is kept, and the output says where.
+    assert!(t.contains("oneshot.previous.json"), "{t}");
+    let kept = dir.path().join("runs/tiny-1/oneshot.previous.json");
+    assert_eq!(std::fs::read_to_string(kept).expect("kept"), first);
     let out = twinflow(
         dir.path(),
         &[

@@ -206,6 +206,27 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
     let csv = std::fs::read_to_string(dir.path().join("e.csv")).expect("embeddings");
     assert_eq!(csv.lines().count(), a.len());
     assert!(csv.lines().all(|l| l.split(',').count() == 33), "{csv}");
+    // A second embed into the same file refuses without --force, and keeps the file.
+    let again = [
+        "embed",
+        "--run",
+        "runs/tiny-1",
+        "--images",
+        folder.to_str().expect("utf-8"),
+        "--out",
+        "e.csv",
+    ];
+    let refused = twinflow(dir.path(), &again);
+    assert!(
+        !refused.status.success() && text(&refused).contains("e.csv exists; pass --force"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("e.csv")).expect("kept"),
+        csv
+    );
+    run(dir.path(), &[&again[..], &["--force"]].concat());
     let bad = twinflow(
         dir.path(),
         &[

@@ -119,6 +119,12 @@ pub enum CacheError {
         /// The checksum of the bytes on disk.
         computed: u32,
     },
+    /// A folder was named where a cache file belongs.
+    #[error("`{path}` is a folder; name a cache file (`*.twc`) in it")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The file's checksums pass but its contents are inconsistent.
     #[error("`{path}` is corrupt: {problem}")]
     Corrupt {

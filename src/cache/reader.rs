@@ -56,6 +56,12 @@ impl<'a> OpenOptions<'a> {
             },
             _ => CacheError::io(path, "open", source),
         })?;
+        if path.is_dir() {
+            // Mapping a folder fails with the OS's "No such device", which says nothing.
+            return Err(CacheError::Folder {
+                path: path.to_owned(),
+            });
+        }
         let map = ReadOnlyMap::new(&file, path)?;
         let header = Header::decode(map.bytes(), path)?;
         let meta_bytes = &map.bytes()[header.meta_offset as usize..];

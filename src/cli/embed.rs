@@ -28,6 +28,9 @@ pub struct EmbedArgs {
     /// The CSV to write: one row per image, its path then the embedding.
     #[arg(long, default_value = "embeddings.csv")]
     pub out: PathBuf,
+    /// Replace `--out` if it exists (otherwise an existing file is an error).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -57,6 +60,13 @@ fn images_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// # Errors
 /// An unusable run, an unreadable image or folder, or an unwritable output.
 pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
+    if args.out.exists() && !args.force {
+        anyhow::bail!(
+            "{} exists; pass --force to replace it, or --out another file",
+            args.out.display()
+        );
+    }
+    super::check_output_file(&args.out).context("--out")?;
     let mut input = RunInput::open(&args.run, args.device)?;
     let files = images_in(&args.images)?;
     anyhow::ensure!(

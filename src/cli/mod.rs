@@ -95,3 +95,45 @@ pub(crate) fn say(text: &str) -> anyhow::Result<()> {
         other => anyhow::Context::context(other, "cannot write to standard output"),
     }
 }
+
+/// Parses a count that must be at least 1 (batch sizes, steps, epoch caps): clap then
+/// refuses 0 up front instead of a run that misbehaves on it.
+pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Checks, before any long work, that a file can be written at `path`: its folder exists
+/// and takes a new file, and `path` is not a folder. Nothing at `path` is touched.
+///
+/// # Errors
+/// What is wrong, naming the path.
+pub(crate) fn check_output_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if path.is_dir() {
+        anyhow::bail!("{} is a folder, not a file", path.display());
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: folder {} does not exist",
+            path.display(),
+            folder.display()
+        );
+    }
+    tempfile::NamedTempFile::new_in(folder)
+        .map(drop)
+        .with_context(|| {
+            format!(
+                "cannot write {}: folder {} takes no new file",
+                path.display(),
+                folder.display()
+            )
+        })
+}

@@ -120,10 +120,20 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
         results,
     };
     let out = args.run.join("oneshot.json");
+    // An earlier result is kept beside the new one, and the output says so.
+    let kept = out.with_extension("previous.json");
+    let replaced = out.exists();
+    if replaced {
+        std::fs::rename(&out, &kept)
+            .with_context(|| format!("moving {} to {}", out.display(), kept.display()))?;
+    }
     std::fs::write(&out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
     say(&table(&report, args.trials))?;
     say(&format!("written: {}\n", out.display()))?;
+    if replaced {
+        say(&format!("the earlier result is now {}\n", kept.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

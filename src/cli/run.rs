@@ -113,6 +113,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         (None, Some(file)) => file.clone(),
         (None, None) => anyhow::bail!("name a pipeline file, or a run folder with --resume"),
     };
+    if let Some(path) = &args.metrics {
+        // Found now, not after hours of training.
+        super::check_output_file(path).context("--metrics")?;
+    }
     let plan = load(&pipeline_file)?;
     for warning in &plan.warnings {
         eprintln!("warning: {}: {warning}", pipeline_file.display());

@@ -29,7 +29,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Cap every run's epochs (a reduced budget; recorded in each run's pipeline.ron).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = super::at_least_one)]
     pub max_epochs: Option<usize>,
     /// List the experiments and their status, then stop.
     #[arg(long)]

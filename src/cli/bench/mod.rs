@@ -42,11 +42,12 @@ pub struct TrainBench {
     #[arg(long, value_name = "FILE")]
     pipeline: Option<PathBuf>,
     /// Batch sizes (pairs) to time.
-    #[arg(long = "batch", default_values_t = [32, 128])]
+    #[arg(long = "batch", default_values_t = [32, 128],
+          value_parser = super::at_least_one)]
     batches: Vec<usize>,
     /// Timed steps per batch size, after one warm-up step.
     #[arg(long, default_value_t = 5,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+          value_parser = super::at_least_one)]
     steps: usize,
     /// The backends to time (`cpu`, `gpu`); the CPU always runs first, as the baseline.
     #[arg(long = "device", default_values_t = [Device::Cpu])]

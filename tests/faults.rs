@@ -137,3 +137,43 @@ fn small_misuses_are_refused_up_front_and_a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The first image of the first person of the synthetic set in `dir`.
+fn first_image(dir: &Path) -> std::path::PathBuf {
+    let mut people: Vec<_> = std::fs::read_dir(dir.join("synth/lfw2"))
+        .expect("lfw2")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    people.sort();
+    let mut files: Vec<_> = std::fs::read_dir(&people[0])
+        .expect("person")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files.swap_remove(0)
+}
+
+#[test]
+fn a_truncated_jpeg_is_bad_input_under_on_error_not_a_face_with_a_gray_half() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("tiny.ron"), tiny(1)).expect("write");
+    let ok = twinflow(d, &["run", "-q", "tiny.ron", "--data", "synth"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let image = first_image(d);
+    let bytes = std::fs::read(&image).expect("read");
+    // `verify` on a 400-byte prefix: an error naming the file, not "same person".
+    let prefix = d.join("prefix.jpg");
+    std::fs::write(&prefix, &bytes[..400]).expect("write");
+    let p = prefix.to_str().expect("utf-8");
+    let i = image.to_str().expect("utf-8");
+    let t = fails(d, &["verify", "--run", "runs/tiny-1", p, i]);
+    assert!(t.contains("prefix.jpg") && t.contains("truncated"), "{t}");
+    // A training image cut in half: skipped and reported (exit 1 under `Report`).
+    std::fs::write(&image, &bytes[..bytes.len() / 2]).expect("truncate");
+    let out = twinflow(d, &["run", "tiny.ron", "--data", "synth"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let name = image.file_name().expect("name").to_str().expect("utf-8");
+    assert!(t.contains(name) && t.contains("truncated"), "{t}");
+}

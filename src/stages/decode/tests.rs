@@ -141,6 +141,26 @@ fn corrupt_bytes_are_a_clear_error_at_both_scales() {
 }
 
 #[test]
+fn a_jpeg_cut_short_is_an_error_at_both_scales_and_padding_after_its_end_is_not() {
+    let good = jpeg(&card(64, 64), 75);
+    for cut in [good.len() / 2, good.len() - 2, 400.min(good.len() - 3)] {
+        for scale in [Scale::Full, Scale::Half] {
+            let err = Decoder::new(scale).decode(&good[..cut]).expect_err("cut");
+            assert!(err.to_string().contains("truncated"), "{cut}: {err}");
+        }
+        assert!(decode_gray(&good[..cut]).is_err());
+    }
+    let mut padded = good.clone();
+    padded.extend_from_slice(&[0u8; 40]);
+    for scale in [Scale::Full, Scale::Half] {
+        assert_eq!(
+            Decoder::new(scale).decode(&padded).expect("padded").2,
+            Decoder::new(scale).decode(&good).expect("good").2
+        );
+    }
+}
+
+#[test]
 fn a_scan_cut_short_ends_in_mid_gray_like_libjpeg() {
     let bytes = jpeg(&card(64, 64), 75);
     let cut = &bytes[..bytes.len() * 2 / 3];

@@ -88,6 +88,22 @@ fn damaged_checkpoints_stop_a_resume_before_training_naming_the_file() {
     );
     std::fs::write(&last, &good).expect("restore");
 
+    // A state.json that names another epoch than the weights hold: refused, not mixed.
+    let state = d.join("runs/tiny-1/state.json");
+    let good_state = std::fs::read_to_string(&state).expect("state");
+    assert!(good_state.contains("\"epochs_done\": 1"), "{good_state}");
+    std::fs::write(
+        &state,
+        good_state.replace("\"epochs_done\": 1", "\"epochs_done\": 2"),
+    )
+    .expect("edit");
+    let t = fails(d, &resume);
+    assert!(
+        t.contains("last.safetensors holds the weights after 1 epoch(s), but state.json says 2"),
+        "{t}"
+    );
+    std::fs::write(&state, good_state).expect("restore");
+
     // A truncated best checkpoint: found now, not after the remaining epochs.
     let best = d.join("runs/tiny-1/best.safetensors");
     let bytes = std::fs::read(&best).expect("read");
@@ -176,4 +192,86 @@ fn a_truncated_jpeg_is_bad_input_under_on_error_not_a_face_with_a_gray_half() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     let name = image.file_name().expect("name").to_str().expect("utf-8");
     assert!(t.contains(name) && t.contains("truncated"), "{t}");
+}
+
+/// A safetensors file as (header, data): the header parsed, since its metadata's key order
+/// is not fixed; the tensors' bytes as they are.
+fn safetensors_of(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = serde_json::from_slice(&bytes[8..8 + n]).expect("header json");
+    (header, bytes[8 + n..].to_vec())
+}
+
+/// `metrics.csv` without its timing columns (`seconds`, `pairs_per_s`).
+fn metrics_without_timing(dir: &Path) -> String {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    csv.lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split(',').collect();
+            [&cols[..9], &cols[11..]].concat().join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_kill_at_any_point_of_a_checkpoint_resumes_to_the_uninterrupted_run() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(
+        d.join("whole.ron"),
+        tiny_with("Balanced(same_ratio: 0.5, pairs_per_epoch: 64)", 3, "whole"),
+    )
+    .expect("write");
+    let ok = twinflow(d, &["run", "-q", "whole.ron", "--data", "synth"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let want = d.join("whole/whole-1");
+    let mut points = 0;
+    for point in 1..=16 {
+        let runs = format!("cut{point}");
+        let ron = format!("{runs}.ron");
+        let pipeline = tiny_with("Balanced(same_ratio: 0.5, pairs_per_epoch: 64)", 3, &runs);
+        std::fs::write(d.join(&ron), pipeline).expect("write");
+        let cut = std::process::Command::new(env!("CARGO_BIN_EXE_twinflow"))
+            .args(["run", "-q", &ron, "--data", "synth"])
+            .current_dir(d)
+            // The checkpoint of the second epoch, at this point of its sequence.
+            .env("TWINFLOW_FAULT", format!("2:{point}"))
+            .output()
+            .expect("runs");
+        if cut.status.success() {
+            break; // past the last point of the sequence
+        }
+        points = point;
+        let folder = format!("{runs}/{runs}-1");
+        let out = twinflow(d, &["run", "-q", "--resume", &folder, "--data", "synth"]);
+        assert!(out.status.success(), "point {point}: {}", text(&out));
+        let got = d.join(&folder);
+        for file in [
+            "last.safetensors",
+            "optimizer.safetensors",
+            "best.safetensors",
+        ] {
+            assert!(
+                safetensors_of(&got.join(file)) == safetensors_of(&want.join(file)),
+                "point {point}: {file} differs from the uninterrupted run's"
+            );
+        }
+        assert_eq!(
+            metrics_without_timing(&got),
+            metrics_without_timing(&want),
+            "point {point}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&got)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") || n.contains(".next."))
+            .collect();
+        assert!(leftovers.is_empty(), "point {point}: {leftovers:?}");
+    }
+    assert!(
+        points >= 5,
+        "the sequence has files, the commit and renames: {points}"
+    );
 }

@@ -94,7 +94,7 @@ pub fn write(
             source,
         })?;
     let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, out).map_err(|source| CheckpointError::Io {
+    write_synced(&tmp, &out).map_err(|source| CheckpointError::Io {
         path: tmp.clone(),
         action: "write",
         source,
@@ -104,6 +104,18 @@ pub fn write(
         action: "rename onto",
         source,
     })
+}
+
+/// Writes `bytes` to `path` and waits until they are on disk, so that a rename after it
+/// can never expose a file whose data a crash lost.
+///
+/// # Errors
+/// I/O failures.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Reads every tensor of a safetensors file (f32 only).

@@ -2,6 +2,7 @@
 
 pub mod average;
 pub mod checkpoint;
+pub mod commit;
 pub mod config;
 pub mod error;
 pub mod evaluation;

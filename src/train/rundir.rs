@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, Tensors};
-use std::collections::HashMap;
 
 use super::state::LoopState;
 use crate::model::backend::OptimizerState;
@@ -26,6 +25,20 @@ pub enum RunDirError {
     /// A checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    /// A weight file holds another epoch than `state.json` says: the folder was changed
+    /// by hand or by something other than twinflow.
+    #[error(
+        "{} holds the weights after {found} epoch(s), but state.json says {state}: the run folder is inconsistent",
+        path.display()
+    )]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// The epochs it holds.
+        found: usize,
+        /// The epochs `state.json` names for it.
+        state: usize,
+    },
     /// A JSON file is damaged, or the state could not be serialised.
     #[error("cannot {action} {}", path.display())]
     Json {
@@ -125,29 +138,12 @@ impl RunDir {
         writeln!(file, "{line}").map_err(io(&path, "write"))
     }
 
-    /// Saves the last weights, optimizer state, loop state and metrics (CSV and JSON).
+    /// Rewrites `metrics.csv` from the loop state's history (atomically: a crash leaves the
+    /// old file or the new one).
     ///
     /// # Errors
-    /// I/O and serialisation failures.
-    pub fn save_progress(
-        &self,
-        params: &Tensors,
-        optimizer: &OptimizerState,
-        state: &LoopState,
-    ) -> Result<(), RunDirError> {
-        checkpoint::write(&self.path.join("last.safetensors"), params, None)?;
-        let meta = HashMap::from([("step".to_string(), optimizer.step.to_string())]);
-        checkpoint::write(
-            &self.path.join("optimizer.safetensors"),
-            &optimizer.tensors,
-            Some(meta),
-        )?;
-        let json = serde_json::to_string_pretty(state).map_err(|source| RunDirError::Json {
-            path: self.path.join("state.json"),
-            action: "serialise",
-            source,
-        })?;
-        self.write("state.json", &json)?;
+    /// I/O failures.
+    pub fn write_metrics(&self, state: &LoopState) -> Result<(), RunDirError> {
         let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s,same_ratio_min,same_ratio_max\n");
         for m in &state.history {
             csv.push_str(&format!(
@@ -167,22 +163,13 @@ impl RunDir {
                 m.same_ratio.1
             ));
         }
-        self.write("metrics.csv", &csv)?;
-        Ok(())
+        let path = self.path.join("metrics.csv");
+        let tmp = path.with_extension("csv.tmp");
+        std::fs::write(&tmp, csv).map_err(io(&tmp, "write"))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path, "rename onto"))
     }
 
-    /// Saves the weight average (`average.safetensors`, the training step in the metadata),
-    /// so that `--resume` continues it.
-    ///
-    /// # Errors
-    /// I/O and serialisation failures.
-    pub fn save_average(&self, tensors: &Tensors, steps: u64) -> Result<(), RunDirError> {
-        let meta = HashMap::from([("steps".to_string(), steps.to_string())]);
-        checkpoint::write(&self.average_weights(), tensors, Some(meta))?;
-        Ok(())
-    }
-
-    /// Reads what `save_average` wrote: the tensors and the training step; `None` when the
+    /// Reads the weight average a checkpoint holds: the tensors and the training step; `None` when the
     /// run has no average yet (it was trained without one so far).
     ///
     /// # Errors
@@ -202,7 +189,8 @@ impl RunDir {
         self.path.join("average.safetensors")
     }
 
-    /// Reads what `save_progress` wrote: last weights, optimizer tensors and metadata, state.
+    /// Reads a committed checkpoint: last weights, optimizer tensors and metadata, state
+    /// (after [`RunDir::recover`]).
     ///
     /// # Errors
     /// Missing or damaged files.

@@ -255,6 +255,9 @@ fn open_run(
             Ok((run, LoopState::default()))
         }
         Start::Resume(run) => {
+            // A crash mid-checkpoint is finished or undone first, so what is read is one
+            // committed epoch.
+            run.recover()?;
             let (params, opt_state, state) = run.load_progress()?;
             let last = run.path().join("last.safetensors");
             checkpoint::load_into(&last, net, Weights::Live, &params)?;

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use super::average::WeightAverage;
-use super::checkpoint;
+use super::commit::Checkpoint;
 use super::config::TrainConfig;
 use super::error::SessionError;
 use super::metrics::summarize;
@@ -266,23 +266,25 @@ impl Trainer {
         }
     }
 
-    /// Writes the epoch's checkpoint: the best weights when `improved`, the average, then
-    /// the last weights (`params`), the optimizer and the loop state.
+    /// Commits the epoch's checkpoint as one step: the best weights when `improved`, the
+    /// average, the last weights (`params`), the optimizer and the loop state.
     fn save(&mut self, improved: bool, params: Tensors) -> Result<(), SessionError> {
-        if improved {
-            let path = self.run.best_weights();
-            let best = match self.kept() {
-                Weights::Live => None,
-                which => Some(self.net.weights(which)?),
-            };
-            checkpoint::write(&path, best.as_ref().unwrap_or(&params), None)?;
-        }
-        if let Some(average) = &self.average {
-            let tensors = self.net.weights(Weights::Average)?;
-            self.run.save_average(&tensors, average.steps())?;
-        }
+        let best = match (improved, self.kept()) {
+            (false, _) | (true, Weights::Live) => None,
+            (true, which) => Some(self.net.weights(which)?),
+        };
+        let average = match &self.average {
+            Some(average) => Some((self.net.weights(Weights::Average)?, average.steps())),
+            None => None,
+        };
         let optimizer = self.net.optimizer_state()?;
-        self.run.save_progress(&params, &optimizer, &self.state)?;
+        self.run.commit(&Checkpoint {
+            best: improved.then(|| best.as_ref().unwrap_or(&params)),
+            average: average.as_ref().map(|(t, s)| (t, *s)),
+            last: &params,
+            optimizer: &optimizer,
+            state: &self.state,
+        })?;
         Ok(())
     }
 }

@@ -97,8 +97,7 @@ impl Build<&BuildContext<'_>> for DecodeConfig {
 
 /// How near the end of a JPEG its end-of-image marker must lie. Encoders write it last;
 /// some pad a few bytes after it. All 13,233 LFW-a files have it in their last 64 bytes,
-/// the two whose scan libjpeg calls "premature" included (their data ends early inside
-/// the file, by a few bits of the last block, and the marker follows).
+/// the two whose scan libjpeg calls "premature" included.
 const EOI_WINDOW: usize = 64;
 
 /// Refuses a JPEG cut short: one without the end-of-image marker (`FF D9`) near its end.

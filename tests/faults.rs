@@ -228,16 +228,18 @@ fn a_kill_at_any_point_of_a_checkpoint_resumes_to_the_uninterrupted_run() {
     assert!(ok.status.success(), "{}", text(&ok));
     let want = d.join("whole/whole-1");
     let mut points = 0;
-    for point in 1..=16 {
-        let runs = format!("cut{point}");
+    // The first checkpoint before its commit (nothing committed yet), then every point of
+    // the second's.
+    let faults = std::iter::once((1, 1)).chain((1..=16).map(|p| (2, p)));
+    for (i, (epoch, point)) in faults.enumerate() {
+        let runs = format!("cut{i}");
         let ron = format!("{runs}.ron");
         let pipeline = tiny_with("Balanced(same_ratio: 0.5, pairs_per_epoch: 64)", 3, &runs);
         std::fs::write(d.join(&ron), pipeline).expect("write");
         let cut = std::process::Command::new(env!("CARGO_BIN_EXE_twinflow"))
             .args(["run", "-q", &ron, "--data", "synth"])
             .current_dir(d)
-            // The checkpoint of the second epoch, at this point of its sequence.
-            .env("TWINFLOW_FAULT", format!("2:{point}"))
+            .env("TWINFLOW_FAULT", format!("{epoch}:{point}"))
             .output()
             .expect("runs");
         if cut.status.success() {

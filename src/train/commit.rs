@@ -47,7 +47,11 @@ pub struct Checkpoint<'a> {
 
 /// One weight file to stage: its stem, its tensors (`None`: not written this epoch) and a
 /// metadata entry beside the epoch tag.
-type Staged<'a> = (&'static str, Option<&'a Tensors>, Option<(&'static str, String)>);
+type Staged<'a> = (
+    &'static str,
+    Option<&'a Tensors>,
+    Option<(&'static str, String)>,
+);
 
 /// The weight files of a checkpoint, by name stem.
 const WEIGHT_FILES: [&str; 4] = ["best", "average", "last", "optimizer"];
@@ -170,14 +174,24 @@ impl RunDir {
     }
 
     /// Brings the folder to its last committed checkpoint after a crash (see the module's
-    /// note), and checks that its weight files belong to it.
+    /// note), and checks that its weight files belong to it. Returns false when no epoch
+    /// was ever committed (no `state.json`): the staged files are then removed.
     ///
     /// # Errors
     /// I/O failures, an unreadable `state.json`, or [`RunDirError::Inconsistent`].
-    pub fn recover(&self) -> Result<(), RunDirError> {
+    pub fn recover(&self) -> Result<bool, RunDirError> {
         let dir = self.path().to_path_buf();
-        let state = self.load_state()?;
         self.remove_temp_files()?;
+        if !dir.join("state.json").exists() {
+            for stem in WEIGHT_FILES {
+                let next = next_path(&dir, stem);
+                if next.exists() {
+                    std::fs::remove_file(&next).map_err(io(&next, "remove"))?;
+                }
+            }
+            return Ok(false);
+        }
+        let state = self.load_state()?;
         for stem in WEIGHT_FILES {
             let next = next_path(&dir, stem);
             if !next.exists() {
@@ -216,7 +230,8 @@ impl RunDir {
                 }
             }
         }
-        self.write_metrics(&state)
+        self.write_metrics(&state)?;
+        Ok(true)
     }
 
     /// Removes temp files a crash left behind (`*.tmp`).

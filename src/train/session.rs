@@ -256,8 +256,11 @@ fn open_run(
         }
         Start::Resume(run) => {
             // A crash mid-checkpoint is finished or undone first, so what is read is one
-            // committed epoch.
-            run.recover()?;
+            // committed epoch; before the first commit there is none, and the run starts
+            // over from its seed (the same run a fresh start would give).
+            if !run.recover()? {
+                return Ok((run, LoopState::default()));
+            }
             let (params, opt_state, state) = run.load_progress()?;
             let last = run.path().join("last.safetensors");
             checkpoint::load_into(&last, net, Weights::Live, &params)?;

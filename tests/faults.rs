@@ -277,3 +277,44 @@ fn a_kill_at_any_point_of_a_checkpoint_resumes_to_the_uninterrupted_run() {
         "the sequence has files, the commit and renames: {points}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_training_within_a_step_and_says_how_to_resume() {
+    let dir = setup();
+    let d = dir.path();
+    // Epochs long enough that a Ctrl-C lands mid-epoch, with batches queued behind it.
+    let ron = tiny_with(
+        "Balanced(same_ratio: 0.5, pairs_per_epoch: 4000)",
+        100,
+        "runs",
+    );
+    std::fs::write(d.join("slow.ron"), ron).expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_twinflow"))
+        .args(["run", "-q", "slow.ron", "--data", "synth"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let state = d.join("runs/slow-1/state.json");
+    let start = std::time::Instant::now();
+    while !state.exists() {
+        assert!(start.elapsed().as_secs() < 60, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: sends SIGINT to the child this test spawned and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let sent = std::time::Instant::now();
+    let out = child.wait_with_output().expect("waits");
+    let took = sent.elapsed();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("interrupted: runs/slow-1 keeps")
+            && t.contains("continue with `twinflow run --resume runs/slow-1`"),
+        "{t}"
+    );
+    // A step of this network takes milliseconds; a drained queue took seconds.
+    assert!(took.as_secs_f64() < 2.0, "took {took:?} to stop");
+}

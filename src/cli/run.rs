@@ -60,8 +60,16 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     Arc::clone(FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let handler_flag = Arc::clone(&flag);
-        // Without a handler Ctrl-C still ends the process, just less tidily.
-        let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+        // Without a handler Ctrl-C still ends the process, just less tidily. The first
+        // Ctrl-C stops the run within a step and keeps its checkpoint; a second one ends
+        // the process at once (130: killed by SIGINT, by the shell's convention).
+        let _ = ctrlc::set_handler(move || {
+            if handler_flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond Ctrl-C: stopping now");
+                std::process::exit(130);
+            }
+            eprintln!("\nCtrl-C: stopping after this step (press again to stop at once)");
+        });
         flag
     }))
 }

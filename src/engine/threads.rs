@@ -240,6 +240,11 @@ fn sink_loop<T: Unit, S: Sink<T>>(
         let Some(item) = inlet.recv() else { break };
         ctx.metrics.add_recv_wait(t);
         ctx.metrics.item_in();
+        // Stop at once, not after the items already queued: a training sink would
+        // otherwise go on for several batches (epochs, for small ones) after a Ctrl-C.
+        if ctx.is_cancelled() {
+            return Err(StageError::Cancelled);
+        }
         let weight = item.weight();
         let t = Instant::now();
         let flow = sink.consume(item, ctx)?;

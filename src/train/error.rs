@@ -58,6 +58,18 @@ pub enum SessionError {
         /// Epochs checkpointed before it (0: none).
         kept: usize,
     },
+    /// The user interrupted training (Ctrl-C); the run folder keeps its last checkpoint.
+    #[error(
+        "interrupted: {} keeps {epochs} finished epoch(s); continue with `twinflow run --resume {}`",
+        run.display(),
+        run.display()
+    )]
+    Interrupted {
+        /// The run folder.
+        run: std::path::PathBuf,
+        /// Epochs its checkpoint holds.
+        epochs: usize,
+    },
     /// The `Train` stage could not be built.
     #[error(transparent)]
     Build {

@@ -20,7 +20,9 @@ use super::state::LoopState;
 use super::trainer::TrainerParts;
 use crate::cache::ImageStore;
 use crate::engine::metrics::RunReport;
-use crate::engine::{run as run_chain, Chain, PairBatch, RunOptions, SourceStage, TransformStage};
+use crate::engine::{
+    run as run_chain, Chain, PairBatch, PipelineError, RunOptions, SourceStage, TransformStage,
+};
 use crate::eval::ValTestReport;
 use crate::model::OptimizerConfig;
 use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, Network, Weights};
@@ -172,7 +174,17 @@ pub fn train(
     })
     .then_all(batch)
     .end("train", trainer);
-    let (trainer, report) = run_chain(chain, options)?;
+    let (trainer, report) = match run_chain(chain, options) {
+        Err(PipelineError::Interrupted) => {
+            // What the folder keeps is its last committed checkpoint; the partial epoch
+            // is trained again on resume, exactly as an uninterrupted run trains it.
+            return Err(SessionError::Interrupted {
+                epochs: run.load_state().map_or(0, |s| s.epochs_done),
+                run: run.path().to_path_buf(),
+            });
+        }
+        other => other?,
+    };
     let (state, stopped_early) = (trainer.state().clone(), trainer.stopped_early());
     let done = Finished {
         net: trainer.into_network(),

@@ -279,7 +279,7 @@ fn a_kill_at_any_point_of_a_checkpoint_resumes_to_the_uninterrupted_run() {
 }
 
 #[test]
-fn ctrl_c_stops_training_within_a_step_and_says_how_to_resume() {
+fn ctrl_c_stops_training_within_a_step_and_says_how_to_resume_and_the_folder_is_locked_meanwhile() {
     let dir = setup();
     let d = dir.path();
     // Epochs long enough that a Ctrl-C lands mid-epoch, with batches queued behind it.
@@ -302,6 +302,15 @@ fn ctrl_c_stops_training_within_a_step_and_says_how_to_resume() {
         assert!(start.elapsed().as_secs() < 60, "no epoch finished");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // A second process may not train in the same folder meanwhile.
+    let t = fails(
+        d,
+        &["run", "-q", "--resume", "runs/slow-1", "--data", "synth"],
+    );
+    assert!(
+        t.contains("another twinflow process is training in runs/slow-1"),
+        "{t}"
+    );
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
     // SAFETY: sends SIGINT to the child this test spawned and still owns.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);

@@ -39,6 +39,12 @@ pub enum RunDirError {
         /// The epochs `state.json` names for it.
         state: usize,
     },
+    /// Another process holds the folder's lock: it is training in it now.
+    #[error("another twinflow process is training in {} (its lock is held); wait for it, or stop it", path.display())]
+    Busy {
+        /// The run folder.
+        path: PathBuf,
+    },
     /// A JSON file is damaged, or the state could not be serialised.
     #[error("cannot {action} {}", path.display())]
     Json {
@@ -91,6 +97,29 @@ impl RunDir {
     pub fn open(path: &Path) -> Result<Self, RunDirError> {
         std::fs::read_dir(path).map_err(io(path, "open run folder"))?;
         Ok(Self { path: path.into() })
+    }
+
+    /// Takes the folder's lock (`.lock` in it) for as long as the returned file lives, so
+    /// that two processes never train in one folder at once. The OS drops the lock when
+    /// the process ends, however it ends.
+    ///
+    /// # Errors
+    /// [`RunDirError::Busy`] when another process holds it; I/O failures.
+    pub fn lock(&self) -> Result<std::fs::File, RunDirError> {
+        let path = self.path.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path, "open"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunDirError::Busy {
+                path: self.path.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&path, "lock")(e)),
+        }
     }
 
     /// The folder.

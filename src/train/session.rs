@@ -133,7 +133,8 @@ pub fn train(
     };
     let mut net = build(recipe.device, spec)?;
     net.prepare(source.batch_size())?;
-    let (run, state) = open_run(recipe.stage, start, net.as_mut())?;
+    // Held until training and its evaluation end: no second process trains in this folder.
+    let (run, state, _lock) = open_run(recipe.stage, start, net.as_mut())?;
     // Each invocation says where it trained: a run may move between devices on resume.
     let device = net.device_label();
     run.append(
@@ -253,25 +254,28 @@ fn summarise(
     Ok(summary)
 }
 
-/// Creates the run folder of a fresh run, or loads a resumed run's last weights, optimizer
-/// state and loop state into `net`.
+/// Creates and locks the run folder of a fresh run, or locks a resumed run's folder and
+/// loads its last weights, optimizer state and loop state into `net`. Returns the lock.
 fn open_run(
     stage: &TrainConfig,
     start: Start,
     net: &mut dyn Network,
-) -> Result<(RunDir, LoopState), SessionError> {
+) -> Result<(RunDir, LoopState, std::fs::File), SessionError> {
     match start {
         Start::Fresh { stem, pipeline } => {
             let run = RunDir::create(&stage.runs, stage.name.as_deref().unwrap_or(&stem))?;
+            let lock = run.lock()?;
             run.write("pipeline.ron", &pipeline)?;
-            Ok((run, LoopState::default()))
+            Ok((run, LoopState::default(), lock))
         }
         Start::Resume(run) => {
+            // Before anything is read or repaired: another process may be training here.
+            let lock = run.lock()?;
             // A crash mid-checkpoint is finished or undone first, so what is read is one
             // committed epoch; before the first commit there is none, and the run starts
             // over from its seed (the same run a fresh start would give).
             if !run.recover()? {
-                return Ok((run, LoopState::default()));
+                return Ok((run, LoopState::default(), lock));
             }
             let (params, opt_state, state) = run.load_progress()?;
             let last = run.path().join("last.safetensors");
@@ -283,7 +287,7 @@ fn open_run(
             if best.exists() {
                 checkpoint::read(&best)?;
             }
-            Ok((run, state))
+            Ok((run, state, lock))
         }
     }
 }

@@ -93,6 +93,7 @@ pub fn write(
             path: path.into(),
             source,
         })?;
+    let out = sorted_header(out);
     let tmp = path.with_extension("safetensors.tmp");
     write_synced(&tmp, &out).map_err(|source| CheckpointError::Io {
         path: tmp.clone(),
@@ -104,6 +105,32 @@ pub fn write(
         action: "rename onto",
         source,
     })
+}
+
+/// The same file with its JSON header's keys in sorted order. safetensors writes the
+/// metadata map in hash order, so two writes of the same tensors with two metadata entries
+/// differed byte for byte; sorted (the same compact JSON in another order, so the same
+/// length and data offsets) a checkpoint is byte-identical run after run.
+fn sorted_header(mut out: Vec<u8>) -> Vec<u8> {
+    let Some(len) = out
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    else {
+        return out;
+    };
+    let Some(header) = usize::try_from(len).ok().and_then(|n| out.get(8..8 + n)) else {
+        return out;
+    };
+    // The header is padded with spaces to an 8-byte boundary; re-serialise what precedes.
+    let used = header.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let sorted = serde_json::from_slice::<serde_json::Value>(&header[..used])
+        .and_then(|v| serde_json::to_vec(&v));
+    if let Ok(sorted) = sorted {
+        if sorted.len() == used {
+            out[8..8 + used].copy_from_slice(&sorted);
+        }
+    }
+    out
 }
 
 /// Writes `bytes` to `path` and waits until they are on disk, so that a rename after it

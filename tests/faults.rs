@@ -49,10 +49,17 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_keeping_its_last_good_epoc
         .replace("lr: 0.001", "lr: 1e30");
     assert!(edited.contains("1e30"), "{edited}");
     std::fs::write(&ron, edited).expect("write");
-    let t = fails(
-        d,
-        &["run", "-q", "--resume", "runs/tiny-1", "--data", "synth"],
+    // A learning-rate edit is more than a resume may change unasked...
+    let resume = ["run", "-q", "--resume", "runs/tiny-1", "--data", "synth"];
+    let t = fails(d, &resume);
+    assert!(
+        t.contains(
+            "pipeline.ron was edited since the run trained: optimizer.Adam.lr: 0.001 -> 1e+30"
+        ) && t.contains("--allow-changes"),
+        "{t}"
     );
+    // ...and with --allow-changes it trains, and diverges.
+    let t = fails(d, &[&resume[..], &["--allow-changes"]].concat());
     assert!(
         t.contains("training diverged in epoch 2, batch") && t.contains("is not finite"),
         "{t}"

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+    /// With `--resume`: accept edits of the run's `pipeline.ron` beyond `schedule.epochs`,
+    /// `schedule.patience`, `schedule.monitor` and `device` (logged in `changes.log`).
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
 }
 
 /// The `--metrics` JSON document.
@@ -137,6 +141,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         name: run_name(&pipeline_file),
         resume: args.resume.clone(),
         device: args.device,
+        allow_changes: args.allow_changes,
     };
     let outcome = run_plan(&plan, &settings)
         .with_context(|| format!("running {} on {}", pipeline_file.display(), root.display()))?;

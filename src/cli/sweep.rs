@@ -168,6 +168,8 @@ fn run_one(
         name: e.id.clone(),
         resume: (state == Status::Partial).then(|| dir.clone()),
         device: args.device,
+        // A sweep only raises or caps epochs, which a resume accepts anyway.
+        allow_changes: false,
     };
     let outcome = run_plan(&plan, &settings)
         .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;

@@ -30,6 +30,9 @@ pub enum RunError {
         #[source]
         source: ron::Error,
     },
+    /// A resumed run's pipeline was edited beyond what a resume may change.
+    #[error(transparent)]
+    Edits(#[from] super::edits::EditError),
     /// A stage could not be built (e.g. the sampler cannot work with the images it has).
     #[error(transparent)]
     Build(#[from] BuildError),

@@ -29,6 +29,8 @@ pub struct RunSettings {
     pub resume: Option<PathBuf>,
     /// Train on this backend instead of the pipeline's `device`.
     pub device: Option<Device>,
+    /// On resume, accept edits of the run's pipeline beyond steering (`--allow-changes`).
+    pub allow_changes: bool,
 }
 
 /// The chain files -> Decode -> [Resize] -> `sink`.

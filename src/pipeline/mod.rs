@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod edits;
 pub mod error;
 pub mod images;
 pub mod runner;

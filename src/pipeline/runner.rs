@@ -251,7 +251,11 @@ fn train_into(
     let p = &plan.pipeline;
     let device = settings.device.unwrap_or(p.device);
     let start = match &settings.resume {
-        Some(dir) => Start::Resume(RunDir::open(dir).map_err(SessionError::from)?),
+        Some(dir) => {
+            let run = RunDir::open(dir).map_err(SessionError::from)?;
+            super::edits::check_resume(dir, p, settings.allow_changes)?;
+            Start::Resume(run)
+        }
         // A fresh run records the device it trains on.
         None => Start::Fresh {
             stem: settings.name.clone(),

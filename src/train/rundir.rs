@@ -58,6 +58,10 @@ pub enum RunDirError {
     },
 }
 
+/// The record of the pipeline a run trained with, beside its `pipeline.ron`: what a resume
+/// compares edits against (`pipeline::edits`).
+pub const TRAINED_PIPELINE: &str = "pipeline.trained.ron";
+
 /// A run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {

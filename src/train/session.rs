@@ -266,6 +266,8 @@ fn open_run(
             let run = RunDir::create(&stage.runs, stage.name.as_deref().unwrap_or(&stem))?;
             let lock = run.lock()?;
             run.write("pipeline.ron", &pipeline)?;
+            // What a resume compares the run's pipeline.ron against (`pipeline::edits`).
+            run.write(super::rundir::TRAINED_PIPELINE, &pipeline)?;
             Ok((run, LoopState::default(), lock))
         }
         Start::Resume(run) => {

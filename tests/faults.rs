@@ -334,3 +334,35 @@ fn ctrl_c_stops_training_within_a_step_and_says_how_to_resume_and_the_folder_is_
     // A step of this network takes milliseconds; a drained queue took seconds.
     assert!(took.as_secs_f64() < 2.0, "took {took:?} to stop");
 }
+
+#[test]
+fn eval_lists_an_undecodable_test_image_and_fails_under_report_instead_of_dropping_its_pair() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("tiny.ron"), tiny(1)).expect("write");
+    let ok = twinflow(d, &["run", "-q", "tiny.ron", "--data", "synth"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    // The first image of the first test pair, made undecodable.
+    let pairs = std::fs::read_to_string(d.join("synth/pairsDevTest.txt")).expect("pairs");
+    let first: Vec<&str> = pairs.lines().nth(1).expect("a pair").split('\t').collect();
+    let number: usize = first[1].trim().parse().expect("number");
+    let name = format!("{}_{number:04}.jpg", first[0]);
+    let image = d.join("synth/lfw2").join(first[0]).join(&name);
+    std::fs::write(&image, b"not a jpeg").expect("damage");
+    let eval = [
+        "eval",
+        "--run",
+        "runs/tiny-1",
+        "--pairs",
+        "synth/pairsDevTest.txt",
+        "--data",
+        "synth",
+        "--out",
+        "ev",
+    ];
+    let out = twinflow(d, &eval);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 item(s) skipped") && t.contains(&name), "{t}");
+    assert!(t.contains("on_error: Skip"), "{t}");
+}

@@ -78,11 +78,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| needed.contains(&e.key))
         .cloned()
         .collect();
-    let store = load_images(&trained.plan, root, entries)?;
+    let loaded = load_images(&trained.plan, root, entries)?;
+    let store = &loaded.store;
     let keys: Vec<(ImageKey, ImageKey)> =
         pairs.iter().map(|p| (p.a.clone(), p.b.clone())).collect();
     let flip = trained.eval_flip();
-    let (scores, labels, _) = score_pairs_with(trained.net.as_mut(), &store, &keys, 128, flip)?;
+    let (scores, labels, _) = score_pairs_with(trained.net.as_mut(), store, &keys, 128, flip)?;
     let roc = Roc::compute(&scores, &labels)?;
     let distinct: BTreeSet<usize> = pairs.iter().map(|p| p.fold).collect();
     let folds = if distinct.len() > 1 {
@@ -110,7 +111,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
         report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
     ))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(loaded.exit_code())
 }
 
 /// Writes `roc.csv`, `eval.json`, the ROC curve and the score histograms into the output

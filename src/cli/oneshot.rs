@@ -91,9 +91,10 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     check_request(args, &entries)?;
-    let store = load_images(&trained.plan, root, entries)?;
+    let loaded = load_images(&trained.plan, root, entries)?;
+    let store = &loaded.store;
     let rows: Vec<u32> = (0..store.len() as u32).collect();
-    let embeddings = embed_rows(trained.net.as_mut(), &store, &rows, BATCH)?;
+    let embeddings = embed_rows(trained.net.as_mut(), store, &rows, BATCH)?;
     let items: Vec<(&str, usize)> = (0..store.len())
         .map(|r| (store.key(r).name.as_str(), r))
         .collect();
@@ -134,7 +135,7 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     if replaced {
         say(&format!("the earlier result is now {}\n", kept.display()))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(loaded.exit_code())
 }
 
 /// Refuses, before any decoding, what the test identities cannot give.

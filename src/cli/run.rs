@@ -89,30 +89,75 @@ pub fn data_root(flag: Option<&Path>, ron: Option<&Path>) -> anyhow::Result<Path
     )
 }
 
+/// Images a scoring command loaded, and whether it must exit non-zero because some were
+/// skipped under `on_error: Report` (they are listed on stderr).
+pub(crate) struct Loaded {
+    /// The decoded images.
+    pub store: crate::stages::store::MemoryStore,
+    /// True when images were skipped and the policy is `Report`.
+    pub failed_items: bool,
+}
+
+impl Loaded {
+    /// The exit code of a command that otherwise succeeded: failure when images were
+    /// skipped under `Report`, saying so once more after the results.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failed_items {
+            eprintln!("error: {SKIPPED_HINT}");
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
+    }
+}
+
+/// What to do about items skipped under `on_error: Report`.
+const SKIPPED_HINT: &str =
+    "some items could not be processed (set on_error: Skip in the Decode stage to accept that)";
+
+/// Lists skipped items on stderr (the first 20).
+fn print_skipped(skipped: &[crate::engine::metrics::Skipped]) {
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!("\n{} item(s) skipped:", skipped.len());
+    for s in skipped.iter().take(20) {
+        eprintln!("  [{}] {}: {}", s.stage, s.item, s.reason);
+    }
+    if skipped.len() > 20 {
+        eprintln!("  ... and {} more (see --metrics)", skipped.len() - 20);
+    }
+}
+
 /// Decodes and resizes `entries` as `plan`'s image stages do, into memory (with a progress
-/// bar and Ctrl-C), for commands that score a finished run on some images.
+/// bar and Ctrl-C), for commands that score a finished run on some images. Images the
+/// Decode stage's `on_error` policy skips are listed, never dropped silently.
 ///
 /// # Errors
-/// The image chain's first error.
+/// The image chain's first error (every error under `on_error: Abort`).
 pub(crate) fn load_images(
     plan: &crate::pipeline::validate::Plan,
     data_root: PathBuf,
     entries: Vec<crate::data::ImageEntry>,
-) -> anyhow::Result<crate::stages::store::MemoryStore> {
+) -> anyhow::Result<Loaded> {
     let settings = RunSettings {
         data_root,
         progress: true,
         interrupt: Some(interrupt_flag()),
         ..RunSettings::default()
     };
-    let (store, _) = crate::pipeline::runner::run_images(
+    let (store, report) = crate::pipeline::runner::run_images(
         plan,
         &settings,
         entries,
         "memory",
         crate::stages::store::MemoryStore::new(),
     )?;
-    Ok(store)
+    print_skipped(&report.skipped);
+    Ok(Loaded {
+        store,
+        failed_items: plan.decode.on_error == crate::stages::OnError::Report
+            && !report.skipped.is_empty(),
+    })
 }
 
 /// Runs the pipeline; exits non-zero when items were skipped under `on_error: Report`.
@@ -172,20 +217,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing metrics to {}", path.display()))?;
         println!("metrics written to {}", path.display());
     }
-    if !outcome.skipped.is_empty() {
-        eprintln!("\n{} item(s) skipped:", outcome.skipped.len());
-        for s in outcome.skipped.iter().take(20) {
-            eprintln!("  [{}] {}: {}", s.stage, s.item, s.reason);
-        }
-        if outcome.skipped.len() > 20 {
-            eprintln!(
-                "  ... and {} more (see --metrics)",
-                outcome.skipped.len() - 20
-            );
-        }
-    }
+    print_skipped(&outcome.skipped);
     if outcome.failed_items {
-        eprintln!("error: some items could not be processed (set on_error: Skip in the Decode stage to accept that)");
+        eprintln!("error: {SKIPPED_HINT}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -166,13 +166,19 @@ pub(crate) fn rows_times_pairs<E: Real, S: TileSink<E>, const FMA: bool>(
     }
     if blocks % 2 == 1 {
         let last = blocks - 1;
-        let mut acc = [[E::default(); LANES]; ROWS];
-        for (t, ar) in a[last * inner * ROWS..].chunks_exact(ROWS).enumerate() {
-            let ar: &[E; ROWS] = ar.try_into().expect("ROWS elements");
-            fma_tile::<E, FMA>(&mut acc, ar, b.row(t));
-        }
-        out.store(last, &acc);
+        out.store(last, &block_tile::<E, FMA>(&a[last * inner * ROWS..], b));
     }
+}
+
+/// One block's 6x16 tile: `acc[r][j] = sum_t block[t][r] * b.row(t)[j]`.
+#[inline(always)]
+fn block_tile<E: Real, const FMA: bool>(block: &[E], b: PanelRows<'_, E>) -> [[E; LANES]; ROWS] {
+    let mut acc = [[E::default(); LANES]; ROWS];
+    for (t, ar) in block.chunks_exact(ROWS).enumerate() {
+        let ar: &[E; ROWS] = ar.try_into().expect("ROWS elements");
+        fma_tile::<E, FMA>(&mut acc, ar, b.row(t));
+    }
+    acc
 }
 
 /// For every block of `ROWS` rows packed in `a` (each `[inner][ROWS]`), hands
@@ -186,12 +192,7 @@ pub(crate) fn rows_times<E: Real, S: TileSink<E>, const FMA: bool>(
 ) {
     let inner = b.rows();
     for (i, block) in a.chunks_exact(inner * ROWS).enumerate() {
-        let mut acc = [[E::default(); LANES]; ROWS];
-        for (t, ar) in block.chunks_exact(ROWS).enumerate() {
-            let ar: &[E; ROWS] = ar.try_into().expect("ROWS elements");
-            fma_tile::<E, FMA>(&mut acc, ar, b.row(t));
-        }
-        out.store(i, &acc);
+        out.store(i, &block_tile::<E, FMA>(block, b));
     }
 }
 

@@ -366,3 +366,34 @@ fn eval_lists_an_undecodable_test_image_and_fails_under_report_instead_of_droppi
     assert!(t.contains("1 item(s) skipped") && t.contains(&name), "{t}");
     assert!(t.contains("on_error: Skip"), "{t}");
 }
+
+#[test]
+fn an_image_the_crop_does_not_fit_is_bad_input_under_on_error_not_the_end_of_the_run() {
+    let dir = setup();
+    let d = dir.path();
+    let other = twinflow(d, &["data", "synth", "--out", "small", "--size", "32"]);
+    assert!(other.status.success(), "{}", text(&other));
+    // 48x48 faces cropped to 36x36 from (8, 8); one training image replaced by a 32x32 one.
+    let ron = tiny(1).replace(
+        "Resize((width: 24, height: 24))",
+        "Resize((width: 24, height: 24, crop: Some((x: 8, y: 8, width: 36, height: 36))))",
+    );
+    assert!(ron.contains("crop"), "{ron}");
+    std::fs::write(d.join("crop.ron"), ron).expect("write");
+    let image = first_image(d);
+    let small = std::fs::read_dir(d.join("small/lfw2"))
+        .expect("small")
+        .flat_map(|p| std::fs::read_dir(p.expect("entry").path()).expect("person"))
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .expect("a small image");
+    std::fs::copy(&small, &image).expect("replace");
+    let out = twinflow(d, &["run", "crop.ron", "--data", "synth"]);
+    let t = text(&out);
+    // Reported and skipped (exit 1 under Report), and the run trained to its end.
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("32x32 image: crop box") && t.contains("run folder:"),
+        "{t}"
+    );
+}

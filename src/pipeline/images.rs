@@ -47,7 +47,8 @@ pub(super) fn image_chain<S: Sink<ImageItem>>(
     let ctx = BuildContext::default();
     let mut decode = plan.decode.build(&ctx)?;
     if let Some(resize) = &plan.resize {
-        let resizer = resize.build(&ctx)?;
+        // An image the crop does not fit is bad input under Decode's on_error policy.
+        let resizer = resize.build(&ctx)?.with_on_error(plan.decode.on_error);
         decode = decode.fuse("decode+resize", || Box::new(resizer.clone()));
     }
     let source = SourceStage {

@@ -167,6 +167,7 @@ impl ResizeConfig {
             height: self.height,
             filter: self.filter,
             crop: self.crop,
+            on_error: super::OnError::Abort,
         }
     }
 

@@ -5,6 +5,7 @@ use image::imageops::FilterType;
 
 use super::{Crop, Filter};
 use crate::engine::{ImageItem, StageContext, StageError, Transform};
+use crate::stages::OnError;
 
 /// The runtime resizer.
 #[derive(Debug, Clone)]
@@ -13,6 +14,9 @@ pub struct Resize {
     pub(super) height: u32,
     pub(super) filter: Filter,
     pub(super) crop: Option<Crop>,
+    /// What to do with an image the crop box does not fit: the Decode stage's policy, since
+    /// such an image is bad input like one that does not decode (`Abort` unless told).
+    pub(super) on_error: OnError,
 }
 
 impl Resize {
@@ -23,7 +27,14 @@ impl Resize {
             height,
             filter,
             crop: None,
+            on_error: OnError::Abort,
         }
+    }
+
+    /// The same resizer, applying `policy` to images it cannot crop.
+    pub fn with_on_error(mut self, policy: OnError) -> Self {
+        self.on_error = policy;
+        self
     }
 
     /// Crops one row-major grayscale image (when a box is set), then resizes it.
@@ -129,7 +140,7 @@ impl Transform<ImageItem, ImageItem> for Resize {
     fn process(
         &mut self,
         img: ImageItem,
-        _ctx: &StageContext,
+        ctx: &StageContext,
         out: &mut Vec<ImageItem>,
     ) -> Result<(), StageError> {
         if img.pixels.len() != img.width as usize * img.height as usize
@@ -148,14 +159,22 @@ impl Transform<ImageItem, ImageItem> for Resize {
             out.push(img);
             return Ok(());
         }
-        let pixels = self
-            .crop_and_apply(&img.pixels, img.width, img.height)
-            .map_err(|reason| StageError::BadImage {
-                key: img.key.to_string(),
-                width: img.width,
-                height: img.height,
-                reason,
-            })?;
+        let pixels = match self.crop_and_apply(&img.pixels, img.width, img.height) {
+            Ok(pixels) => pixels,
+            Err(reason) if self.on_error != OnError::Abort => {
+                let size = format!("{}x{} image: {reason}", img.width, img.height);
+                ctx.skip(&img.key, &size);
+                return Ok(());
+            }
+            Err(reason) => {
+                return Err(StageError::BadImage {
+                    key: img.key.to_string(),
+                    width: img.width,
+                    height: img.height,
+                    reason,
+                })
+            }
+        };
         out.push(ImageItem {
             key: img.key,
             width: self.width,

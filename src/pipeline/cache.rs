@@ -62,9 +62,32 @@ pub fn cache_path(
         .collect();
     let set = format!("{set:?}").to_lowercase();
     config.dir.join(format!(
-        "{name}-{set}-{}x{}-{filter}-{}.twc",
-        size.0, size.1, config.dtype
+        "{}-{set}-{}x{}-{filter}-{}.twc",
+        short_name(&name),
+        size.0,
+        size.1,
+        config.dtype
     ))
+}
+
+/// The longest dataset name a cache file name keeps whole. File systems allow 255 bytes
+/// per name; the rest of a cache's name (set, size, filter and crop, dtype, `.lock`) stays
+/// under 100.
+const NAME_MAX: usize = 64;
+
+/// `name` as it goes into a cache file name: whole when short, else its start and a
+/// checksum of the whole (so two long names that share a start still differ), where a
+/// 225-character folder name made the cache "File name too long".
+fn short_name(name: &str) -> String {
+    if name.len() <= NAME_MAX {
+        return name.to_string();
+    }
+    // `name` is ASCII (sanitised above), so any byte index is a char boundary.
+    format!(
+        "{}~{:08x}",
+        &name[..NAME_MAX - 9],
+        crc32fast::hash(name.as_bytes())
+    )
 }
 
 /// How the plan resamples images, as recorded in the cache key and file name: the resize
@@ -172,5 +195,19 @@ fn reused(cache: TensorCache, status: String) -> Opened {
         status,
         skipped,
         report: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_dataset_name_is_shortened_distinctly() {
+        let (a, b) = ("x".repeat(225), format!("{}y", "x".repeat(224)));
+        let (sa, sb) = (short_name(&a), short_name(&b));
+        assert!(sa.len() <= NAME_MAX && sb.len() <= NAME_MAX, "{sa}");
+        assert_ne!(sa, sb);
+        assert_eq!(short_name("lfwa"), "lfwa");
     }
 }

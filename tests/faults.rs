@@ -397,3 +397,33 @@ fn an_image_the_crop_does_not_fit_is_bad_input_under_on_error_not_the_end_of_the
         "{t}"
     );
 }
+
+#[test]
+fn cache_build_force_keeps_the_old_cache_until_the_new_one_replaces_it_and_clears_orphans() {
+    let dir = setup();
+    let d = dir.path();
+    let ron = tiny(1).replace("model:", "cache: Some((dir: \"c\")), model:");
+    std::fs::write(d.join("c.ron"), ron).expect("write");
+    let build = ["cache", "build", "--pipeline", "c.ron", "--data", "synth"];
+    let out = twinflow(d, &build);
+    assert!(out.status.success(), "{}", text(&out));
+    let cache = std::fs::read_dir(d.join("c"))
+        .expect("c")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "twc"))
+        .expect("a cache file");
+    // What a build killed mid-write leaves: a hidden temp file beside the cache.
+    let name = cache
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let orphan = d.join("c").join(format!(".{name}.x1y2z3.tmp"));
+    std::fs::write(&orphan, b"half a cache").expect("orphan");
+    let out = twinflow(d, &[&build[..], &["--force"]].concat());
+    let t = text(&out);
+    assert!(out.status.success() && t.contains("because --force"), "{t}");
+    assert!(!orphan.exists(), "the killed build's temp file is removed");
+    let verify = twinflow(d, &["cache", "verify", cache.to_str().expect("utf-8")]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

@@ -129,7 +129,7 @@ fn the_cache_and_a_direct_decode_give_identical_tensors() {
         dir: dir.path().join("cache"),
         ..CacheConfig::default()
     };
-    let opened = open_or_build(&plan, &config, &settings, entries).expect("cache");
+    let opened = open_or_build(&plan, &config, &settings, entries, false).expect("cache");
     let cache: Arc<dyn ImageStore> = opened.cache;
     assert_eq!(cache.len(), memory.len());
     let n = 32 * 32;

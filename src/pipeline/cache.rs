@@ -124,6 +124,7 @@ pub fn open_or_build(
     config: &CacheConfig,
     settings: &RunSettings,
     entries: Vec<ImageEntry>,
+    force: bool,
 ) -> Result<Opened, RunError> {
     let (w, h) = plan.image_size();
     let filter = filter_name(plan);
@@ -131,6 +132,7 @@ pub fn open_or_build(
     let path = cache_path_for(plan, config, settings);
     let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
     let why = match TensorCache::open_checked(&path, &key) {
+        _ if force => "--force".to_string(),
         Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
         Err(err) if err.should_rebuild() => chain(&err),
         Err(err) => return Err(err.into()),
@@ -142,13 +144,15 @@ pub fn open_or_build(
             source,
         })?;
     }
-    let _lock = BuildLock::acquire(&path)?;
-    if let Ok(cache) = TensorCache::open_checked(&path, &key) {
+    let lock = BuildLock::acquire(&path)?;
+    if let (false, Ok(cache)) = (force, TensorCache::open_checked(&path, &key)) {
         return Ok(reused(
             cache,
             format!("reused {} (built by another process)", path.display()),
         ));
     }
+    // Temp files of builds that were killed: no live build has one, since we hold the lock.
+    lock.remove_orphans()?;
     if config.dtype == Dtype::F32 && (w, h) == (250, 250) {
         // Not an error: just a large file (13,233 x 250 x 250 x 4 bytes = 3.3 GB).
         eprintln!("note: an f32 cache of 250x250 images is about 3.3 GB");

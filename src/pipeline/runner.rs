@@ -11,12 +11,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::cache::{cache_path_for, open_or_build, Opened};
+use super::cache::{open_or_build, Opened};
 pub use super::error::RunError;
 use super::images::{image_chain, options};
 pub use super::images::{run_images, RunSettings};
 use super::validate::{End, Plan};
-use crate::cache::{CacheError, ImageStore};
+use crate::cache::ImageStore;
 use crate::data::{
     read_pairs, split_validation, Dataset, ImageEntry, ImageKey, ImageSet, Pair, Splits,
 };
@@ -305,7 +305,7 @@ fn image_store(
     outcome: &mut RunOutcome,
 ) -> Result<Arc<dyn ImageStore>, RunError> {
     if let Some(config) = &plan.pipeline.cache {
-        let opened = open_or_build(plan, config, settings, entries)?;
+        let opened = open_or_build(plan, config, settings, entries, false)?;
         outcome.skipped.extend(opened.skipped);
         outcome
             .reports
@@ -321,7 +321,8 @@ fn image_store(
 
 /// Builds (or reuses) the cache a plan would use, without running the rest of it.
 ///
-/// `force` deletes an existing cache file first. A plan without `cache` uses the defaults.
+/// `force` builds anew even over a valid cache; the old file stays usable until the new
+/// one replaces it (a kill mid-build keeps it). A plan without `cache` uses the defaults.
 ///
 /// # Errors
 /// Data, cache and image-chain errors.
@@ -329,15 +330,5 @@ pub fn build_cache(plan: &Plan, settings: &RunSettings, force: bool) -> Result<O
     let prepared = prepare(plan, &settings.data_root)?;
     let entries = images_of(plan, &prepared);
     let config = plan.pipeline.cache.clone().unwrap_or_default();
-    if force {
-        let path = cache_path_for(plan, &config, settings);
-        if path.exists() {
-            std::fs::remove_file(&path).map_err(|source| CacheError::Io {
-                path: path.clone(),
-                action: "remove",
-                source,
-            })?;
-        }
-    }
-    open_or_build(plan, &config, settings, entries)
+    open_or_build(plan, &config, settings, entries, force)
 }

@@ -122,7 +122,7 @@ fn sorted_header(mut out: Vec<u8>) -> Vec<u8> {
         return out;
     };
     // The header is padded with spaces to an 8-byte boundary; re-serialise what precedes.
-    let used = header.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let used = header.trim_ascii_end().len();
     let sorted = serde_json::from_slice::<serde_json::Value>(&header[..used])
         .and_then(|v| serde_json::to_vec(&v));
     if let Ok(sorted) = sorted {
@@ -143,6 +143,38 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// The largest header [`read_metadata`] accepts (a checkpoint's is a few KiB).
+const MAX_HEADER: u64 = 1 << 24;
+
+/// The metadata of a safetensors file, from its header alone: its tensors are neither
+/// read nor checked.
+///
+/// # Errors
+/// I/O failures, and a header that is not JSON.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
+    use std::io::Read;
+    let io = |action, source| CheckpointError::Io {
+        path: path.into(),
+        action,
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| io("open", e))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| io("read", e))?;
+    let mut header = Vec::new();
+    file.take(u64::from_le_bytes(len).min(MAX_HEADER))
+        .read_to_end(&mut header)
+        .map_err(|e| io("read", e))?;
+    let value: serde_json::Value = serde_json::from_slice(header.trim_ascii_end())
+        .map_err(|e| io("parse the header of", std::io::Error::other(e)))?;
+    let meta = value.get("__metadata__").and_then(|m| m.as_object());
+    Ok(meta
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect())
 }
 
 /// Reads every tensor of a safetensors file (f32 only).

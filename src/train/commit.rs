@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, Tensors};
-use super::rundir::{RunDir, RunDirError};
+use super::rundir::{io, RunDir, RunDirError};
 use super::state::LoopState;
 use crate::model::backend::OptimizerState;
 
@@ -91,14 +91,6 @@ impl Faults {
             );
             std::process::abort();
         }
-    }
-}
-
-fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> RunDirError + 'a {
-    move |source| RunDirError::Io {
-        path: path.into(),
-        action,
-        source,
     }
 }
 
@@ -180,11 +172,11 @@ impl RunDir {
     /// # Errors
     /// I/O failures, an unreadable `state.json`, or [`RunDirError::Inconsistent`].
     pub fn recover(&self) -> Result<bool, RunDirError> {
-        let dir = self.path().to_path_buf();
+        let dir = self.path();
         self.remove_temp_files()?;
         if !dir.join("state.json").exists() {
             for stem in WEIGHT_FILES {
-                let next = next_path(&dir, stem);
+                let next = next_path(dir, stem);
                 if next.exists() {
                     std::fs::remove_file(&next).map_err(io(&next, "remove"))?;
                 }
@@ -193,32 +185,34 @@ impl RunDir {
         }
         let state = self.load_state()?;
         for stem in WEIGHT_FILES {
-            let next = next_path(&dir, stem);
+            let next = next_path(dir, stem);
             if !next.exists() {
                 continue;
             }
-            let committed = checkpoint::read_with_metadata(&next)
+            // Only the tag is needed: the header alone, not the tensors.
+            let committed = checkpoint::read_metadata(&next)
                 .ok()
-                .and_then(|(_, meta)| epochs_of(&meta))
+                .and_then(|meta| epochs_of(&meta))
                 == Some(state.epochs_done);
             if committed {
-                let to = final_path(&dir, stem);
+                let to = final_path(dir, stem);
                 std::fs::rename(&next, &to).map_err(io(&to, "rename onto"))?;
             } else {
                 std::fs::remove_file(&next).map_err(io(&next, "remove"))?;
             }
         }
-        sync_dir(&dir)?;
+        sync_dir(dir)?;
         for (stem, want) in [
             ("last", Some(state.epochs_done)),
             ("optimizer", Some(state.epochs_done)),
             ("best", state.best.map(|(_, epoch)| epoch + 1)),
         ] {
-            let path = final_path(&dir, stem);
+            let path = final_path(dir, stem);
             if !path.exists() {
                 continue;
             }
-            let (_, meta) = checkpoint::read_with_metadata(&path)?;
+            // The tag alone: the tensors are read (and checked) once, when loaded.
+            let meta = checkpoint::read_metadata(&path)?;
             // Files from before this format carry no tag and are taken as they are.
             if let (Some(found), Some(want)) = (epochs_of(&meta), want) {
                 if found != want {

@@ -68,7 +68,11 @@ pub struct RunDir {
     path: PathBuf,
 }
 
-fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> RunDirError + 'a {
+/// Wraps an I/O error with the file and what was being done.
+pub(super) fn io<'a>(
+    path: &'a Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> RunDirError + 'a {
     move |source| RunDirError::Io {
         path: path.into(),
         action,

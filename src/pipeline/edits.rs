@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::config::Pipeline;
 use super::validate::{parse_ron, LoadError};
 
-use crate::train::rundir::TRAINED_PIPELINE as RECORD;
+use crate::train::rundir::{RunDir, RunDirError, TRAINED_PIPELINE as RECORD};
 
 /// The fields a resume may change without `--allow-changes`, as paths into the pipeline.
 const STEERING: [&[&str]; 4] = [
@@ -40,7 +40,10 @@ pub enum EditError {
         /// Each change, `path: old -> new`.
         changes: Vec<String>,
     },
-    /// The record or the log could not be read or written.
+    /// The record or the log could not be written.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// The record or the pipeline could not be read.
     #[error("cannot {action} {}", path.display())]
     Io {
         /// The file.
@@ -65,7 +68,8 @@ pub enum EditError {
 ///
 /// # Errors
 /// [`EditError::Refused`] for edits beyond steering without `allow`; I/O failures.
-pub fn check_resume(run: &Path, current: &Pipeline, allow: bool) -> Result<(), EditError> {
+pub fn check_resume(dir: &RunDir, current: &Pipeline, allow: bool) -> Result<(), EditError> {
+    let run = dir.path();
     let record = run.join(RECORD);
     let io = |path: &Path, action| {
         let path = path.to_path_buf();
@@ -106,13 +110,11 @@ pub fn check_resume(run: &Path, current: &Pipeline, allow: bool) -> Result<(), E
     }
     let now = std::fs::read_to_string(run.join("pipeline.ron"))
         .map_err(io(&run.join("pipeline.ron"), "read"))?;
-    std::fs::write(&record, now).map_err(io(&record, "write"))?;
-    let log = run.join("changes.log");
-    let mut lines = std::fs::read_to_string(&log).unwrap_or_default();
+    dir.write(RECORD, &now)?;
     for (_, change) in &changes {
-        lines.push_str(&format!("on resume: {change}\n"));
+        dir.append("changes.log", &format!("on resume: {change}"))?;
     }
-    std::fs::write(&log, lines).map_err(io(&log, "write"))
+    Ok(())
 }
 
 /// A pipeline as a JSON tree, for a field-by-field comparison.

@@ -253,7 +253,7 @@ fn train_into(
     let start = match &settings.resume {
         Some(dir) => {
             let run = RunDir::open(dir).map_err(SessionError::from)?;
-            super::edits::check_resume(dir, p, settings.allow_changes)?;
+            super::edits::check_resume(&run, p, settings.allow_changes)?;
             Start::Resume(run)
         }
         // A fresh run records the device it trains on.

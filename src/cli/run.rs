@@ -99,20 +99,21 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    /// The exit code of a command that otherwise succeeded: failure when images were
-    /// skipped under `Report`, saying so once more after the results.
+    /// The exit code of a command that otherwise succeeded (see [`exit_code`]).
     pub fn exit_code(&self) -> ExitCode {
-        if self.failed_items {
-            eprintln!("error: {SKIPPED_HINT}");
-            return ExitCode::FAILURE;
-        }
-        ExitCode::SUCCESS
+        exit_code(self.failed_items)
     }
 }
 
-/// What to do about items skipped under `on_error: Report`.
-const SKIPPED_HINT: &str =
-    "some items could not be processed (set on_error: Skip in the Decode stage to accept that)";
+/// The exit code of a command that otherwise succeeded: failure when items were skipped
+/// under `on_error: Report`, saying so once more after the results.
+fn exit_code(failed_items: bool) -> ExitCode {
+    if failed_items {
+        eprintln!("error: some items could not be processed (set on_error: Skip in the Decode stage to accept that)");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
 
 /// Lists skipped items on stderr (the first 20).
 fn print_skipped(skipped: &[crate::engine::metrics::Skipped]) {
@@ -155,8 +156,7 @@ pub(crate) fn load_images(
     print_skipped(&report.skipped);
     Ok(Loaded {
         store,
-        failed_items: plan.decode.on_error == crate::stages::OnError::Report
-            && !report.skipped.is_empty(),
+        failed_items: plan.decode.on_error.fails(report.skipped.len()),
     })
 }
 
@@ -218,11 +218,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         println!("metrics written to {}", path.display());
     }
     print_skipped(&outcome.skipped);
-    if outcome.failed_items {
-        eprintln!("error: {SKIPPED_HINT}");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(outcome.failed_items))
 }
 
 /// The run folder's default name: the pipeline file's stem (`paper` for `pipelines/paper.ron`).

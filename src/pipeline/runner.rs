@@ -25,7 +25,7 @@ use crate::engine::{run as run_chain, Chain, PairBatch, SourceStage, TransformSt
 use crate::stages::pair_batch::{PairBatchSource, PairSets};
 use crate::stages::sink::Counts;
 use crate::stages::store::MemoryStore;
-use crate::stages::{Build, BuildContext, OnError};
+use crate::stages::{Build, BuildContext};
 use crate::train::error::SessionError;
 use crate::train::evaluation::EvalPairs;
 use crate::train::session::{self, Recipe, Start, TrainSummary};
@@ -108,7 +108,7 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         train: None,
     };
     run_into(plan, settings, &mut outcome)?;
-    outcome.failed_items = plan.decode.on_error == OnError::Report && !outcome.skipped.is_empty();
+    outcome.failed_items = plan.decode.on_error.fails(outcome.skipped.len());
     Ok(outcome)
 }
 

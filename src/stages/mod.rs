@@ -37,6 +37,13 @@ pub enum OnError {
     Abort,
 }
 
+impl OnError {
+    /// Whether a command that skipped `skipped` items under this policy must exit non-zero.
+    pub fn fails(self, skipped: usize) -> bool {
+        self == OnError::Report && skipped > 0
+    }
+}
+
 /// The most worker threads a stage may ask for.
 pub const MAX_WORKERS: usize = 64;
 

@@ -128,6 +128,11 @@ pub fn check_complete(bytes: &[u8]) -> Result<(), image::ImageError> {
 /// The decoder's error, or [`check_complete`]'s.
 pub fn decode_gray(bytes: &[u8]) -> Result<image::GrayImage, image::ImageError> {
     check_complete(bytes)?;
+    decode_full(bytes)
+}
+
+/// [`decode_gray`] for bytes [`check_complete`] already passed.
+fn decode_full(bytes: &[u8]) -> Result<image::GrayImage, image::ImageError> {
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     Ok(reader.decode()?.into_luma8())
 }
@@ -163,7 +168,7 @@ impl Decoder {
                 return Ok((img.width, img.height, img.pixels));
             }
         }
-        let img = decode_gray(bytes)?;
+        let img = decode_full(bytes)?;
         let (width, height) = img.dimensions();
         Ok(match self.scale {
             Scale::Full => (width, height, img.into_raw()),

@@ -15,8 +15,8 @@
 //! with a 6x16 register tile; the weight gradient reduces over panels with a 4x2 dot tile.
 //! The tiles are compiled per instruction-set path (AVX-512F, AVX2+FMA, portable) and the
 //! path is chosen at run time (`isa`); the batch is split into contiguous groups, a few per
-//! rayon thread. See `microkernel.rs` for the
-//! measurements behind the tile shapes and against the `gemm` crate.
+//! rayon thread. See `microkernel.rs` for the measurements behind the tile shapes and
+//! against the `gemm` crate.
 //!
 //! Parameters are passed by value as `w.clone()` (or `w.retaped::<T>()`): the clone shares
 //! the id, so the gradient lands under the parameter in `Gradients`.
@@ -66,7 +66,6 @@ pub mod kernels {
 pub use pool::{max_pool2d, try_max_pool2d};
 
 use dfdx::shapes::{Dtype, HasShape, Shape};
-
 use dfdx::tensor::{Cpu, CpuError, Tensor};
 use isa::Isa;
 
@@ -167,8 +166,8 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
 }
 
 /// The machine's f32 multiply-add peak on path `isa`, in GFLOP/s: register-only FMA chains
-/// on every core at once for about `seconds` (after a warm-up that lets the clock settle),
-/// so the figure includes the frequency a core holds under a wide vector load.
+/// on every core at once for about `seconds` (sized by a short one-thread calibration), so
+/// the figure includes the clock a core holds under a wide vector load.
 pub fn measure_fma_peak(isa: Isa, seconds: f64) -> f64 {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     // Calibrate steps on one thread, then run all threads together.

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::train::{setup, tiny_with};
 use crate::util::{text, twinflow};
 
-fn tiny(epochs: usize) -> String {
+pub fn tiny(epochs: usize) -> String {
     tiny_with(
         "Balanced(same_ratio: 0.5, pairs_per_epoch: 64)",
         epochs,
@@ -16,7 +16,7 @@ fn tiny(epochs: usize) -> String {
 }
 
 /// Runs `twinflow args` in `dir`; it must fail without a panic. Returns its output.
-fn fails(dir: &Path, args: &[&str]) -> String {
+pub fn fails(dir: &Path, args: &[&str]) -> String {
     let out = twinflow(dir, args);
     let t = text(&out);
     assert!(!out.status.success(), "{args:?} succeeded: {t}");
@@ -162,7 +162,7 @@ fn small_misuses_are_refused_up_front_and_a_closed_pipe_ends_quietly() {
 }
 
 /// The first image of the first person of the synthetic set in `dir`.
-fn first_image(dir: &Path) -> std::path::PathBuf {
+pub fn first_image(dir: &Path) -> std::path::PathBuf {
     let mut people: Vec<_> = std::fs::read_dir(dir.join("synth/lfw2"))
         .expect("lfw2")
         .map(|e| e.expect("entry").path())

@@ -6,6 +6,7 @@ mod faults;
 mod gpu;
 mod oneshot;
 mod pipelines;
+mod policy;
 mod run;
 mod sweep;
 mod train;

@@ -107,7 +107,7 @@ impl Loaded {
 
 /// The exit code of a command that otherwise succeeded: failure when items were skipped
 /// under `on_error: Report`, saying so once more after the results.
-fn exit_code(failed_items: bool) -> ExitCode {
+pub(crate) fn exit_code(failed_items: bool) -> ExitCode {
     if failed_items {
         eprintln!("error: some items could not be processed (set on_error: Skip in the Decode stage to accept that)");
         return ExitCode::FAILURE;
@@ -116,7 +116,7 @@ fn exit_code(failed_items: bool) -> ExitCode {
 }
 
 /// Lists skipped items on stderr (the first 20).
-fn print_skipped(skipped: &[crate::engine::metrics::Skipped]) {
+pub(crate) fn print_skipped(skipped: &[crate::engine::metrics::Skipped]) {
     if skipped.is_empty() {
         return;
     }

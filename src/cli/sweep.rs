@@ -91,6 +91,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Runs that skipped images under `on_error: Report`: the sweep finishes, then fails.
+    let mut failed = Vec::new();
     if !args.report {
         record(&out, &wanted)?;
         let interrupt = interrupt_flag();
@@ -100,9 +102,13 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
                 number: i + 1,
                 total,
             };
-            if !run_one(args, e, &place, &interrupt)? {
-                println!("interrupted; run the same command again to resume");
-                break;
+            match run_one(args, e, &place, &interrupt)? {
+                Ran::Interrupted => {
+                    println!("interrupted; run the same command again to resume");
+                    break;
+                }
+                Ran::SkippedItems => failed.push(e.id.clone()),
+                Ran::Clean => {}
             }
         }
     }
@@ -117,7 +123,24 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<ExitCode> {
     for f in files {
         println!("wrote {}", f.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if !failed.is_empty() {
+        eprintln!(
+            "\n{} run(s) skipped images under on_error: Report ({}); each run lists them above",
+            failed.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(super::run::exit_code(!failed.is_empty()))
+}
+
+/// How one experiment's turn ended.
+enum Ran {
+    /// Done or already done, nothing skipped (or skips accepted by `on_error: Skip`).
+    Clean,
+    /// Trained, but skipped images under `on_error: Report`.
+    SkippedItems,
+    /// The user interrupted it.
+    Interrupted,
 }
 
 /// Where an experiment stands in its sweep.
@@ -127,18 +150,17 @@ struct Place<'a> {
     total: usize,
 }
 
-/// Trains one experiment of the sweep unless it is done, resuming a partial run; false
-/// when the user interrupted it.
+/// Trains one experiment of the sweep unless it is done, resuming a partial run.
 fn run_one(
     args: &SweepArgs,
     e: &Experiment,
     place: &Place<'_>,
     interrupt: &Arc<AtomicBool>,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Ran> {
     let out = place.out;
     let state = status(out, &e.id);
     if state == Status::Done {
-        return Ok(true);
+        return Ok(Ran::Clean);
     }
     let dir = run_dir(out, &e.id);
     if state == Status::New && dir.exists() {
@@ -182,5 +204,12 @@ fn run_one(
             t.evaluation.auc
         );
     }
-    Ok(!interrupt.load(Ordering::SeqCst))
+    super::run::print_skipped(&outcome.skipped);
+    Ok(if interrupt.load(Ordering::SeqCst) {
+        Ran::Interrupted
+    } else if outcome.failed_items {
+        Ran::SkippedItems
+    } else {
+        Ran::Clean
+    })
 }

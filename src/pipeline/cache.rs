@@ -21,7 +21,7 @@ use crate::data::{ImageEntry, ImageKey, ImageSet};
 use crate::engine::metrics::{RunReport, Skipped};
 use crate::errors::chain;
 use crate::stages::store::CacheSink;
-use crate::stages::Scale;
+use crate::stages::{OnError, Scale};
 
 /// A cache ready for sampling, and how it came to be.
 pub struct Opened {
@@ -118,8 +118,32 @@ pub fn cache_path_for(plan: &Plan, config: &CacheConfig, settings: &RunSettings)
 /// Opens the plan's cache, building or rebuilding it first when needed.
 ///
 /// # Errors
-/// Cache I/O errors, and the image chain's errors while building.
+/// Cache I/O errors, the image chain's errors while building, and
+/// [`RunError::SkippedUnderAbort`] when a reused cache skipped images that the plan's
+/// `on_error: Abort` would have stopped at.
 pub fn open_or_build(
+    plan: &Plan,
+    config: &CacheConfig,
+    settings: &RunSettings,
+    entries: Vec<ImageEntry>,
+    force: bool,
+) -> Result<Opened, RunError> {
+    let opened = open_or_build_any(plan, config, settings, entries, force)?;
+    // A build under Abort stops at its first bad image, so only a reused file can get here
+    // with skips: they were made under another policy.
+    match opened.skipped.first() {
+        Some(first) if plan.decode.on_error == OnError::Abort => Err(RunError::SkippedUnderAbort {
+            cache: cache_path_for(plan, config, settings),
+            count: opened.skipped.len(),
+            first: first.item.clone(),
+            reason: first.reason.clone(),
+        }),
+        _ => Ok(opened),
+    }
+}
+
+/// [`open_or_build`] whatever the error policy.
+fn open_or_build_any(
     plan: &Plan,
     config: &CacheConfig,
     settings: &RunSettings,

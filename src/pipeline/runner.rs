@@ -129,6 +129,7 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
     }
     let prepared = prepare(plan, &settings.data_root)?;
     let entries = images_of(plan, &prepared);
+    super::preflight::check_crop(plan, &entries)?;
     let Some(pair_batch) = &plan.pair_batch else {
         let End::Sink(sink) = &plan.end else {
             // `plan()` rejects this; a hand-built Plan gets an error, not a panic.
@@ -329,6 +330,7 @@ fn image_store(
 pub fn build_cache(plan: &Plan, settings: &RunSettings, force: bool) -> Result<Opened, RunError> {
     let prepared = prepare(plan, &settings.data_root)?;
     let entries = images_of(plan, &prepared);
+    super::preflight::check_crop(plan, &entries)?;
     let config = plan.pipeline.cache.clone().unwrap_or_default();
     open_or_build(plan, &config, settings, entries, force)
 }

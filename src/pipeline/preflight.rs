@@ -1,0 +1,111 @@
+//! Checks a run makes against the dataset before any image is decoded: a setting that no
+//! image of the dataset can satisfy fails at once, naming the field, instead of skipping
+//! every image one by one (or, before `on_error` covered crops, ending a run mid-way).
+
+use super::error::RunError;
+use super::validate::Plan;
+use super::StageConfig;
+use crate::data::ImageEntry;
+use crate::stages::Scale;
+
+/// How many images, spread over the dataset, the crop is tried against. A few odd-sized
+/// images are bad input for `on_error`; a crop that fits none of these misfits the dataset.
+const SAMPLES: usize = 8;
+
+/// Fails when the plan's crop box fits none of a few images spread over `entries`
+/// (their sizes read from the file headers, after Decode's halving). Images whose header
+/// cannot be read are left to the Decode stage and its `on_error`.
+///
+/// # Errors
+/// [`RunError::CropDoesNotFit`].
+pub fn check_crop(plan: &Plan, entries: &[ImageEntry]) -> Result<(), RunError> {
+    let Some(crop) = plan.resize.as_ref().and_then(|r| r.crop) else {
+        return Ok(());
+    };
+    let step = entries.len().div_ceil(SAMPLES).max(1);
+    let mut sizes = entries.iter().step_by(step).filter_map(|e| {
+        let (w, h) = image::image_dimensions(&e.path).ok()?;
+        let (w, h) = match plan.decode.scale {
+            Scale::Full => (w, h),
+            Scale::Half => (w.div_ceil(2), h.div_ceil(2)),
+        };
+        Some((e.path.clone(), w, h))
+    });
+    let fits = |w: u32, h: u32| {
+        u64::from(crop.x) + u64::from(crop.width) <= u64::from(w)
+            && u64::from(crop.y) + u64::from(crop.height) <= u64::from(h)
+    };
+    let Some(first) = sizes.next() else {
+        return Ok(());
+    };
+    if fits(first.1, first.2) || sizes.any(|(_, w, h)| fits(w, h)) {
+        return Ok(());
+    }
+    let index = plan
+        .pipeline
+        .stages
+        .iter()
+        .position(|s| matches!(s, StageConfig::Resize(_)))
+        .unwrap_or(0);
+    let halved = match plan.decode.scale {
+        Scale::Full => "",
+        Scale::Half => " (after Decode's halving)",
+    };
+    Err(RunError::CropDoesNotFit {
+        field: format!("stages[{index}].crop"),
+        crop: format!("{},{} {}x{}", crop.x, crop.y, crop.width, crop.height),
+        image: first.0,
+        size: format!("{}x{}{halved}", first.1, first.2),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dir: &std::path::Path, name: &str, side: u32) -> ImageEntry {
+        let path = dir.join(format!("{name}.jpg"));
+        image::GrayImage::new(side, side).save(&path).expect("save");
+        ImageEntry {
+            key: crate::data::ImageKey {
+                name: name.into(),
+                number: 1,
+            },
+            path,
+        }
+    }
+
+    fn plan(crop: &str, decode: &str) -> Plan {
+        let ron = format!(
+            "Pipeline(stages: [Decode(({decode})), Resize((width: 8, height: 8, crop: \
+             Some(({crop})))), Sink(())])"
+        );
+        let pipeline: crate::pipeline::Pipeline = ron::from_str(&ron).expect("ron");
+        crate::pipeline::validate::plan(pipeline).expect("plan")
+    }
+
+    #[test]
+    fn a_crop_that_fits_no_image_names_its_field_and_a_few_odd_ones_pass() {
+        let dir = tempfile::tempdir().expect("dir");
+        let images: Vec<_> = (0..5)
+            .map(|i| entry(dir.path(), &format!("p{i}"), 48))
+            .collect();
+        let fits = plan("x: 8, y: 8, width: 36, height: 36", "");
+        assert!(check_crop(&fits, &images).is_ok());
+        // Halved to 24x24, the same box no longer fits.
+        let err = check_crop(
+            &plan("x: 8, y: 8, width: 36, height: 36", "scale: Half"),
+            &images,
+        )
+        .expect_err("misfit");
+        let text = err.to_string();
+        assert!(
+            text.contains("stages[1].crop") && text.contains("24x24 (after Decode's halving)"),
+            "{text}"
+        );
+        // One odd image among fitting ones is for on_error, not a misfit of the dataset.
+        let mut mixed = vec![entry(dir.path(), "odd", 16)];
+        mixed.extend(images);
+        assert!(check_crop(&fits, &mixed).is_ok());
+    }
+}

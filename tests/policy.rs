@@ -1,0 +1,78 @@
+//! Error policies applied everywhere (issue #18): `on_error: Abort` holds when a cache built
+//! under another policy is reused, a sweep says what its runs skipped and fails like `run`,
+//! and a crop box that fits none of the dataset's images stops a run before any work.
+
+use crate::faults::{fails, first_image, tiny};
+use crate::train::{run, setup};
+use crate::util::{text, twinflow};
+
+/// The tiny pipeline with a cache in `c/` and Decode's policy `policy`.
+fn cached(policy: &str) -> String {
+    let ron = tiny(1)
+        .replace("Decode(())", &format!("Decode((on_error: {policy}))"))
+        .replace("model:", "cache: Some((dir: \"c\")), model:");
+    assert!(ron.contains(policy) && ron.contains("cache"), "{ron}");
+    ron
+}
+
+#[test]
+fn abort_holds_on_a_reused_cache_and_a_sweep_reports_what_it_skipped() {
+    let dir = setup();
+    let d = dir.path();
+    let image = first_image(d);
+    std::fs::write(&image, b"not a jpeg").expect("damage");
+    let name = image
+        .file_stem()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    // Built under Skip: one image skipped, the run succeeds.
+    std::fs::write(d.join("skip.ron"), cached("Skip")).expect("write");
+    run(d, &["run", "-q", "skip.ron", "--data", "synth"]);
+    // The same cache under Abort: refused before training, naming the image.
+    std::fs::write(d.join("abort.ron"), cached("Abort")).expect("write");
+    let t = fails(d, &["run", "-q", "abort.ron", "--data", "synth"]);
+    assert!(
+        t.contains("1 image(s) skipped") && t.contains(&name) && t.contains("on_error is Abort"),
+        "{t}"
+    );
+    assert!(!d.join("runs/abort-1").exists(), "no run folder: {t}");
+    // A sweep under Report trains, lists the skipped image and exits 1.
+    std::fs::write(d.join("report.ron"), cached("Report")).expect("write");
+    let args = [
+        "sweep",
+        "-q",
+        "report.ron",
+        "--data",
+        "synth",
+        "--out",
+        "sw",
+        "--max-epochs",
+        "1",
+    ];
+    let out = twinflow(d, &args);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&name) && t.contains("1 run(s) skipped images under on_error: Report"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_crop_that_fits_no_image_of_the_dataset_stops_the_run_before_any_work() {
+    let dir = setup();
+    let d = dir.path();
+    let ron = tiny(1).replace(
+        "Resize((width: 24, height: 24))",
+        "Resize((width: 24, height: 24, crop: Some((x: 20, y: 20, width: 36, height: 36))))",
+    );
+    std::fs::write(d.join("crop.ron"), ron).expect("write");
+    let t = fails(d, &["run", "crop.ron", "--data", "synth"]);
+    assert!(
+        t.contains("stages[1].crop: the crop box 20,20 36x36 does not fit")
+            && t.contains("is 48x48"),
+        "{t}"
+    );
+    assert!(!t.contains("run folder:"), "nothing started: {t}");
+}

@@ -17,6 +17,22 @@ pub struct ValidateArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// The memory estimate in one line: the total, the machine's memory, the largest part.
+fn memory_line(plan: &crate::pipeline::validate::Plan) -> String {
+    use crate::pipeline::budget::{bytes, estimate, physical_memory, total};
+    let parts = estimate(plan);
+    let have = physical_memory().map_or_else(String::new, |m| format!(" of {}", bytes(m)));
+    let top = parts.first().map_or_else(String::new, |p| {
+        format!(
+            "; the largest part {} for {} ({})",
+            bytes(p.bytes),
+            p.what,
+            p.field
+        )
+    });
+    format!("memory: about {}{have}{top}", bytes(total(&parts)))
+}
+
 /// Validates each file and exits non-zero when any is invalid.
 ///
 /// # Errors
@@ -43,6 +59,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             Ok(plan) => {
                 let kinds: Vec<&str> = plan.pipeline.stages.iter().map(|s| s.kind()).collect();
                 println!("ok    {}  ({})", file.display(), kinds.join(" -> "));
+                println!("      {}", memory_line(&plan));
                 for warning in &plan.warnings {
                     println!("warn  {}: {warning}", file.display());
                 }

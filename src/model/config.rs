@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
 
+/// The most filters a conv layer may have (the study's largest has 64, best.ron's 128).
+pub const MAX_FILTERS: usize = 4096;
+
+/// The most units the dense layer may have (the study's has 2,048).
+pub const MAX_UNITS: usize = 65_536;
+
 /// The Siamese twin's network; both twins share it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -251,8 +257,11 @@ impl ModelConfig {
         let mut side = input;
         for (i, layer) in m.conv.iter().enumerate() {
             let path = format!("model.conv[{i}]");
-            if layer.filters == 0 {
-                out.push(Problem::new(format!("{path}.filters"), "must be > 0"));
+            if layer.filters == 0 || layer.filters > MAX_FILTERS {
+                out.push(Problem::new(
+                    format!("{path}.filters"),
+                    format!("must be in 1..={MAX_FILTERS}, got {}", layer.filters),
+                ));
             }
             if layer.kernel == 0 || layer.kernel > side {
                 let msg = format!(
@@ -274,8 +283,11 @@ impl ModelConfig {
                 }
             }
         }
-        if m.dense.units == 0 {
-            out.push(Problem::new("model.dense.units", "must be > 0"));
+        if m.dense.units == 0 || m.dense.units > MAX_UNITS {
+            out.push(Problem::new(
+                "model.dense.units",
+                format!("must be in 1..={MAX_UNITS}, got {}", m.dense.units),
+            ));
         }
         if let Some(d) = m.dropout {
             for (field, v) in [("first", d.first), ("last", d.last)] {

@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod flops;
+pub mod footprint;
 pub mod gpu;
 pub mod head;
 pub mod layout;

@@ -1,6 +1,7 @@
 //! Pipelines: the RON schema, its validation into a plan, and running a plan: the image
 //! chain (or the cache), the batch chain and training, as one run.
 
+pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod edits;

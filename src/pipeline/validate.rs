@@ -231,8 +231,8 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     p.loss.problems(&mut problems);
     p.optimizer.problems(&mut problems);
     p.schedule.problems(&mut problems);
-    match (problems.is_empty(), decode, end) {
-        (true, Some(decode), Some(end)) => Ok(Plan {
+    let plan = match (problems.is_empty(), decode, end) {
+        (true, Some(decode), Some(end)) => Plan {
             pipeline,
             decode,
             resize,
@@ -240,8 +240,16 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
             batch,
             warnings,
             end,
-        }),
-        _ => Err(problems),
+        },
+        _ => return Err(problems),
+    };
+    // Last, once every setting is sane: whether the whole fits this machine.
+    let machine = super::budget::Machine::current(plan.pipeline.device);
+    super::budget::problems(&plan, machine, &mut problems);
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(problems)
     }
 }
 

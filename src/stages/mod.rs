@@ -47,6 +47,10 @@ impl OnError {
 /// The most worker threads a stage may ask for.
 pub const MAX_WORKERS: usize = 64;
 
+/// The most items a stage's output channel may hold: a few per worker keep a stage fed,
+/// and more only hold memory (a capacity of 10^11 once asked for terabytes).
+pub const MAX_CAPACITY: usize = 1024;
+
 /// Checks the settings every stage with threads and an output channel has.
 pub(crate) fn check_parallelism(
     path: &str,
@@ -60,7 +64,15 @@ pub(crate) fn check_parallelism(
             format!("must be in 1..={MAX_WORKERS}, got {workers}"),
         ));
     }
-    if capacity == 0 {
-        out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));
+    check_capacity(path, capacity, out);
+}
+
+/// Checks an output channel's capacity: 1..=[`MAX_CAPACITY`].
+pub(crate) fn check_capacity(path: &str, capacity: usize, out: &mut Vec<Problem>) {
+    if capacity == 0 || capacity > MAX_CAPACITY {
+        out.push(Problem::new(
+            format!("{path}.capacity"),
+            format!("must be in 1..={MAX_CAPACITY}, got {capacity}"),
+        ));
     }
 }

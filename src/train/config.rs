@@ -42,8 +42,12 @@ impl TrainConfig {
         if self.runs.as_os_str().is_empty() {
             out.push(Problem::new(format!("{path}.runs"), "must not be empty"));
         }
-        if self.eval_batch == 0 {
-            out.push(Problem::new(format!("{path}.eval_batch"), "must be > 0"));
+        let most = crate::stages::pair_batch::MAX_BATCH;
+        if self.eval_batch == 0 || self.eval_batch > most {
+            out.push(Problem::new(
+                format!("{path}.eval_batch"),
+                format!("must be in 1..={most}, got {}", self.eval_batch),
+            ));
         }
         if let Some(name) = &self.name {
             if name.is_empty() || name.contains(['/', '\\']) {

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::samplers::Sampler;
 use crate::problem::Problem;
 
+/// The most pairs a minibatch may hold: far beyond what trains well, and what a
+/// machine's memory is checked against separately.
+pub const MAX_BATCH: usize = 65_536;
+
 /// Settings of the `PairBatch` stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,12 +34,13 @@ impl Default for PairBatchConfig {
 impl PairBatchConfig {
     /// Appends every problem of this config, each named by its RON path.
     pub fn problems(&self, path: &str, out: &mut Vec<Problem>) {
-        if self.batch_size == 0 {
-            out.push(Problem::new(format!("{path}.batch_size"), "must be > 0"));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            out.push(Problem::new(
+                format!("{path}.batch_size"),
+                format!("must be in 1..={MAX_BATCH}, got {}", self.batch_size),
+            ));
         }
-        if self.capacity == 0 {
-            out.push(Problem::new(format!("{path}.capacity"), "must be > 0"));
-        }
+        crate::stages::check_capacity(path, self.capacity, out);
         self.sampler.problems(&format!("{path}.sampler"), out);
     }
 }

@@ -20,7 +20,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use config::PairBatchConfig;
+pub use config::{PairBatchConfig, MAX_BATCH};
 pub use mining::{BoardError, MiningBoard, MiningMode, PoolImage, Snapshot};
 pub use samplers::{Labels, Sampler, MAX_MADE_PER_PAIR, MAX_POOL};
 pub use source::{gather, PairBatchSource, PairSets};

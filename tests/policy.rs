@@ -1,6 +1,7 @@
 //! Error policies applied everywhere (issue #18): `on_error: Abort` holds when a cache built
 //! under another policy is reused, a sweep says what its runs skipped and fails like `run`,
-//! and a crop box that fits none of the dataset's images stops a run before any work.
+//! a crop box that fits none of the dataset's images stops a run before any work, and a
+//! cache whose pixels were damaged after it was built is never trained on unawares.
 
 use crate::faults::{fails, first_image, tiny};
 use crate::train::{run, setup};
@@ -75,4 +76,53 @@ fn a_crop_that_fits_no_image_of_the_dataset_stops_the_run_before_any_work() {
         "{t}"
     );
     assert!(!t.contains("run folder:"), "nothing started: {t}");
+}
+
+/// Flips a byte of the first row of the cache file in `dir`; returns the file.
+fn flip_a_pixel(dir: &std::path::Path) -> std::path::PathBuf {
+    let cache = std::fs::read_dir(dir)
+        .expect("cache folder")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "twc"))
+        .expect("a cache file");
+    let mut bytes = std::fs::read(&cache).expect("read");
+    // The rows start at 4 KiB, after the header and its padding (docs/cache-format.md).
+    bytes[4096 + 100] ^= 0x5a;
+    std::fs::write(&cache, bytes).expect("write");
+    cache
+}
+
+#[test]
+fn damaged_cache_pixels_are_rebuilt_by_cache_build_and_stop_a_run_before_its_checkpoint() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(d.join("c.ron"), cached("Report")).expect("write");
+    run(d, &["run", "-q", "c.ron", "--data", "synth"]);
+    // `cache build` checks the rows of a file it would reuse, and rebuilds a damaged one.
+    flip_a_pixel(&d.join("c"));
+    let build = ["cache", "build", "--pipeline", "c.ron", "--data", "synth"];
+    let t = run(d, &build);
+    assert!(
+        t.contains("built") && t.contains("fails its checksum"),
+        "{t}"
+    );
+    // `run` starts at once and checks in the background: the first checkpoint waits for
+    // the verdict, so the epoch trained on damaged pixels is not kept.
+    let cache = flip_a_pixel(&d.join("c"));
+    let t = fails(d, &["run", "-q", "c.ron", "--data", "synth"]);
+    assert!(
+        t.contains("epoch 1 was not kept: the cache it trained on is damaged")
+            && t.contains("twinflow run --resume runs/c-2"),
+        "{t}"
+    );
+    assert!(
+        !d.join("runs/c-2/state.json").exists(),
+        "nothing committed: {t}"
+    );
+    let mut aside = cache.clone().into_os_string();
+    aside.push(".damaged");
+    assert!(std::path::Path::new(&aside).exists() && !cache.exists());
+    // The command it gives rebuilds the cache and trains the run.
+    let t = run(d, &["run", "--resume", "runs/c-2", "--data", "synth"]);
+    assert!(t.contains("built") && cache.exists(), "{t}");
 }

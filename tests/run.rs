@@ -8,7 +8,7 @@ use twinflow::cache::CacheConfig;
 use twinflow::cache::ImageStore;
 use twinflow::data::synth::{generate, SynthOptions};
 use twinflow::data::Dataset;
-use twinflow::pipeline::cache::open_or_build;
+use twinflow::pipeline::cache::{open_or_build, Verify};
 use twinflow::pipeline::runner::{run_images, RunSettings};
 use twinflow::pipeline::validate::{parse, plan, Plan};
 use twinflow::stages::store::MemoryStore;
@@ -129,7 +129,14 @@ fn the_cache_and_a_direct_decode_give_identical_tensors() {
         dir: dir.path().join("cache"),
         ..CacheConfig::default()
     };
-    let opened = open_or_build(&plan, &config, &settings, entries, false).expect("cache");
+    let opened = open_or_build(
+        &plan,
+        &config,
+        &settings,
+        entries,
+        Verify::Now { force: false },
+    )
+    .expect("cache");
     let cache: Arc<dyn ImageStore> = opened.cache;
     assert_eq!(cache.len(), memory.len());
     let n = 32 * 32;

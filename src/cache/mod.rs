@@ -7,6 +7,7 @@
 //! - [`writer`]: [`CacheWriter`] streams rows to a temp file and renames it into place;
 //! - [`reader`]: [`TensorCache`] opens, checks and serves rows;
 //! - [`lock`]: [`BuildLock`], so concurrent builders of one path build it once;
+//! - [`check`]: [`DataCheck`], the rows' checksum on a thread while a run starts training;
 //! - `mmap`: the read-only mapping, the only `unsafe` code here.
 //!
 //! The byte layout is specified in `docs/cache-format.md`.
@@ -16,6 +17,7 @@
 //! process may have built it meanwhile), and only then a [`CacheWriter`].
 
 pub mod change;
+pub mod check;
 pub mod config;
 pub mod dtype;
 pub mod error;
@@ -32,6 +34,7 @@ pub mod writer;
 mod tests;
 
 pub use change::KeyChange;
+pub use check::DataCheck;
 pub use config::CacheConfig;
 pub use error::{CacheError, CacheErrorKind, Section};
 pub use format::{Dtype, FORMAT_VERSION, MAGIC};

@@ -15,7 +15,8 @@ use super::error::RunError;
 use super::images::{run_images, RunSettings};
 use super::validate::Plan;
 use crate::cache::{
-    BuildLock, CacheConfig, CacheError, CacheKey, CacheWriter, Dtype, ImageStore, TensorCache,
+    BuildLock, CacheConfig, CacheError, CacheKey, CacheWriter, DataCheck, Dtype, ImageStore,
+    OpenOptions, TensorCache,
 };
 use crate::data::{ImageEntry, ImageKey, ImageSet};
 use crate::engine::metrics::{RunReport, Skipped};
@@ -33,6 +34,22 @@ pub struct Opened {
     pub skipped: Vec<Skipped>,
     /// The build's metrics, when it was built now.
     pub report: Option<RunReport>,
+    /// The data checksum of a reused file, being computed ([`Verify::Background`]).
+    pub check: Option<DataCheck>,
+}
+
+/// When a reused cache's rows are checked against their checksum (opening checks the
+/// structure and metadata only, so that a run starts at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// On a thread while training starts; the first checkpoint waits for the verdict.
+    Background,
+    /// Before the file is reused: a damaged one is rebuilt (`cache build`); with `force`,
+    /// it is rebuilt whatever its state.
+    Now {
+        /// Build anew even over a valid file.
+        force: bool,
+    },
 }
 
 /// The cache file for a plan: one per data folder, image set, size, filter (with the decode
@@ -126,9 +143,9 @@ pub fn open_or_build(
     config: &CacheConfig,
     settings: &RunSettings,
     entries: Vec<ImageEntry>,
-    force: bool,
+    verify: Verify,
 ) -> Result<Opened, RunError> {
-    let opened = open_or_build_any(plan, config, settings, entries, force)?;
+    let opened = open_or_build_any(plan, config, settings, entries, verify)?;
     // A build under Abort stops at its first bad image, so only a reused file can get here
     // with skips: they were made under another policy.
     match opened.skipped.first() {
@@ -148,16 +165,26 @@ fn open_or_build_any(
     config: &CacheConfig,
     settings: &RunSettings,
     entries: Vec<ImageEntry>,
-    force: bool,
+    verify: Verify,
 ) -> Result<Opened, RunError> {
+    let force = verify == Verify::Now { force: true };
     let (w, h) = plan.image_size();
     let filter = filter_name(plan);
     let root = &settings.data_root;
     let path = cache_path_for(plan, config, settings);
     let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
-    let why = match TensorCache::open_checked(&path, &key) {
+    let open = |key: &CacheKey| {
+        OpenOptions::new()
+            .expect_key(key)
+            .verify_data(verify != Verify::Background)
+            .open(&path)
+    };
+    let why = match open(&key) {
         _ if force => "--force".to_string(),
-        Ok(cache) => return Ok(reused(cache, format!("reused {}", path.display()))),
+        Ok(cache) => {
+            let status = format!("reused {}", path.display());
+            return Ok(reused(cache, status, verify));
+        }
         Err(err) if err.should_rebuild() => chain(&err),
         Err(err) => return Err(err.into()),
     };
@@ -169,11 +196,9 @@ fn open_or_build_any(
         })?;
     }
     let lock = BuildLock::acquire(&path)?;
-    if let (false, Ok(cache)) = (force, TensorCache::open_checked(&path, &key)) {
-        return Ok(reused(
-            cache,
-            format!("reused {} (built by another process)", path.display()),
-        ));
+    if let (false, Ok(cache)) = (force, open(&key)) {
+        let status = format!("reused {} (built by another process)", path.display());
+        return Ok(reused(cache, status, verify));
     }
     // Temp files of builds that were killed: no live build has one, since we hold the lock.
     lock.remove_orphans()?;
@@ -204,11 +229,14 @@ fn open_or_build_any(
     Ok(Opened {
         skipped: report.skipped.clone(),
         report: Some(report),
-        ..reused(cache, status)
+        // Just written, its checksum computed from the rows as they went in.
+        ..reused(cache, status, Verify::Now { force: false })
     })
 }
 
-fn reused(cache: TensorCache, status: String) -> Opened {
+/// An opened cache as the run sees it, with its data check started when it is to run in
+/// the background.
+fn reused(cache: TensorCache, status: String, verify: Verify) -> Opened {
     let skipped = cache
         .skipped()
         .iter()
@@ -218,11 +246,14 @@ fn reused(cache: TensorCache, status: String) -> Opened {
             reason: s.reason.clone(),
         })
         .collect();
+    let cache = Arc::new(cache);
+    let check = (verify == Verify::Background).then(|| DataCheck::spawn(Arc::clone(&cache)));
     Opened {
-        cache: Arc::new(cache),
+        cache,
         status,
         skipped,
         report: None,
+        check,
     }
 }
 

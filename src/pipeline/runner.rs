@@ -11,12 +11,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::cache::{open_or_build, Opened};
+use super::cache::{open_or_build, Opened, Verify};
 pub use super::error::RunError;
 use super::images::{image_chain, options};
 pub use super::images::{run_images, RunSettings};
 use super::validate::{End, Plan};
-use crate::cache::ImageStore;
+use crate::cache::{DataCheck, ImageStore};
 use crate::data::{
     read_pairs, split_validation, Dataset, ImageEntry, ImageKey, ImageSet, Pair, Splits,
 };
@@ -28,7 +28,7 @@ use crate::stages::store::MemoryStore;
 use crate::stages::{Build, BuildContext};
 use crate::train::error::SessionError;
 use crate::train::evaluation::EvalPairs;
-use crate::train::session::{self, Recipe, Start, TrainSummary};
+use crate::train::session::{self, Images, Recipe, Start, TrainSummary};
 use crate::train::RunDir;
 use crate::train::TrainConfig;
 
@@ -144,7 +144,7 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
         outcome.record("images", report);
         return Ok(());
     };
-    let store = image_store(plan, settings, entries, outcome)?;
+    let (store, check) = image_store(plan, settings, entries, outcome)?;
     let pairs = RunPairs::new(plan, &prepared);
     let sets = pairs.sets();
     let ctx = BuildContext {
@@ -167,7 +167,8 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
                 batch,
                 eval,
             };
-            return train_into(plan, settings, store, train, outcome);
+            let images = Images { store, check };
+            return train_into(plan, settings, images, train, outcome);
         }
         // `plan()` rejects this too; without a trainer to publish embeddings the sampler
         // would wait forever at its first refresh.
@@ -245,7 +246,7 @@ struct Training<'a> {
 fn train_into(
     plan: &Plan,
     settings: &RunSettings,
-    store: Arc<dyn ImageStore>,
+    images: Images,
     train: Training<'_>,
     outcome: &mut RunOutcome,
 ) -> Result<(), RunError> {
@@ -284,7 +285,7 @@ fn train_into(
     };
     let summary = session::train(
         &recipe,
-        store,
+        images,
         train.source,
         train.batch,
         &train.eval,
@@ -298,26 +299,27 @@ fn train_into(
     Ok(())
 }
 
-/// The images as a store: the cache when the plan has one, else decoded into memory.
+/// The images as a store: the cache when the plan has one, else decoded into memory; with
+/// the data check of a reused cache, still running.
 fn image_store(
     plan: &Plan,
     settings: &RunSettings,
     entries: Vec<ImageEntry>,
     outcome: &mut RunOutcome,
-) -> Result<Arc<dyn ImageStore>, RunError> {
+) -> Result<(Arc<dyn ImageStore>, Option<DataCheck>), RunError> {
     if let Some(config) = &plan.pipeline.cache {
-        let opened = open_or_build(plan, config, settings, entries, false)?;
+        let opened = open_or_build(plan, config, settings, entries, Verify::Background)?;
         outcome.skipped.extend(opened.skipped);
         outcome
             .reports
             .extend(opened.report.map(|r| ("cache build".to_string(), r)));
         outcome.cache = Some(opened.status);
-        return Ok(opened.cache);
+        return Ok((opened.cache, opened.check));
     }
     let chain = image_chain(plan, entries, "memory-store", MemoryStore::new())?;
     let (store, report) = run_chain(chain, &options(settings, "images"))?;
     outcome.record("images", report);
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), None))
 }
 
 /// Builds (or reuses) the cache a plan would use, without running the rest of it.
@@ -332,5 +334,5 @@ pub fn build_cache(plan: &Plan, settings: &RunSettings, force: bool) -> Result<O
     let entries = images_of(plan, &prepared);
     super::preflight::check_crop(plan, &entries)?;
     let config = plan.pipeline.cache.clone().unwrap_or_default();
-    open_or_build(plan, &config, settings, entries, force)
+    open_or_build(plan, &config, settings, entries, Verify::Now { force })
 }

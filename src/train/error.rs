@@ -58,6 +58,25 @@ pub enum SessionError {
         /// Epochs checkpointed before it (0: none).
         kept: usize,
     },
+    /// The reused cache's rows fail their checksum (checked in the background of the first
+    /// epoch): the epoch is not checkpointed and the file is moved aside to be rebuilt.
+    #[error(
+        "epoch {epoch} was not kept: the cache it trained on is damaged; it was moved to `{}`, \
+         and `twinflow run --resume {}` rebuilds it and trains the epoch again",
+        aside.display(),
+        run.display()
+    )]
+    CacheDamaged {
+        /// The epoch (counted from 1).
+        epoch: usize,
+        /// Where the damaged file went.
+        aside: std::path::PathBuf,
+        /// The run folder.
+        run: std::path::PathBuf,
+        /// The failed check (boxed: it is large and rare).
+        #[source]
+        source: Box<crate::cache::CacheError>,
+    },
     /// The user interrupted training (Ctrl-C); the run folder keeps its last checkpoint.
     #[error(
         "interrupted: {} keeps {epochs} finished epoch(s); continue with `twinflow run --resume {}`",

@@ -18,7 +18,7 @@ use super::rundir::RunDir;
 use super::schedule::Schedule;
 use super::state::LoopState;
 use super::trainer::TrainerParts;
-use crate::cache::ImageStore;
+use crate::cache::{DataCheck, ImageStore};
 use crate::engine::metrics::RunReport;
 use crate::engine::{
     run as run_chain, Chain, PairBatch, PipelineError, RunOptions, SourceStage, TransformStage,
@@ -109,13 +109,21 @@ pub enum Start {
     Resume(RunDir),
 }
 
+/// The images a run trains on.
+pub struct Images {
+    /// Where the batches' and evaluations' pixels come from.
+    pub store: Arc<dyn ImageStore>,
+    /// The data checksum of a reused cache, still being computed.
+    pub check: Option<DataCheck>,
+}
+
 /// Trains as the recipe says, then evaluates on validation and test.
 ///
 /// # Errors
 /// Model, checkpoint, run folder and pipeline errors.
 pub fn train(
     recipe: &Recipe<'_>,
-    store: Arc<dyn ImageStore>,
+    images: Images,
     source: PairBatchSource,
     batch: Vec<TransformStage<PairBatch, PairBatch>>,
     pairs: &EvalPairs<'_>,
@@ -123,6 +131,7 @@ pub fn train(
     options: &RunOptions,
 ) -> Result<TrainSummary, SessionError> {
     let started = std::time::Instant::now();
+    let Images { store, check } = images;
     let spec = NetSpec {
         model: recipe.model.clone(),
         loss: recipe.loss,
@@ -164,6 +173,7 @@ pub fn train(
             state,
             refresher,
             average,
+            data_check: check,
         })
         .map_err(|source| SessionError::Build {
             source: Box::new(source),

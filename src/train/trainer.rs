@@ -16,6 +16,7 @@ use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::{Monitor, Schedule};
 use super::state::{EpochMetrics, LoopState};
+use crate::cache::DataCheck;
 use crate::engine::{Flow, PairBatch, Phase, Sink, StageContext, StageError};
 use crate::model::{Head, ModelError, Network, Tensors, Weights};
 use crate::stages::{Build, BuildError};
@@ -64,6 +65,8 @@ pub struct Trainer {
     refresher: Option<Refresher>,
     /// The weight average that validation, the best checkpoint and evaluation use.
     average: Option<WeightAverage>,
+    /// The reused cache's data checksum, being computed; waited for before the first commit.
+    data_check: Option<DataCheck>,
 }
 
 /// What the `Train` stage's build takes from its session: the network (built, or loaded
@@ -82,6 +85,10 @@ pub struct TrainerParts {
     /// Validate, keep as best and evaluate the network's weight average, updated as this
     /// says, instead of the last weights.
     pub average: Option<WeightAverage>,
+    /// The data checksum of the cache the batches come from, when it was reused unchecked:
+    /// the first checkpoint waits for its verdict, so nothing learnt from damaged pixels is
+    /// kept.
+    pub data_check: Option<DataCheck>,
 }
 
 impl Build<TrainerParts> for TrainConfig {
@@ -95,6 +102,7 @@ impl Build<TrainerParts> for TrainConfig {
             mut state,
             refresher,
             average,
+            data_check,
         } = parts;
         if state.monitor != schedule.monitor {
             // A resumed run that now monitors another measure: the kept best was chosen by the
@@ -117,6 +125,7 @@ impl Build<TrainerParts> for TrainConfig {
             stopped: false,
             refresher,
             average,
+            data_check,
         })
     }
 }
@@ -206,6 +215,18 @@ impl Trainer {
             .find(|(_, _, v)| v.iter().any(|x| !x.is_finite()))
         {
             return Err(self.diverged(epoch, None, format!("weight tensor {name}")));
+        }
+        if let Some(check) = self.data_check.take() {
+            let cache = check.path().to_path_buf();
+            check.wait().map_err(|source| StageError::Train {
+                source: SessionError::CacheDamaged {
+                    epoch: epoch + 1,
+                    aside: crate::cache::check::damaged_name(&cache),
+                    run: self.run.path().to_path_buf(),
+                    source: Box::new(source),
+                }
+                .into(),
+            })?;
         }
         let (train, val) = (
             std::mem::take(&mut self.train),

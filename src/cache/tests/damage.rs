@@ -121,3 +121,28 @@ fn wrong_magic_version_and_missing_file_are_told_apart() {
     );
     assert!(err.should_rebuild());
 }
+
+#[test]
+fn the_background_check_finds_a_flipped_data_byte_and_moves_the_file_aside() {
+    use crate::cache::check::{damaged_name, DataCheck};
+    use std::sync::Arc;
+    let (_dir, path) = temp_cache();
+    build(&path, Dtype::U8, 6, &[]);
+    let good = DataCheck::spawn(Arc::new(TensorCache::open(&path).unwrap()));
+    assert!(good.wait().is_ok());
+    assert!(path.exists());
+    damage(&path, |b| b[4096 + 64 * 2] ^= 1);
+    let check = DataCheck::spawn(Arc::new(TensorCache::open(&path).unwrap()));
+    let err = check.wait().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CacheError::Checksum {
+                section: Section::Data,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!path.exists() && damaged_name(&path).exists());
+}

@@ -126,3 +126,29 @@ fn damaged_cache_pixels_are_rebuilt_by_cache_build_and_stop_a_run_before_its_che
     let t = run(d, &["run", "--resume", "runs/c-2", "--data", "synth"]);
     assert!(t.contains("built") && cache.exists(), "{t}");
 }
+
+#[test]
+fn without_resize_an_image_of_another_size_is_bad_input_not_the_end_of_the_run() {
+    let dir = setup();
+    let d = dir.path();
+    let other = twinflow(d, &["data", "synth", "--out", "small", "--size", "32"]);
+    assert!(other.status.success(), "{}", text(&other));
+    let small = std::fs::read_dir(d.join("small/lfw2"))
+        .expect("small")
+        .flat_map(|p| std::fs::read_dir(p.expect("entry").path()).expect("person"))
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .expect("a small image");
+    // The first image of the dataset, the one a store would once take its size from.
+    std::fs::copy(&small, first_image(d)).expect("replace");
+    let ron = tiny(1).replace("Resize((width: 24, height: 24)), ", "");
+    assert!(!ron.contains("Resize"), "{ron}");
+    std::fs::write(d.join("plain.ron"), ron).expect("write");
+    let out = twinflow(d, &["run", "plain.ron", "--data", "synth"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("32x32 image: the dataset's images are 48x48") && t.contains("run folder:"),
+        "{t}"
+    );
+}

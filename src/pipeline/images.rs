@@ -11,6 +11,7 @@ use crate::data::ImageEntry;
 use crate::engine::metrics::RunReport;
 use crate::engine::{run as run_chain, Chain, Ended, ImageItem, RunOptions, Sink, SourceStage};
 use crate::model::Device;
+use crate::stages::resize::SizeGate;
 use crate::stages::source::FileSource;
 use crate::stages::{Build, BuildContext, BuildError};
 
@@ -50,6 +51,10 @@ pub(super) fn image_chain<S: Sink<ImageItem>>(
         // An image the crop does not fit is bad input under Decode's on_error policy.
         let resizer = resize.build(&ctx)?.with_on_error(plan.decode.on_error);
         decode = decode.fuse("decode+resize", || Box::new(resizer.clone()));
+    } else if let Some((w, h)) = super::preflight::common_size(plan, &entries) {
+        // Without a Resize, an image of another size is bad input under on_error.
+        let gate = SizeGate::new(w, h, plan.decode.on_error);
+        decode = decode.fuse("decode", || Box::new(gate.clone()));
     }
     let source = SourceStage {
         name: "files".into(),

@@ -22,15 +22,7 @@ pub fn check_crop(plan: &Plan, entries: &[ImageEntry]) -> Result<(), RunError> {
     let Some(crop) = plan.resize.as_ref().and_then(|r| r.crop) else {
         return Ok(());
     };
-    let step = entries.len().div_ceil(SAMPLES).max(1);
-    let mut sizes = entries.iter().step_by(step).filter_map(|e| {
-        let (w, h) = image::image_dimensions(&e.path).ok()?;
-        let (w, h) = match plan.decode.scale {
-            Scale::Full => (w, h),
-            Scale::Half => (w.div_ceil(2), h.div_ceil(2)),
-        };
-        Some((e.path.clone(), w, h))
-    });
+    let mut sizes = sizes(plan, entries);
     let fits = |w: u32, h: u32| {
         u64::from(crop.x) + u64::from(crop.width) <= u64::from(w)
             && u64::from(crop.y) + u64::from(crop.height) <= u64::from(h)
@@ -56,6 +48,38 @@ pub fn check_crop(plan: &Plan, entries: &[ImageEntry]) -> Result<(), RunError> {
         crop: format!("{},{} {}x{}", crop.x, crop.y, crop.width, crop.height),
         image: first.0,
         size: format!("{}x{}{halved}", first.1, first.2),
+    })
+}
+
+/// The most common size among a few images spread over `entries` (after Decode's
+/// halving): the size a pipeline without `Resize` expects of every image. `None` when no
+/// sampled header can be read.
+pub fn common_size(plan: &Plan, entries: &[ImageEntry]) -> Option<(u32, u32)> {
+    let mut counts: Vec<((u32, u32), usize)> = Vec::new();
+    for (_, w, h) in sizes(plan, entries) {
+        match counts.iter_mut().find(|(s, _)| *s == (w, h)) {
+            Some((_, n)) => *n += 1,
+            None => counts.push(((w, h), 1)),
+        }
+    }
+    // The first sampled size wins a tie, so the answer does not depend on the sort.
+    let most = counts.iter().map(|(_, n)| *n).max()?;
+    counts.into_iter().find(|(_, n)| *n == most).map(|(s, _)| s)
+}
+
+/// Sizes of a few images spread over `entries`, as the stages after Decode see them.
+fn sizes<'a>(
+    plan: &'a Plan,
+    entries: &'a [ImageEntry],
+) -> impl Iterator<Item = (std::path::PathBuf, u32, u32)> + 'a {
+    let step = entries.len().div_ceil(SAMPLES).max(1);
+    entries.iter().step_by(step).filter_map(|e| {
+        let (w, h) = image::image_dimensions(&e.path).ok()?;
+        let (w, h) = match plan.decode.scale {
+            Scale::Full => (w, h),
+            Scale::Half => (w.div_ceil(2), h.div_ceil(2)),
+        };
+        Some((e.path.clone(), w, h))
     })
 }
 
@@ -107,5 +131,8 @@ mod tests {
         let mut mixed = vec![entry(dir.path(), "odd", 16)];
         mixed.extend(images);
         assert!(check_crop(&fits, &mixed).is_ok());
+        // The odd one is outvoted.
+        assert_eq!(common_size(&fits, &mixed), Some((48, 48)));
+        assert_eq!(common_size(&fits, &[]), None);
     }
 }

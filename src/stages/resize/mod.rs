@@ -12,10 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod gate;
 mod runtime;
 #[cfg(test)]
 mod tests;
 
+pub use gate::SizeGate;
 pub(crate) use runtime::halve;
 pub use runtime::Resize;
 

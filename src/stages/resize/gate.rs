@@ -50,7 +50,7 @@ impl Transform<ImageItem, ImageItem> for SizeGate {
         }
         ctx.skip(
             &img.key,
-            &format!("{}x{} image: {reason}", img.width, img.height),
+            format!("{}x{} image: {reason}", img.width, img.height),
         );
         Ok(())
     }

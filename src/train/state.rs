@@ -29,6 +29,17 @@ pub struct EpochMetrics {
     /// Lowest and highest fraction of same pairs in any train batch of the epoch.
     #[serde(default)]
     pub same_ratio: (f64, f64),
+    /// When the epoch ended, in seconds since the Unix epoch: the wall time of its
+    /// TensorBoard event. `None` in states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<f64>,
+}
+
+/// Now, in seconds since the Unix epoch (0 on a clock set before it).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.

@@ -35,11 +35,14 @@ pub struct EpochMetrics {
     pub ended_at: Option<f64>,
 }
 
-/// Now, in seconds since the Unix epoch (0 on a clock set before it).
+/// Now, in seconds since the Unix epoch (0 on a clock set before it), to the millisecond:
+/// JSON then gives back the very same number (13 significant digits parse exactly), so a
+/// resumed run's history reproduces the times it had in memory.
 pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
 }
 
 /// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.

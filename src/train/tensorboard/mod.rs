@@ -109,9 +109,12 @@ fn wall_times(history: &[EpochMetrics]) -> Vec<f64> {
 
 /// The bytes of [`EPOCHS_FILE`] for `history`.
 pub fn epoch_events(history: &[EpochMetrics]) -> Vec<u8> {
-    let times = wall_times(history);
+    // To the millisecond, as epochs record their ends: a time computed from durations
+    // then comes out the same from a history read back from JSON, whose last bit may differ.
+    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+    let times: Vec<f64> = wall_times(history).into_iter().map(ms).collect();
     // The file starts when the first epoch did.
-    let start = history.first().map_or(0.0, |m| times[0] - m.seconds);
+    let start = history.first().map_or(0.0, |m| ms(times[0] - m.seconds));
     let mut out = Vec::new();
     frame(&mut out, &event(start, 0, Payload::FileVersion));
     for (m, &t) in history.iter().zip(&times) {

@@ -8,5 +8,6 @@ mod oneshot;
 mod pipelines;
 mod run;
 mod sweep;
+mod tensorboard;
 mod train;
 mod util;

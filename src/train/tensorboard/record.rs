@@ -45,7 +45,7 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// sums is weak, so the stored value is rotated and offset.
 pub fn masked_crc32c(data: &[u8]) -> u32 {
     let crc = crc32c(data);
-    ((crc >> 15) | (crc << 17)).wrapping_add(0xA282_EAD8)
+    crc.rotate_right(15).wrapping_add(0xA282_EAD8)
 }
 
 /// Appends `data` to `out` as one TFRecord.
@@ -202,12 +202,11 @@ mod tests {
     }
 
     #[test]
-    fn the_mask_rotates_and_offsets() {
-        let crc = crc32c(b"123456789");
-        assert_eq!(
-            masked_crc32c(b"123456789"),
-            crc.rotate_right(15).wrapping_add(0xA282_EAD8)
-        );
+    fn masked_sums_are_those_of_tensorboards_reader() {
+        // Its `masked_crc32c` gives these: of the check input, and of the length field of a
+        // 24-byte record.
+        assert_eq!(masked_crc32c(b"123456789"), 0xC78A_B0E5);
+        assert_eq!(masked_crc32c(&24u64.to_le_bytes()), 0x224B_7FA3);
     }
 
     #[test]

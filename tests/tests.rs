@@ -9,5 +9,6 @@ mod pipelines;
 mod policy;
 mod run;
 mod sweep;
+mod tensorboard;
 mod train;
 mod util;

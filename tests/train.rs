@@ -36,7 +36,7 @@ pub fn setup() -> tempfile::TempDir {
 }
 
 /// Raises the finished run `runs/<name>` in `dir` from `from` to `to` epochs and resumes it.
-fn resume_to(dir: &Path, name: &str, from: usize, to: usize) {
+pub fn resume_to(dir: &Path, name: &str, from: usize, to: usize) {
     let pipeline = dir.join("runs").join(name).join("pipeline.ron");
     let ron = std::fs::read_to_string(&pipeline).expect("ron");
     let ron = ron.replace(&format!("epochs: {from}"), &format!("epochs: {to}"));

@@ -8,7 +8,8 @@
 //! 1. every weight file is written beside its name as `NAME.next.safetensors`, tagged with
 //!    the epochs it holds (`epochs_done` in its metadata), and synced to disk;
 //! 2. `state.json` is replaced atomically (temp file, sync, rename): **the commit point**;
-//! 3. each `.next` file is renamed onto its name, and `metrics.csv` is rewritten.
+//! 3. each `.next` file is renamed onto its name, `metrics.csv` is rewritten and the
+//!    TensorBoard event file brought up to the history (`super::tensorboard`).
 //!
 //! [`RunDir::recover`], before a resume reads anything, finishes step 3 for `.next` files
 //! of the committed epoch (roll forward), deletes those of an epoch never committed (roll

@@ -1,9 +1,10 @@
 //! Why a training run failed outside its stages: the network, the run folder, checkpoints,
-//! metrics and plots, the batch chain, or the hard-negative refresher.
+//! metrics and plots (TensorBoard's included), the batch chain, or the hard-negative refresher.
 
 use super::checkpoint::CheckpointError;
 use super::refresh::RefreshError;
 use super::rundir::RunDirError;
+use super::tensorboard::TensorBoardError;
 use crate::engine::PipelineError;
 use crate::eval::EvalError;
 use crate::model::ModelError;
@@ -23,6 +24,9 @@ pub enum SessionError {
     /// Metrics or plots failed.
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// The plots could not be added to the TensorBoard files.
+    #[error(transparent)]
+    TensorBoard(#[from] TensorBoardError),
     /// The batch chain failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),

@@ -14,6 +14,7 @@ pub mod schedule;
 pub mod scoring;
 pub mod session;
 pub mod state;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use average::WeightAverage;

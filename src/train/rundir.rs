@@ -25,6 +25,9 @@ pub enum RunDirError {
     /// A checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    /// The TensorBoard event file could not be written.
+    #[error(transparent)]
+    TensorBoard(#[from] super::tensorboard::TensorBoardError),
     /// A weight file holds another epoch than `state.json` says: the folder was changed
     /// by hand or by something other than twinflow.
     #[error(
@@ -176,7 +179,8 @@ impl RunDir {
     }
 
     /// Rewrites `metrics.csv` from the loop state's history (atomically: a crash leaves the
-    /// old file or the new one).
+    /// old file or the new one), and brings the TensorBoard event file up to it
+    /// ([`super::tensorboard::write_epochs`]).
     ///
     /// # Errors
     /// I/O failures.
@@ -203,7 +207,9 @@ impl RunDir {
         let path = self.path.join("metrics.csv");
         let tmp = path.with_extension("csv.tmp");
         std::fs::write(&tmp, csv).map_err(io(&tmp, "write"))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path, "rename onto"))
+        std::fs::rename(&tmp, &path).map_err(io(&path, "rename onto"))?;
+        super::tensorboard::write_epochs(&self.path, &state.history)?;
+        Ok(())
     }
 
     /// Reads the weight average a checkpoint holds: the tensors and the training step; `None` when the

@@ -12,7 +12,7 @@ use super::checkpoint;
 use super::config::TrainConfig;
 use super::error::SessionError;
 use super::evaluation::{evaluate, EvalPairs};
-use super::plots::plot_run;
+use super::plots::{log_plots, plot_run};
 use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::Schedule;
@@ -241,6 +241,7 @@ fn summarise(
     }
     let (evaluation, scored) = evaluate(net.as_mut(), store, pairs, recipe.stage, recipe.seed)?;
     let plots = plot_run(&run, &state, &scored, evaluation.threshold)?;
+    log_plots(&run, &state)?;
     let summary = TrainSummary {
         run: run.path().to_path_buf(),
         parameters,

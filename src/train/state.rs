@@ -29,6 +29,20 @@ pub struct EpochMetrics {
     /// Lowest and highest fraction of same pairs in any train batch of the epoch.
     #[serde(default)]
     pub same_ratio: (f64, f64),
+    /// When the epoch ended, in seconds since the Unix epoch: the wall time of its
+    /// TensorBoard event. `None` in states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<f64>,
+}
+
+/// Now, in seconds since the Unix epoch (0 on a clock set before it), to the millisecond:
+/// JSON then gives back the very same number (13 significant digits parse exactly), so a
+/// resumed run's history reproduces the times it had in memory.
+pub fn unix_now() -> f64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
 }
 
 /// Where the loop stands, saved beside the last checkpoint so `--resume` can continue.

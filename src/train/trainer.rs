@@ -243,6 +243,7 @@ impl Trainer {
             seconds,
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),
             same_ratio: train.ratio.unwrap_or_default(),
+            ended_at: Some(super::state::unix_now()),
         };
         let value = match self.schedule.monitor {
             Monitor::ValLoss => metrics.val_loss,

@@ -1,5 +1,6 @@
 //! `twinflow oneshot` on a tiny network trained on synthetic data: the table, the JSON in
-//! the run folder, determinism for a seed, and an N the test identities cannot fill.
+//! the run folder, determinism for a seed, an N the test identities cannot fill, and the
+//! default N lowered to fit them.
 
 use crate::train::{run, setup, tiny_with};
 use crate::util::{text, twinflow};
@@ -67,4 +68,27 @@ fn oneshot_reports_accuracy_per_n_with_its_interval_and_chance() {
         !out.status.success() && t.contains("--ways 20") && t.contains("2..=12"),
         "{t}"
     );
+    // Without --ways, the default 20 is lowered to the 12 test identities, and said so.
+    let t = run(
+        dir.path(),
+        &[
+            "oneshot",
+            "--run",
+            "runs/tiny-1",
+            "--data",
+            "synth",
+            "--trials",
+            "50",
+        ],
+    );
+    assert!(t.contains("5,10,20 became 5,10,12"), "{t}");
+    let report = std::fs::read_to_string(&json).expect("oneshot.json");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let ways: Vec<u64> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["n_way"].as_u64())
+        .collect();
+    assert_eq!(ways, [5, 10, 12], "{report}");
 }

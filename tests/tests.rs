@@ -1,6 +1,7 @@
 //! Integration tests: the `twinflow` binary on generated data, and every shipped pipeline.
 
 mod compat;
+mod demo;
 mod errors;
 mod faults;
 mod gpu;

@@ -64,10 +64,7 @@ struct EvalReport {
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut trained = load_trained(&args.run, args.device)
         .with_context(|| format!("loading {}", args.run.display()))?;
-    let root = data_root(
-        args.data.as_deref(),
-        trained.plan.pipeline.data.root.as_deref(),
-    )?;
+    let root = data_root(args.data.as_deref(), &trained.plan.pipeline.data)?;
     let pairs = read_pairs(&args.pairs)?;
     let dataset = Dataset::scan(&root)?;
     dataset.check_pairs(&pairs, &args.pairs)?;

@@ -27,6 +27,9 @@ use crate::train::scoring::embed_rows;
 /// Images per forward pass while embedding the test images.
 const BATCH: usize = 64;
 
+/// The N of Koch et al.'s one-shot table, run when `--ways` is not given.
+const DEFAULT_WAYS: [usize; 3] = [5, 10, 20];
+
 /// Arguments of `twinflow oneshot`.
 #[derive(Debug, Args)]
 pub struct OneShotArgs {
@@ -39,9 +42,10 @@ pub struct OneShotArgs {
     /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
-    /// Candidates per trial (N), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20])]
-    pub ways: Vec<usize>,
+    /// Candidates per trial (N), comma-separated [default: 5,10,20, each lowered to the
+    /// number of test identities where there are fewer, with a note].
+    #[arg(long, value_delimiter = ',')]
+    pub ways: Option<Vec<usize>>,
     /// Trials per N.
     #[arg(long, default_value_t = 1000)]
     pub trials: usize,
@@ -78,7 +82,7 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     let mut trained = load_trained(&args.run, args.device)
         .with_context(|| format!("loading {}", args.run.display()))?;
     let data = &trained.plan.pipeline.data;
-    let root = data_root(args.data.as_deref(), data.root.as_deref())?;
+    let root = data_root(args.data.as_deref(), data)?;
     let dataset = Dataset::scan(&root)?;
     let test_file = root.join(&data.test_pairs);
     let pairs = read_pairs(&test_file)?;
@@ -90,7 +94,7 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| names.contains(&e.key.name))
         .cloned()
         .collect();
-    check_request(args, &entries)?;
+    let ways = check_request(args, &entries)?;
     let loaded = load_images(&trained.plan, root, entries)?;
     let store = &loaded.store;
     let rows: Vec<u32> = (0..store.len() as u32).collect();
@@ -101,7 +105,7 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     let comparator = trained.net.comparator(crate::model::Weights::Live)?;
     let seed = args.seed.unwrap_or(trained.plan.pipeline.seed);
     let mut results = Vec::new();
-    for &n in &args.ways {
+    for &n in &ways {
         let result = one_shot_accuracy(n, args.trials, seed, &items, |&a, &b| {
             f64::from(comparator.similarity(&embeddings[a], &embeddings[b]))
         })
@@ -138,23 +142,57 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     Ok(loaded.exit_code())
 }
 
-/// Refuses, before any decoding, what the test identities cannot give.
-fn check_request(args: &OneShotArgs, entries: &[ImageEntry]) -> anyhow::Result<()> {
+/// The N to run, or a refusal, before any decoding, of what the test identities cannot
+/// give. An N the user asked for is refused when too large; the default N are lowered to
+/// the number of test identities instead, with a note, so `oneshot` with no `--ways` works
+/// on a small (e.g. synthetic) test set.
+fn check_request(args: &OneShotArgs, entries: &[ImageEntry]) -> anyhow::Result<Vec<usize>> {
     let per_identity = images_per_identity(entries.iter().map(|e| e.key.name.as_str()));
     let identities = per_identity.len();
     anyhow::ensure!(args.trials > 0, "--trials must be > 0");
-    anyhow::ensure!(!args.ways.is_empty(), "--ways needs at least one N");
-    for &n in &args.ways {
+    anyhow::ensure!(
+        per_identity.values().any(|&k| k >= 2),
+        "no test identity has two images, so no trial has a true support"
+    );
+    let ways = match &args.ways {
+        Some(ways) => ways.clone(),
+        None => {
+            let (ways, note) = default_ways(identities)?;
+            if let Some(note) = note {
+                eprintln!("{note}");
+            }
+            ways
+        }
+    };
+    anyhow::ensure!(!ways.is_empty(), "--ways needs at least one N");
+    for &n in &ways {
         anyhow::ensure!(
             (2..=identities).contains(&n),
             "--ways {n}: N must be in 2..={identities}, the number of test identities with images"
         );
     }
+    Ok(ways)
+}
+
+/// [`DEFAULT_WAYS`] lowered to `identities`, without repeats, and the note that says so
+/// when any was lowered.
+fn default_ways(identities: usize) -> anyhow::Result<(Vec<usize>, Option<String>)> {
     anyhow::ensure!(
-        per_identity.values().any(|&k| k >= 2),
-        "no test identity has two images, so no trial has a true support"
+        identities >= 2,
+        "one-shot trials need at least 2 test identities with images, found {identities}"
     );
-    Ok(())
+    let mut ways: Vec<usize> = DEFAULT_WAYS.iter().map(|&n| n.min(identities)).collect();
+    ways.dedup();
+    let note = (ways.len() < DEFAULT_WAYS.len() || ways.last() != DEFAULT_WAYS.last()).then(|| {
+        let list = |w: &[usize]| w.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        format!(
+            "note: the test pairs have {identities} identities, so the default N {} became {} \
+             (choose with --ways)",
+            list(&DEFAULT_WAYS),
+            list(&ways)
+        )
+    });
+    Ok((ways, note))
 }
 
 fn images_per_identity<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {
@@ -192,4 +230,21 @@ fn table(report: &Report, trials: usize) -> String {
         );
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ways_are_lowered_to_the_test_identities_with_a_note() {
+        assert_eq!(default_ways(120).expect("ways"), (vec![5, 10, 20], None));
+        let (ways, note) = default_ways(12).expect("ways");
+        assert_eq!(ways, vec![5, 10, 12]);
+        let note = note.expect("a note");
+        assert!(note.contains("5,10,20 became 5,10,12"), "{note}");
+        assert_eq!(default_ways(10).expect("ways").0, vec![5, 10]);
+        assert_eq!(default_ways(3).expect("ways").0, vec![3]);
+        assert!(default_ways(1).is_err());
+    }
 }

@@ -170,7 +170,7 @@ fn run_one(
             .with_context(|| format!("clearing the unfinished {}", dir.display()))?;
     }
     let plan = prepare(e, out, args.max_epochs);
-    let root = data_root(args.data.as_deref(), plan.pipeline.data.root.as_deref())?;
+    let root = data_root(args.data.as_deref(), &plan.pipeline.data)?;
     let resuming = if state == Status::Partial {
         ", resuming"
     } else {

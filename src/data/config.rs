@@ -1,10 +1,12 @@
 //! The `data` section of a pipeline: where LFW-a is, which pairs files name the train and
-//! test identities, how validation is split off, and which identities' images are decoded.
+//! test identities, how validation is split off, which identities' images are decoded, and
+//! the synthetic dataset to make when there is none.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::synth::SynthOptions;
 use super::ValidationSplit;
 
 /// Where LFW-a is and how it is split.
@@ -22,6 +24,12 @@ pub struct DataConfig {
     pub validation: ValidationSplit,
     /// Which identities' images flow through the image stages.
     pub images: ImageSet,
+    /// A synthetic dataset to make when the data folder is missing or empty, so the
+    /// pipeline runs with nothing downloaded: `Some((identities: 480, size: 32))` generates
+    /// it there on first use (seeded, so every machine gets the same files), reuses it
+    /// after, and regenerates it when these settings change. A folder that holds another
+    /// dataset, LFW-a say, is used as it is. `None` (the default) never generates.
+    pub synth: Option<SynthOptions>,
 }
 
 impl Default for DataConfig {
@@ -32,6 +40,7 @@ impl Default for DataConfig {
             test_pairs: PathBuf::from("pairsDevTest.txt"),
             validation: ValidationSplit::default(),
             images: ImageSet::default(),
+            synth: None,
         }
     }
 }

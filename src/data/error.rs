@@ -142,6 +142,14 @@ pub enum DataError {
         /// The marker file it lacks.
         marker: &'static str,
     },
+    /// A synthetic dataset's marker file does not hold generator options.
+    #[error("{} does not record synthetic-data options; remove its folder to regenerate it", .path.display())]
+    SynthMarker {
+        /// The marker file.
+        path: PathBuf,
+        /// The RON parser's complaint.
+        source: ron::error::SpannedError,
+    },
     /// Synthetic-data options that cannot produce a usable dataset.
     #[error("invalid synthetic data options: {}", .problems.join("; "))]
     SynthOptions {

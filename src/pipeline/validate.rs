@@ -212,6 +212,11 @@ pub fn plan(pipeline: Pipeline) -> Result<Plan, Vec<Problem>> {
     for p in pipeline.data.validation.validate() {
         problems.push(Problem::new("data.validation", p));
     }
+    if let Some(synth) = &pipeline.data.synth {
+        for p in synth.validate() {
+            problems.push(Problem::new("data.synth", p));
+        }
+    }
     let Sorted {
         decode,
         resize,

@@ -20,13 +20,17 @@ use super::{render_pairs, DataError, ImageKey, Pair};
 
 pub mod face;
 pub mod names;
+pub mod prepare;
+
+pub use prepare::{prepare, Prepared};
 
 /// The file [`generate`] leaves in its output: the options it used, in RON. Its presence
 /// is what lets [`remove_previous`] replace the folder.
 pub const MARKER: &str = "synth.ron";
 
 /// What to generate. Defaults are small enough for CI: 30 train, 12 test and 6 unused
-/// identities of 2-6 images at 250 x 250, written in well under a second.
+/// identities of 2-6 images at 250 x 250, written in well under a second. A pipeline's
+/// `data.synth` holds these too (`pipelines/demo.ron`), to make its dataset on first use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SynthOptions {

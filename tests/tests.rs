@@ -5,6 +5,7 @@ mod demo;
 mod errors;
 mod faults;
 mod gpu;
+mod keep;
 mod oneshot;
 mod pipelines;
 mod policy;

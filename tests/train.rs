@@ -189,6 +189,27 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
         t.contains("score") && (t.contains("same person") || t.contains("different people")),
         "{t}"
     );
+    assert!(
+        t.contains("the run's validation: accuracy") && t.contains("AUC"),
+        "{t}"
+    );
+    // A model at chance says so beside its verdict.
+    let state = dir.path().join("runs/tiny-1/state.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("json");
+    for m in json["history"].as_array_mut().expect("history") {
+        m["val"]["auc"] = serde_json::json!(0.51);
+    }
+    std::fs::write(&state, json.to_string()).expect("write");
+    let pair = [
+        "verify",
+        "--run",
+        "runs/tiny-1",
+        a[0].to_str().expect("utf-8"),
+        b[0].to_str().expect("utf-8"),
+    ];
+    let t = run(dir.path(), &pair);
+    assert!(t.contains("AUC 0.510") && t.contains("near chance"), "{t}");
     let folder = dir.path().join("synth/lfw2").join(&names[0]);
     let t = run(
         dir.path(),

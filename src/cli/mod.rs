@@ -137,3 +137,33 @@ pub(crate) fn check_output_file(path: &std::path::Path) -> anyhow::Result<()> {
             )
         })
 }
+
+/// What a finished run keeps on disk (`--keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Keep {
+    /// Everything, so that `--resume` can extend the run.
+    #[default]
+    All,
+    /// The best weights, metrics, plots and summary; not what only a resume reads (last
+    /// weights, optimizer state, weight average): most of a run's bytes.
+    Best,
+}
+
+/// Applies `--keep` to a finished run folder, saying what it freed.
+///
+/// # Errors
+/// I/O failures removing files.
+pub(crate) fn apply_keep(keep: Keep, run: &std::path::Path) -> anyhow::Result<()> {
+    if keep == Keep::All {
+        return Ok(());
+    }
+    let dir = crate::train::RunDir::open(run)?;
+    let freed = dir.keep_best()?;
+    println!(
+        "kept the best weights only (--keep best): freed {} in {}, {} left",
+        crate::pipeline::budget::bytes(freed),
+        run.display(),
+        crate::pipeline::budget::bytes(dir.disk_usage())
+    );
+    Ok(())
+}

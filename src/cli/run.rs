@@ -43,6 +43,11 @@ pub struct RunArgs {
     /// `schedule.patience`, `schedule.monitor` and `device` (logged in `changes.log`).
     #[arg(long, requires = "resume")]
     pub allow_changes: bool,
+    /// What the run folder keeps once training ends: `all` (default; `--resume` can extend
+    /// the run) or `best` (best weights, metrics, plots and summary: drops the last weights
+    /// and optimizer state, most of the folder's bytes).
+    #[arg(long, value_enum, default_value_t)]
+    pub keep: super::Keep,
 }
 
 /// The `--metrics` JSON document.
@@ -246,6 +251,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(t) = &outcome.train {
         print_training(t);
+        super::apply_keep(args.keep, &t.run)?;
     } else {
         println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
     }

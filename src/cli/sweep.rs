@@ -43,6 +43,10 @@ pub struct SweepArgs {
     /// Train every run on this backend (`cpu` or `gpu`) instead of each pipeline's `device`.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
+    /// What each finished run keeps: `all` (default) or `best` (drops the last weights and
+    /// optimizer state, which only `--resume` reads: most of each run's bytes).
+    #[arg(long, value_enum, default_value_t)]
+    pub keep: super::Keep,
 }
 
 /// The default sweep folder: named after the grid file, or after the folder of a list.
@@ -196,6 +200,7 @@ fn run_one(
     let outcome = run_plan(&plan, &settings)
         .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;
     if let Some(t) = &outcome.train {
+        super::apply_keep(args.keep, &t.run)?;
         println!(
             "  {} epoch(s), test accuracy {:.1}% ({} protocol), AUC {:.3}",
             t.epochs,

@@ -93,5 +93,23 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             "different people"
         }
     );
+    let v = trained.validation;
+    let mut figures = Vec::new();
+    if let Some(a) = v.accuracy {
+        figures.push(format!("accuracy {:.1}%", 100.0 * a));
+    }
+    if let Some(auc) = v.auc {
+        figures.push(format!("AUC {auc:.3}"));
+    }
+    if !figures.is_empty() {
+        println!("the run's validation: {}", figures.join(", "));
+    }
+    if v.near_chance() {
+        eprintln!(
+            "warning: this model is near chance (validation AUC below {}): its verdicts mean \
+             little; train it longer or on more data",
+            crate::pipeline::trained::Validation::NEAR_CHANCE_AUC
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

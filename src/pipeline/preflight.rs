@@ -13,7 +13,7 @@ use crate::stages::Scale;
 const SAMPLES: usize = 8;
 
 /// Fails when the plan's crop box fits none of a few images spread over `entries`
-/// (their sizes read from the file headers, after Decode's halving). Images whose header
+/// (their sizes read from the file headers). Images whose header
 /// cannot be read are left to the Decode stage and its `on_error`.
 ///
 /// # Errors
@@ -39,15 +39,12 @@ pub fn check_crop(plan: &Plan, entries: &[ImageEntry]) -> Result<(), RunError> {
         .iter()
         .position(|s| matches!(s, StageConfig::Resize(_)))
         .unwrap_or(0);
-    let halved = match plan.decode.scale {
-        Scale::Full => "",
-        Scale::Half => " (after Decode's halving)",
-    };
     Err(RunError::CropDoesNotFit {
         field: format!("stages[{index}].crop"),
         crop: format!("{},{} {}x{}", crop.x, crop.y, crop.width, crop.height),
         image: first.0,
-        size: format!("{}x{}{halved}", first.1, first.2),
+        // Validation refuses a crop after half-scale decoding, so this is the file's size.
+        size: format!("{}x{}", first.1, first.2),
     })
 }
 
@@ -101,10 +98,11 @@ mod tests {
 
     fn plan(crop: &str, decode: &str) -> Plan {
         let ron = format!(
-            "Pipeline(stages: [Decode(({decode})), Resize((width: 8, height: 8, crop: \
-             Some(({crop})))), Sink(())])"
+            "Pipeline(stages: [Decode(({decode})), Resize((crop: \
+             Some(({crop})))), Sink(Count)])"
         );
-        let pipeline: crate::pipeline::Pipeline = ron::from_str(&ron).expect("ron");
+        let pipeline =
+            crate::pipeline::validate::parse(&ron, std::path::Path::new("t.ron")).expect("ron");
         crate::pipeline::validate::plan(pipeline).expect("plan")
     }
 
@@ -116,15 +114,12 @@ mod tests {
             .collect();
         let fits = plan("x: 8, y: 8, width: 36, height: 36", "");
         assert!(check_crop(&fits, &images).is_ok());
-        // Halved to 24x24, the same box no longer fits.
-        let err = check_crop(
-            &plan("x: 8, y: 8, width: 36, height: 36", "scale: Half"),
-            &images,
-        )
-        .expect_err("misfit");
+        // Moved to (20, 20), the same box no longer fits 48x48 images.
+        let err = check_crop(&plan("x: 20, y: 20, width: 36, height: 36", ""), &images)
+            .expect_err("misfit");
         let text = err.to_string();
         assert!(
-            text.contains("stages[1].crop") && text.contains("24x24 (after Decode's halving)"),
+            text.contains("stages[1].crop: the crop box 20,20 36x36") && text.contains("is 48x48"),
             "{text}"
         );
         // One odd image among fitting ones is for on_error, not a misfit of the dataset.

@@ -18,6 +18,27 @@ pub struct Trained {
     pub net: Box<dyn Network>,
     /// The decision threshold from `summary.json`.
     pub threshold: f64,
+    /// How well the kept weights did on validation, where the run recorded it.
+    pub validation: Validation,
+}
+
+/// A finished run's validation figures: what a verdict of its network is worth.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Validation {
+    /// Accuracy at the chosen threshold (`summary.json`).
+    pub accuracy: Option<f64>,
+    /// AUC of the kept epoch (`state.json`); threshold-free, so near 0.5 means near chance.
+    pub auc: Option<f64>,
+}
+
+impl Validation {
+    /// Below this validation AUC a model is called near chance: its verdicts mean little.
+    pub const NEAR_CHANCE_AUC: f64 = 0.6;
+
+    /// Whether the model's validation AUC says it barely tells faces apart.
+    pub fn near_chance(&self) -> bool {
+        self.auc.is_some_and(|auc| auc < Self::NEAR_CHANCE_AUC)
+    }
 }
 
 impl Trained {
@@ -84,26 +105,38 @@ pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadR
     let mut net = build(device.unwrap_or(p.device), spec).map_err(SessionError::from)?;
     checkpoint::load_file(&run.best_weights(), net.as_mut(), Weights::Live)
         .map_err(SessionError::from)?;
-    let threshold = read_threshold(&run.summary())?;
+    let summary = read_summary(&run.summary())?;
+    let threshold =
+        summary["evaluation"]["threshold"]
+            .as_f64()
+            .ok_or_else(|| LoadRunError::NoThreshold {
+                path: run.summary(),
+            })?;
+    // The kept epoch's validation AUC; old or odd folders without it just lack the figure.
+    let auc = run.load_state().ok().and_then(|state| {
+        let (_, best) = state.best?;
+        state.history.iter().find(|m| m.epoch == best)?.val.auc
+    });
+    let validation = Validation {
+        accuracy: summary["evaluation"]["val_accuracy"].as_f64(),
+        auc,
+    };
     Ok(Trained {
         plan,
         net,
         threshold,
+        validation,
     })
 }
 
-/// The threshold a finished run chose on validation, from its `summary.json`.
-fn read_threshold(path: &Path) -> Result<f64, LoadRunError> {
+/// A finished run's `summary.json`.
+fn read_summary(path: &Path) -> Result<serde_json::Value, LoadRunError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadRunError::SummaryRead {
         path: path.into(),
         source,
     })?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| LoadRunError::SummaryJson {
-            path: path.into(),
-            source,
-        })?;
-    json["evaluation"]["threshold"]
-        .as_f64()
-        .ok_or_else(|| LoadRunError::NoThreshold { path: path.into() })
+    serde_json::from_str(&text).map_err(|source| LoadRunError::SummaryJson {
+        path: path.into(),
+        source,
+    })
 }

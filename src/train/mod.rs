@@ -6,6 +6,7 @@ pub mod commit;
 pub mod config;
 pub mod error;
 pub mod evaluation;
+pub mod keep;
 pub mod metrics;
 pub mod plots;
 pub mod refresh;

@@ -48,6 +48,17 @@ pub enum RunDirError {
         /// The run folder.
         path: PathBuf,
     },
+    /// The run was finished with `--keep best`: what a resume reads is gone.
+    #[error(
+        "{} was finished with --keep best: its last weights and optimizer state were removed, \
+         so it cannot be resumed (its best weights still evaluate); start a new run to train \
+         further",
+        path.display()
+    )]
+    KeptBestOnly {
+        /// The run folder.
+        path: PathBuf,
+    },
     /// A JSON file is damaged, or the state could not be serialised.
     #[error("cannot {action} {}", path.display())]
     Json {

@@ -284,6 +284,7 @@ fn open_run(
         Start::Resume(run) => {
             // Before anything is read or repaired: another process may be training here.
             let lock = run.lock()?;
+            run.check_resumable()?;
             // A crash mid-checkpoint is finished or undone first, so what is read is one
             // committed epoch; before the first commit there is none, and the run starts
             // over from its seed (the same run a fresh start would give).

@@ -267,3 +267,28 @@ fn gpu_training_repeats_bit_for_bit_dropout_included() {
         .loss;
     assert_ne!(a.0[0], no_dropout, "dropout changes the first step's loss");
 }
+
+#[test]
+fn a_batch_too_large_for_the_adapter_fails_in_prepare_naming_the_layer() {
+    if test_gpu().is_none() {
+        return;
+    }
+    let spec = spec(
+        Loss::BinaryCrossEntropy,
+        Distance::L1,
+        OptimizerConfig::default(),
+        false,
+    );
+    let mut gpu = GpuNetwork::new(spec).expect("gpu");
+    let limit = gpu.gpu.limits.max_storage_buffer_binding_size;
+    // conv0's output: 3 maps of 11 x 11 per image, 2 images per pair, 4 bytes each; the
+    // smallest batch over the limit, whose input (14 x 14 per image) still fits.
+    let per_pair = 2 * 3 * 11 * 11 * 4;
+    let pairs = (limit / per_pair + 1) as usize;
+    let err = gpu.prepare(pairs).expect_err("over the limit");
+    let text = crate::errors::chain(&err);
+    assert!(
+        text.contains("conv0") && text.contains("over the adapter's limit"),
+        "{text}"
+    );
+}

@@ -8,6 +8,7 @@ mod gpu;
 mod oneshot;
 mod pipelines;
 mod policy;
+mod progress;
 mod run;
 mod sweep;
 mod tensorboard;

@@ -244,7 +244,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for (name, report) in &outcome.reports {
         println!("\n{name}:\n{}", report.table());
     }
-    if let Some(t) = &outcome.train {
+    if let Some(finished) = &outcome.finished {
+        // Not an error: the run is as the user wanted it; exit 0.
+        println!("{finished}");
+    } else if let Some(t) = &outcome.train {
         print_training(t);
     } else {
         println!("\nsink: {}", serde_json::to_string(&outcome.counts)?);
@@ -282,8 +285,7 @@ fn print_training(t: &crate::train::session::TrainSummary) {
         t.epochs,
         if t.stopped_early { " (early stop)" } else { "" },
         t.device,
-        // Counted from 1 like the epoch total; the summary keeps metrics.csv's 0-based index.
-        t.best_epoch.map_or("-".into(), |b| (b + 1).to_string())
+        t.best_epoch.map_or("-".into(), |b| b.to_string())
     );
     println!(
         "test evaluation ({} protocol, threshold chosen on validation; loss {:.4}):\n{}",

@@ -36,7 +36,8 @@ pub struct RunArgs {
     /// Also write the per-stage metrics as JSON to this file.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
-    /// No progress bars.
+    /// No progress bars, no start line and no per-epoch lines (stderr keeps warnings and
+    /// errors).
     #[arg(long, short)]
     pub quiet: bool,
     /// With `--resume`: accept edits of the run's `pipeline.ron` beyond `schedule.epochs`,

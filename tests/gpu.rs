@@ -126,8 +126,9 @@ fn a_gpu_run_resumes_exactly_and_moves_to_the_cpu_and_back() {
     let log = file(d, "runs/halves-1/devices.log");
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 4, "one line per invocation: {log}");
-    assert!(lines[2].starts_with("from epoch 3: cpu"), "{log}");
-    assert!(lines[3].starts_with("from epoch 4: gpu: "), "{log}");
+    // Each line names the first epoch it trained, counted from 1.
+    assert!(lines[2].starts_with("from epoch 4: cpu"), "{log}");
+    assert!(lines[3].starts_with("from epoch 5: gpu: "), "{log}");
     let csv = file(d, "runs/halves-1/metrics.csv");
     assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
 }

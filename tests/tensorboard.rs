@@ -115,11 +115,11 @@ fn tensorboard_reads_every_epoch_of_a_resumed_run_once_and_its_plots() {
     for (column, tag) in TAGS {
         let c = header.iter().position(|h| *h == column).expect(column);
         let points = scalars[tag].as_array().expect(tag);
-        // Rows with a value, by their epoch counted from 1 (the `epoch` column counts from 0).
+        // Rows with a value, by their epoch: the step is the `epoch` column (both from 1).
         let want: Vec<(u64, &str)> = rows
             .iter()
             .filter(|r| !r[c].is_empty())
-            .map(|r| (r[0].parse::<u64>().expect("epoch") + 1, r[c]))
+            .map(|r| (r[0].parse::<u64>().expect("epoch"), r[c]))
             .collect();
         assert_eq!(points.len(), want.len(), "{tag}: {points:?} vs {csv}");
         for (point, (step, text)) in points.iter().zip(want) {

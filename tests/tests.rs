@@ -9,6 +9,7 @@ mod keep;
 mod oneshot;
 mod pipelines;
 mod policy;
+mod progress;
 mod run;
 mod sweep;
 mod tensorboard;

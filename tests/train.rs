@@ -350,7 +350,8 @@ fn an_averaged_run_keeps_the_average_as_best_and_resumes_exactly() {
     }
 }
 
-/// The epoch of the highest validation AUC in `run`'s state, among epochs `from..`.
+/// The index (from 0) in `run`'s history of the epoch of the highest validation AUC, among
+/// indices `from..`.
 fn best_auc_epoch(run: &Path, from: usize) -> (usize, serde_json::Value) {
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).expect("state"))
@@ -375,12 +376,13 @@ fn a_run_monitoring_validation_auc_keeps_the_epoch_of_the_highest_auc() {
     run(dir.path(), &["run", "-q", "auc.ron", "--data", "synth"]);
     let auc = dir.path().join("runs/auc-1");
     let (best, state) = best_auc_epoch(&auc, 0);
-    assert_eq!(state["best"][1].as_u64(), Some(best as u64), "{state}");
+    // Files number epochs from 1; `best` is an index into the history.
+    assert_eq!(state["best"][1].as_u64(), Some(best as u64 + 1), "{state}");
     assert_eq!(state["monitor"], "ValAuc");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(auc.join("summary.json")).expect("summary"))
             .expect("json");
-    assert_eq!(summary["best_epoch"].as_u64(), Some(best as u64));
+    assert_eq!(summary["best_epoch"].as_u64(), Some(best as u64 + 1));
     // A run resumed under another monitor forgets the best the old one chose: only the
     // epochs run since can be best.
     run(dir.path(), &["run", "-q", "halves.ron", "--data", "synth"]);
@@ -395,6 +397,6 @@ fn a_run_monitoring_validation_auc_keeps_the_epoch_of_the_highest_auc() {
     .expect("edit");
     resume_to(dir.path(), "halves-1", 2, 4);
     let (best, state) = best_auc_epoch(&halves, 2);
-    assert_eq!(state["best"][1].as_u64(), Some(best as u64), "{state}");
+    assert_eq!(state["best"][1].as_u64(), Some(best as u64 + 1), "{state}");
     assert_eq!(state["monitor"], "ValAuc");
 }

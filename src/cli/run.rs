@@ -36,7 +36,8 @@ pub struct RunArgs {
     /// Also write the per-stage metrics as JSON to this file.
     #[arg(long)]
     pub metrics: Option<PathBuf>,
-    /// No progress bars.
+    /// No progress bars, no start line and no per-epoch lines (stderr keeps warnings and
+    /// errors).
     #[arg(long, short)]
     pub quiet: bool,
     /// With `--resume`: accept edits of the run's `pipeline.ron` beyond `schedule.epochs`,
@@ -249,7 +250,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for (name, report) in &outcome.reports {
         println!("\n{name}:\n{}", report.table());
     }
-    if let Some(t) = &outcome.train {
+    if let Some(finished) = &outcome.finished {
+        // Not an error: the run is as the user wanted it; exit 0.
+        println!("{finished}");
+    } else if let Some(t) = &outcome.train {
         print_training(t);
         super::apply_keep(args.keep, &t.run)?;
     } else {
@@ -288,8 +292,7 @@ fn print_training(t: &crate::train::session::TrainSummary) {
         t.epochs,
         if t.stopped_early { " (early stop)" } else { "" },
         t.device,
-        // Counted from 1 like the epoch total; the summary keeps metrics.csv's 0-based index.
-        t.best_epoch.map_or("-".into(), |b| (b + 1).to_string())
+        t.best_epoch.map_or("-".into(), |b| b.to_string())
     );
     println!(
         "test evaluation ({} protocol, threshold chosen on validation; loss {:.4}):\n{}",

@@ -5,6 +5,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use indicatif::ProgressBar;
+
 use super::error::{PipelineError, StageError};
 use super::metrics::{Skipped, StageMetrics};
 use super::ports::Outlet;
@@ -17,6 +19,10 @@ pub(super) struct Shared {
     pub(super) first_error: Mutex<Option<PipelineError>>,
     pub(super) skipped: Mutex<Vec<Skipped>>,
     pub(super) progress: AtomicU64,
+    /// Where the bar's current section began, in units of `progress`.
+    pub(super) progress_base: AtomicU64,
+    /// The run's progress bar, when it shows progress.
+    pub(super) bar: Option<ProgressBar>,
 }
 
 impl Shared {
@@ -69,6 +75,30 @@ impl StageContext {
     /// True once any stage failed or the user interrupted: stop soon.
     pub fn is_cancelled(&self) -> bool {
         self.shared.cancel.load(Ordering::Relaxed) || self.shared.interrupted()
+    }
+
+    /// Restarts the progress bar as a section of the run: it counts from 0 to `len` units
+    /// from now on, under `message`, with its own elapsed time and ETA (a training run's
+    /// bar covers one epoch, so its ETA is the epoch's, not that of epochs early stopping
+    /// may never run). Does nothing when the run shows no progress.
+    pub fn progress_section(&self, message: String, len: u64) {
+        let Some(bar) = &self.shared.bar else { return };
+        let base = self.shared.progress.load(Ordering::Relaxed);
+        self.shared.progress_base.store(base, Ordering::Relaxed);
+        bar.set_length(len);
+        bar.set_position(0);
+        bar.set_message(message);
+        bar.reset_elapsed();
+        bar.reset_eta();
+    }
+
+    /// Prints `line` on stderr above the progress bar, when the run shows progress (not
+    /// under `-q`); the bar is redrawn below it.
+    pub fn note(&self, line: &str) {
+        if let Some(bar) = &self.shared.bar {
+            // `suspend`, not `println`: that prints nothing when stderr is not a terminal.
+            bar.suspend(|| eprintln!("{line}"));
+        }
     }
 
     /// Records an item dropped by an error policy; the run goes on.

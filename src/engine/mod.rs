@@ -107,8 +107,13 @@ pub fn run<T: Unit, S: Sink<T>>(
     options: &RunOptions,
 ) -> Result<(S, RunReport), PipelineError> {
     let start = Instant::now();
+    let bar = options
+        .progress
+        .as_ref()
+        .map(|msg| progress_bar(msg, chain.chain.len_hint));
     let shared = Arc::new(Shared {
         interrupt: options.interrupt.clone(),
+        bar: bar.clone(),
         ..Shared::default()
     });
     let Ended {
@@ -123,10 +128,6 @@ pub fn run<T: Unit, S: Sink<T>>(
         capacity: 0,
     });
     let contexts = contexts_for(&places, &shared);
-    let bar = options
-        .progress
-        .as_ref()
-        .map(|msg| progress_bar(msg, chain.len_hint));
     let upstream = chain.upstream;
     let sink = std::thread::scope(|scope| -> Result<Option<S>, PipelineError> {
         let mut spawner = Spawner::new(scope);
@@ -135,7 +136,10 @@ pub fn run<T: Unit, S: Sink<T>>(
         let handle = spawn_sink(&mut spawner, sink, &sink_name, consumer, sink_ctx)?;
         while !(spawner.all_finished() && handle.is_finished()) {
             if let Some(bar) = &bar {
-                bar.set_position(shared.progress.load(Ordering::Relaxed));
+                // Counted from the start of the bar's section (see `progress_section`).
+                let done = shared.progress.load(Ordering::Relaxed);
+                let base = shared.progress_base.load(Ordering::Relaxed);
+                bar.set_position(done.saturating_sub(base));
             }
             if shared.interrupted() {
                 shared.cancel.store(true, Ordering::SeqCst);

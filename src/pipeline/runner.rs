@@ -26,6 +26,7 @@ use crate::stages::pair_batch::{PairBatchSource, PairSets};
 use crate::stages::sink::Counts;
 use crate::stages::store::MemoryStore;
 use crate::stages::{Build, BuildContext};
+use crate::train::console::AlreadyFinished;
 use crate::train::error::SessionError;
 use crate::train::evaluation::EvalPairs;
 use crate::train::session::{self, Images, Recipe, Start, TrainSummary};
@@ -47,6 +48,8 @@ pub struct RunOutcome {
     pub failed_items: bool,
     /// What training produced, when the pipeline ends in `Train`.
     pub train: Option<TrainSummary>,
+    /// Set instead of `train` when `--resume` found the run finished: nothing ran.
+    pub finished: Option<AlreadyFinished>,
 }
 
 /// The dataset and its pairs, resolved and checked.
@@ -106,6 +109,7 @@ pub fn run(plan: &Plan, settings: &RunSettings) -> Result<RunOutcome, RunError> 
         cache: None,
         failed_items: false,
         train: None,
+        finished: None,
     };
     run_into(plan, settings, &mut outcome)?;
     outcome.failed_items = plan.decode.on_error.fails(outcome.skipped.len());
@@ -122,6 +126,14 @@ impl RunOutcome {
 
 /// The body of [`run`]: fills `outcome` chain by chain.
 fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Result<(), RunError> {
+    if let (End::Train(_), Some(dir)) = (&plan.end, &settings.resume) {
+        // Said at once, before the data is scanned and the images decoded for nothing.
+        let run = RunDir::open(dir).map_err(SessionError::from)?;
+        outcome.finished = session::already_finished(&run, &plan.pipeline.schedule)?;
+        if outcome.finished.is_some() {
+            return Ok(());
+        }
+    }
     if matches!(plan.end, End::Train(_)) {
         // A missing GPU driver is said before the data is scanned or cached.
         crate::model::probe(settings.device.unwrap_or(plan.pipeline.device))

@@ -192,9 +192,7 @@ fn measures(r: &Row) -> [String; 12] {
     });
     [
         r.summary.epochs.to_string(),
-        r.summary
-            .best_epoch
-            .map_or("-".into(), |b| (b + 1).to_string()),
+        r.summary.best_epoch.map_or("-".into(), |b| b.to_string()),
         format!("{:.0}", r.seconds),
         format!("{:.4}", r.best.0),
         format!("{:.1}%", 100.0 * r.best.1),

@@ -206,7 +206,8 @@ impl RunDir {
         for (stem, want) in [
             ("last", Some(state.epochs_done)),
             ("optimizer", Some(state.epochs_done)),
-            ("best", state.best.map(|(_, epoch)| epoch + 1)),
+            // The best epoch's number is the count of epochs its weights had seen.
+            ("best", state.best.map(|(_, epoch)| epoch)),
         ] {
             let path = final_path(dir, stem);
             if !path.exists() {

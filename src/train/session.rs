@@ -5,19 +5,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::average::WeightAverage;
 use super::checkpoint;
 use super::config::TrainConfig;
+use super::console::{start_line, AlreadyFinished};
 use super::error::SessionError;
 use super::evaluation::{evaluate, EvalPairs};
 use super::plots::{log_plots, plot_run};
 use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::Schedule;
-use super::state::LoopState;
-use super::trainer::TrainerParts;
+use super::state::{self, Finish, LoopState};
+use super::trainer::{EpochProgress, TrainerParts};
 use crate::cache::{DataCheck, ImageStore};
 use crate::engine::metrics::RunReport;
 use crate::engine::{
@@ -30,16 +31,23 @@ use crate::stages::pair_batch::PairBatchSource;
 use crate::stages::Build;
 
 /// What a training run produced.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+///
+/// Deserializing renumbers the best epoch of a `summary.json` without `format`, written
+/// when epochs counted from 0 (see [`super::state`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct TrainSummary {
+    /// How the file numbers epochs: [`state::FORMAT`] once read.
+    #[serde(default = "state::legacy_format")]
+    pub format: u32,
     /// The run folder.
     pub run: PathBuf,
     /// Trainable parameters.
     pub parameters: usize,
     /// Epochs run (in total, across resumes).
     pub epochs: usize,
-    /// The best epoch by `schedule.monitor`, whose weights were kept, counted from 0
-    /// as the `epoch` column of `metrics.csv`.
+    /// The number (from 1, as the `epoch` column of `metrics.csv`) of the best epoch by
+    /// `schedule.monitor`, whose weights were kept.
     pub best_epoch: Option<usize>,
     /// True when early stopping ended the run.
     pub stopped_early: bool,
@@ -68,6 +76,24 @@ pub struct TrainSummary {
     /// Metrics of the batch chain.
     #[serde(skip)]
     pub report: Option<RunReport>,
+}
+
+impl Serialize for TrainSummary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TrainSummary::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainSummary {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut summary = TrainSummary::deserialize(deserializer)?;
+        if summary.format < state::FORMAT {
+            // Written when epochs counted from 0.
+            summary.best_epoch = summary.best_epoch.map(|e| e + 1);
+        }
+        summary.format = state::FORMAT;
+        Ok(summary)
+    }
 }
 
 /// What a run trains: the pipeline's top-level training settings and its `Train` stage.
@@ -144,11 +170,18 @@ pub fn train(
     net.prepare(source.batch_size())?;
     // Held until training and its evaluation end: no second process trains in this folder.
     let (run, state, _lock) = open_run(recipe.stage, start, net.as_mut())?;
+    // Finished before its summary was written (killed while evaluating): evaluate only.
+    let finished = state.finished(&recipe.schedule);
+    if options.progress.is_some() && finished.is_none() {
+        let line = start_line(run.path(), state.epochs_done, recipe.schedule.epochs);
+        eprintln!("{line}");
+    }
     // Each invocation says where it trained: a run may move between devices on resume.
     let device = net.device_label();
     run.append(
         "devices.log",
-        &format!("from epoch {}: {device}", state.epochs_done),
+        // The number of the first epoch this invocation trains (from 1, as everywhere).
+        &format!("from epoch {}: {device}", state.epochs_done + 1),
     )?;
     let parameters = net.parameter_count();
     let refresher = source.mining_board().map(|board| {
@@ -163,7 +196,15 @@ pub fn train(
         refresher.prime(net.as_mut(), state.epochs_done)?;
     }
     let average = start_average(recipe.schedule.average, &run, net.as_mut())?;
-    let source = source.starting_at(state.epochs_done);
+    let progress = EpochProgress {
+        epochs: recipe.schedule.epochs,
+        pairs: source.pairs_per_epoch(),
+    };
+    let first = match finished {
+        Some(_) => source.epochs(),
+        None => state.epochs_done,
+    };
+    let source = source.starting_at(first);
     let trainer = recipe
         .stage
         .build(TrainerParts {
@@ -174,6 +215,7 @@ pub fn train(
             refresher,
             average,
             data_check: check,
+            progress,
         })
         .map_err(|source| SessionError::Build {
             source: Box::new(source),
@@ -196,7 +238,8 @@ pub fn train(
         }
         other => other?,
     };
-    let (state, stopped_early) = (trainer.state().clone(), trainer.stopped_early());
+    let stopped_early = trainer.stopped_early() || finished == Some(Finish::Patience);
+    let state = trainer.state().clone();
     let done = Finished {
         net: trainer.into_network(),
         run,
@@ -243,6 +286,7 @@ fn summarise(
     let plots = plot_run(&run, &state, &scored, evaluation.threshold)?;
     log_plots(&run, &state)?;
     let summary = TrainSummary {
+        format: state::FORMAT,
         run: run.path().to_path_buf(),
         parameters,
         epochs: state.epochs_done,
@@ -263,6 +307,27 @@ fn summarise(
     })?;
     run.write("summary.json", &json)?;
     Ok(summary)
+}
+
+/// The run in `run` when `--resume` would find nothing to train under `schedule` (see
+/// [`LoopState::finished`]) and its summary is written; `None` when it has epochs left,
+/// or finished training but was stopped before its evaluation (a resume evaluates it).
+/// Takes the folder's lock for the look, and finishes or undoes a checkpoint a crash cut
+/// short, exactly as a resume would; nothing else in the folder changes.
+///
+/// # Errors
+/// [`super::rundir::RunDirError::Busy`] while another process trains in it; a damaged
+/// folder.
+pub fn already_finished(
+    run: &RunDir,
+    schedule: &Schedule,
+) -> Result<Option<AlreadyFinished>, SessionError> {
+    let _lock = run.lock()?;
+    if !run.recover()? || !run.summary().exists() {
+        return Ok(None);
+    }
+    let state = run.load_state()?;
+    Ok(AlreadyFinished::of(run.path(), &state, schedule))
 }
 
 /// Creates and locks the run folder of a fresh run, or locks a resumed run's folder and

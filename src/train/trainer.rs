@@ -67,6 +67,17 @@ pub struct Trainer {
     average: Option<WeightAverage>,
     /// The reused cache's data checksum, being computed; waited for before the first commit.
     data_check: Option<DataCheck>,
+    /// What the progress bar counts per epoch.
+    progress: EpochProgress,
+}
+
+/// What the progress bar and the per-epoch lines need to know of the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpochProgress {
+    /// The epochs the schedule runs at most (the N of "epoch k/N").
+    pub epochs: usize,
+    /// Pairs of one epoch, train and validation: the bar's length.
+    pub pairs: u64,
 }
 
 /// What the `Train` stage's build takes from its session: the network (built, or loaded
@@ -89,6 +100,8 @@ pub struct TrainerParts {
     /// the first checkpoint waits for its verdict, so nothing learnt from damaged pixels is
     /// kept.
     pub data_check: Option<DataCheck>,
+    /// What the progress bar counts per epoch.
+    pub progress: EpochProgress,
 }
 
 impl Build<TrainerParts> for TrainConfig {
@@ -103,6 +116,7 @@ impl Build<TrainerParts> for TrainConfig {
             refresher,
             average,
             data_check,
+            progress,
         } = parts;
         if state.monitor != schedule.monitor {
             // A resumed run that now monitors another measure: the kept best was chosen by the
@@ -126,6 +140,7 @@ impl Build<TrainerParts> for TrainConfig {
             refresher,
             average,
             data_check,
+            progress,
         })
     }
 }
@@ -234,7 +249,7 @@ impl Trainer {
         );
         let seconds = self.started.elapsed().as_secs_f64();
         let metrics = EpochMetrics {
-            epoch,
+            epoch: epoch + 1,
             train_loss: train.mean_loss(),
             train: summarize(&train.scores, &train.labels, Some(self.threshold)),
             val_loss: val.mean_loss(),
@@ -254,7 +269,7 @@ impl Trainer {
             Some((best, _)) => self.schedule.monitor.better(value, best),
         };
         if improved {
-            self.state.best = Some((value, epoch));
+            self.state.best = Some((value, epoch + 1));
             self.state.since_best = 0;
         } else {
             self.state.since_best += 1;
@@ -274,6 +289,20 @@ impl Trainer {
 }
 
 impl Trainer {
+    /// Says on stderr (unless `-q`) how the epoch just closed went; `stop` when early
+    /// stopping ends the run with it.
+    fn tell_epoch(&self, ctx: &StageContext, stop: bool) {
+        if let Some(m) = self.state.history.last() {
+            let line = super::console::epoch_line(
+                m,
+                self.progress.epochs,
+                &self.state,
+                self.schedule.patience.filter(|_| stop),
+            );
+            ctx.note(&line);
+        }
+    }
+
     /// The error that stops a diverged run in `epoch` (0-based) at `batch` (0-based; `None`
     /// at the epoch's end), before its checkpoint is written.
     fn diverged(&self, epoch: usize, batch: Option<usize>, what: String) -> StageError {
@@ -312,9 +341,11 @@ impl Trainer {
 }
 
 impl Sink<PairBatch> for Trainer {
-    fn consume(&mut self, batch: PairBatch, _ctx: &StageContext) -> Result<Flow, StageError> {
+    fn consume(&mut self, batch: PairBatch, ctx: &StageContext) -> Result<Flow, StageError> {
         if let Some(current) = self.epoch.filter(|&e| e != batch.epoch) {
-            if self.close_epoch(current)? {
+            let stop = self.close_epoch(current)?;
+            self.tell_epoch(ctx, stop);
+            if stop {
                 self.stopped = true;
                 self.epoch = None;
                 return Ok(Flow::Stop);
@@ -323,14 +354,19 @@ impl Sink<PairBatch> for Trainer {
         if self.epoch.is_none() {
             self.started = Instant::now();
         }
+        if self.epoch != Some(batch.epoch) {
+            let (k, n) = (batch.epoch + 1, self.progress.epochs);
+            ctx.progress_section(format!("epoch {k}/{n}"), self.progress.pairs);
+        }
         self.epoch = Some(batch.epoch);
         self.step(&batch)?;
         Ok(Flow::Continue)
     }
 
-    fn finish(&mut self, _ctx: &StageContext) -> Result<(), StageError> {
+    fn finish(&mut self, ctx: &StageContext) -> Result<(), StageError> {
         if let Some(epoch) = self.epoch.take() {
             self.stopped = self.close_epoch(epoch)?;
+            self.tell_epoch(ctx, self.stopped);
         }
         Ok(())
     }

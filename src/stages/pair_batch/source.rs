@@ -131,6 +131,11 @@ impl PairBatchSource {
             .div_ceil(self.batch_size.max(1))
     }
 
+    /// Pairs of one epoch, train and validation (units of the engine's progress).
+    pub fn pairs_per_epoch(&self) -> u64 {
+        (self.sampler.pairs_per_epoch() + self.validation.len()) as u64
+    }
+
     /// Epochs the source emits in all, counting those a resume skips.
     pub fn epochs(&self) -> usize {
         self.epochs
@@ -216,8 +221,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 impl Source<PairBatch> for PairBatchSource {
     fn len_hint(&self) -> Option<u64> {
         let epochs = self.epochs.saturating_sub(self.start_epoch);
-        let per_epoch = self.sampler.pairs_per_epoch() + self.validation.len();
-        Some((epochs * per_epoch) as u64)
+        Some(epochs as u64 * self.pairs_per_epoch())
     }
 
     fn run(

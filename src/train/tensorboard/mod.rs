@@ -4,7 +4,7 @@
 //! A run folder holds two event files with fixed names (TensorBoard reads every file whose
 //! name contains `tfevents`, in name order):
 //!
-//! - [`EPOCHS_FILE`]: one event per finished epoch, at the epoch counted from 1 as its step,
+//! - [`EPOCHS_FILE`]: one event per finished epoch, at its number (from 1) as its step,
 //!   holding every column of `metrics.csv` as a scalar. Its bytes are a function of the loop
 //!   state's history alone (wall times included: each epoch records when it ended), so
 //!   [`write_epochs`] brings it up to date at every checkpoint by comparing: when the file on
@@ -124,7 +124,7 @@ pub fn epoch_events(history: &[EpochMetrics]) -> Vec<u8> {
             .collect();
         frame(
             &mut out,
-            &event(t, m.epoch as i64 + 1, Payload::Summary(&values)),
+            &event(t, m.epoch as i64, Payload::Summary(&values)),
         );
     }
     out
@@ -232,7 +232,7 @@ mod tests {
             train: Summary::default(),
             val_loss: 0.25,
             val: Summary {
-                auc: (epoch != 1).then_some(0.75),
+                auc: (epoch != 2).then_some(0.75),
                 ..Summary::default()
             },
             lr: 1e-3,
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn each_epoch_is_one_event_at_its_step_counted_from_one() {
-        let history: Vec<_> = (0..3).map(|e| epoch(e, Some(100.0 + e as f64))).collect();
+        let history: Vec<_> = (1..=3).map(|e| epoch(e, Some(100.0 + e as f64))).collect();
         let records = unframe(&epoch_events(&history));
         let steps: Vec<u8> = records.iter().map(|r| step_of(r)).collect();
         assert_eq!(steps, [0, 1, 2, 3], "the version event, then the epochs");
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn missing_end_times_are_filled_in_from_the_durations() {
-        let mut h: Vec<_> = (0..4).map(|e| epoch(e, None)).collect();
+        let mut h: Vec<_> = (1..=4).map(|e| epoch(e, None)).collect();
         assert_eq!(wall_times(&h), [10.0, 20.0, 30.0, 40.0]);
         h[2].ended_at = Some(1000.0);
         assert_eq!(wall_times(&h), [980.0, 990.0, 1000.0, 1010.0]);
@@ -274,10 +274,10 @@ mod tests {
     fn a_growing_history_appends_and_anything_else_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(EPOCHS_FILE);
-        let mut history = vec![epoch(0, Some(100.0))];
+        let mut history = vec![epoch(1, Some(100.0))];
         write_epochs(dir.path(), &history).unwrap();
         let first = std::fs::read(&path).unwrap();
-        history.push(epoch(1, Some(110.0)));
+        history.push(epoch(2, Some(110.0)));
         write_epochs(dir.path(), &history).unwrap();
         let second = std::fs::read(&path).unwrap();
         assert!(second.starts_with(&first) && second.len() > first.len());

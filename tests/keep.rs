@@ -24,6 +24,10 @@ fn a_run_kept_as_best_only_is_smaller_still_verifies_and_refuses_a_resume() {
     let i = image.to_str().expect("utf-8");
     let t = run(d, &["verify", "--run", "runs/tiny-1", i, i]);
     assert!(t.contains("score"), "{t}");
+    // Extended as runs are (more epochs), it has nothing to resume from.
+    let ron = r.join("pipeline.ron");
+    let text = std::fs::read_to_string(&ron).expect("ron");
+    std::fs::write(&ron, text.replace("epochs: 1,", "epochs: 2,")).expect("write");
     let t = fails(
         d,
         &["run", "-q", "--resume", "runs/tiny-1", "--data", "synth"],

@@ -265,8 +265,9 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
     );
 }
 
-/// Mines every other step from a pool of 16; four 16-pair batches per epoch.
-const HARD: &str = "HardNegative(same_ratio: 0.5, pairs_per_epoch: 64, refresh_every: 2, \
+/// Mines every third step from a pool of 16; four 16-pair batches per epoch, so epochs
+/// end between refreshes.
+const HARD: &str = "HardNegative(same_ratio: 0.5, pairs_per_epoch: 64, refresh_every: 3, \
                     pool: 16, mode: SemiHard, random_negatives: 0.25)";
 
 #[test]
@@ -295,8 +296,9 @@ fn a_hard_negative_run_trains_deterministically_and_resumes_exactly() {
             first.join("pipeline.ron").to_str().expect("utf-8"),
         ],
     );
-    // Resuming after epoch 2 starts at step 8, a multiple of refresh_every: the primed
-    // refresh is the uninterrupted run's, so the weights match exactly.
+    // Resuming after epoch 2 starts at step 8, between refreshes (every 3 steps): the
+    // checkpoint kept refresh 2, embedded after step 6, and the resume publishes it as it
+    // was, so the weights match the uninterrupted run's exactly.
     run(dir.path(), &["run", "-q", "half.ron", "--data", "synth"]);
     let half = dir.path().join("runs/half-1");
     resume_to(dir.path(), "half-1", 2, 4);

@@ -105,6 +105,22 @@ impl Comparator {
             Loss::Contrastive { .. } => Comparator::NegativeDistance { distance },
         }
     }
+
+    /// The head weights this comparator was made from, as [`Comparator::from_weights`]
+    /// reads them: what a checkpoint stores to rebuild it exactly.
+    pub fn to_weights(&self) -> Tensors {
+        let head = |weights: Vec<f32>, bias: f32| {
+            vec![
+                ("head.weight".to_string(), vec![weights.len(), 1], weights),
+                ("head.bias".to_string(), vec![1], vec![bias]),
+            ]
+        };
+        match self {
+            Comparator::WeightedL1 { weights, bias } => head(weights.clone(), *bias),
+            Comparator::ScaledDistance { scale, bias, .. } => head(vec![*scale], *bias),
+            Comparator::NegativeDistance { .. } => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +151,20 @@ mod tests {
             seed: 3,
         };
         build(Device::Cpu, spec).expect("builds")
+    }
+
+    #[test]
+    fn a_comparator_rebuilds_from_its_own_weights() {
+        for (distance, loss) in [
+            (Distance::L1, Loss::BinaryCrossEntropy),
+            (Distance::Cosine, Loss::BinaryCrossEntropy),
+            (Distance::Euclidean, Loss::Contrastive { margin: 1.0 }),
+        ] {
+            let c = net(distance, loss)
+                .comparator(Weights::Live)
+                .expect("comparator");
+            assert_eq!(Comparator::from_weights(loss, distance, &c.to_weights()), c);
+        }
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! Refreshes are keyed by step, never by time (see [`crate::stages::pair_batch::mining`]),
 //! so the batches a run mines are the same however its threads are scheduled.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::cache::ImageStore;
-use crate::model::{ModelError, Network, Weights};
+use crate::model::compare::Comparator;
+use crate::model::{ModelError, Network, Tensors, Weights};
 use crate::stages::pair_batch::{BoardError, MiningBoard, Snapshot};
 
 use super::scoring::embed_rows;
@@ -32,6 +33,72 @@ pub enum RefreshError {
     Board(#[from] BoardError),
 }
 
+/// The prefix of the tensors a checkpoint keeps of the last published refresh (in the
+/// optimizer's file, which every checkpoint writes).
+pub const SAVED: &str = "mining/";
+
+/// A published refresh as a checkpoint keeps it: its number, the pool's embeddings and the
+/// head weights its comparator came from. A resume publishes it again as it was, since the
+/// weights it was embedded with (those of its step, not the epoch's end) are not saved.
+#[derive(Debug, Clone, PartialEq)]
+struct Published {
+    refresh: usize,
+    embeddings: Vec<Vec<f32>>,
+    head: Tensors,
+}
+
+impl Published {
+    fn to_tensors(&self) -> Tensors {
+        let dims = self.embeddings.first().map_or(0, Vec::len);
+        let mut out = vec![
+            // Refresh numbers stay far below 2^24, where f32 stops counting exactly.
+            (
+                format!("{SAVED}refresh"),
+                vec![1],
+                vec![self.refresh as f32],
+            ),
+            (
+                format!("{SAVED}embeddings"),
+                vec![self.embeddings.len(), dims],
+                self.embeddings.concat(),
+            ),
+        ];
+        for (name, shape, values) in &self.head {
+            out.push((format!("{SAVED}{name}"), shape.clone(), values.clone()));
+        }
+        out
+    }
+
+    fn from_tensors(tensors: &Tensors) -> Option<Self> {
+        let get = |name: &str| {
+            tensors
+                .iter()
+                .find(|(n, _, _)| n.strip_prefix(SAVED) == Some(name))
+        };
+        let refresh = *get("refresh")?.2.first()? as usize;
+        let (_, shape, flat) = get("embeddings")?;
+        let dims = *shape.get(1)?;
+        let embeddings = if dims == 0 {
+            Vec::new()
+        } else {
+            flat.chunks(dims).map(<[f32]>::to_vec).collect()
+        };
+        let head = tensors
+            .iter()
+            .filter_map(|(n, shape, v)| {
+                let name = n.strip_prefix(SAVED)?;
+                name.starts_with("head.")
+                    .then(|| (name.to_string(), shape.clone(), v.clone()))
+            })
+            .collect();
+        Some(Self {
+            refresh,
+            embeddings,
+            head,
+        })
+    }
+}
+
 /// Publishes refreshes to a mining board; closes the board when dropped, so a sampler
 /// waiting on it never outlives the trainer.
 pub struct Refresher {
@@ -39,6 +106,8 @@ pub struct Refresher {
     store: Arc<dyn ImageStore>,
     batches_per_epoch: usize,
     total_steps: usize,
+    /// The last refresh published, for the checkpoint.
+    last: Mutex<Option<Published>>,
 }
 
 impl Refresher {
@@ -54,7 +123,15 @@ impl Refresher {
             store,
             batches_per_epoch,
             total_steps: batches_per_epoch * epochs,
+            last: Mutex::new(None),
         }
+    }
+
+    /// The last published refresh as tensors for the checkpoint (names under [`SAVED`]);
+    /// empty before the first.
+    pub fn saved(&self) -> Tensors {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().map_or_else(Vec::new, Published::to_tensors)
     }
 
     /// Called after learning from train batch `index` of `epoch`: publishes the refresh
@@ -75,18 +152,47 @@ impl Refresher {
         }
     }
 
-    /// Before a resumed run's first batch: publishes the refresh that batch mines with,
-    /// from the resumed weights. That is exactly the refresh of an uninterrupted run when
-    /// the resumed step is a multiple of `refresh_every`, and a refresh from later weights
-    /// otherwise (the weights of the step it belongs to were not saved).
+    /// Before a resumed run's first batch: publishes the refresh that batch mines with. A
+    /// checkpoint keeps the last published refresh (`saved`, see [`Refresher::saved`]): it
+    /// is published again as the uninterrupted run had it, whatever step it was embedded at.
+    /// A checkpoint without it (older runs) gets the refresh embedded from the resumed
+    /// weights, the uninterrupted run's only when the resumed step is a multiple of
+    /// `refresh_every`.
     ///
     /// # Errors
     /// When the pool cannot be embedded.
-    pub fn prime(&self, net: &mut dyn Network, start_epoch: usize) -> Result<(), RefreshError> {
-        match self.board.refresh_for(start_epoch * self.batches_per_epoch) {
-            Some(refresh) => self.refresh(net, refresh),
-            None => Ok(()),
+    pub fn prime(
+        &self,
+        net: &mut dyn Network,
+        start_epoch: usize,
+        saved: &Tensors,
+    ) -> Result<(), RefreshError> {
+        let Some(refresh) = self.board.refresh_for(start_epoch * self.batches_per_epoch) else {
+            return Ok(());
+        };
+        match Published::from_tensors(saved).filter(|p| p.refresh == refresh) {
+            Some(published) => {
+                let spec = net.spec();
+                let comparator =
+                    Comparator::from_weights(spec.loss, spec.distance, &published.head);
+                self.publish(published.clone(), comparator)
+            }
+            None => self.refresh(net, refresh),
         }
+    }
+
+    /// Publishes a refresh to the board and keeps it for the checkpoint.
+    fn publish(&self, published: Published, comparator: Comparator) -> Result<(), RefreshError> {
+        let images = self.board.pool(published.refresh);
+        let snapshot = Snapshot::new(
+            published.refresh,
+            images,
+            published.embeddings.clone(),
+            comparator,
+        )?;
+        self.board.publish(snapshot);
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(published);
+        Ok(())
     }
 
     fn refresh(&self, net: &mut dyn Network, refresh: usize) -> Result<(), RefreshError> {
@@ -97,9 +203,12 @@ impl Refresher {
         let comparator = net
             .comparator(Weights::Live)
             .map_err(|source| RefreshError::Embed { refresh, source })?;
-        let snapshot = Snapshot::new(refresh, images, embeddings, comparator)?;
-        self.board.publish(snapshot);
-        Ok(())
+        let published = Published {
+            refresh,
+            embeddings,
+            head: comparator.to_weights(),
+        };
+        self.publish(published, comparator)
     }
 }
 
@@ -184,10 +293,14 @@ mod tests {
     #[test]
     fn a_resumed_run_primes_the_refresh_its_first_batch_needs() {
         let (mut net, board, refresher) = setup();
-        refresher.prime(net.as_mut(), 0).expect("nothing to prime");
+        refresher
+            .prime(net.as_mut(), 0, &Vec::new())
+            .expect("nothing to prime");
         assert!(board.wait_for(0, || true).is_err());
         // Epoch 1 starts at batch 4, which mines with refresh 0.
-        refresher.prime(net.as_mut(), 1).expect("primed");
+        refresher
+            .prime(net.as_mut(), 1, &Vec::new())
+            .expect("primed");
         let snapshot = board.wait_for(0, || false).expect("refresh 0");
         // The published embeddings are the twin's.
         let rows: Vec<u32> = snapshot.images().iter().map(|i| i.row).collect();

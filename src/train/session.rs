@@ -26,6 +26,7 @@ use crate::engine::{
 };
 use crate::eval::ValTestReport;
 use crate::model::OptimizerConfig;
+use crate::model::Tensors;
 use crate::model::{build, Device, Distance, Loss, ModelConfig, NetSpec, Network, Weights};
 use crate::stages::pair_batch::PairBatchSource;
 use crate::stages::Build;
@@ -169,7 +170,12 @@ pub fn train(
     let mut net = build(recipe.device, spec)?;
     net.prepare(source.batch_size())?;
     // Held until training and its evaluation end: no second process trains in this folder.
-    let (run, state, _lock) = open_run(recipe.stage, start, net.as_mut())?;
+    let OpenedRun {
+        run,
+        state,
+        lock: _lock,
+        mining,
+    } = open_run(recipe.stage, start, net.as_mut())?;
     // Finished before its summary was written (killed while evaluating): evaluate only.
     let finished = state.finished(&recipe.schedule);
     if options.progress.is_some() && finished.is_none() {
@@ -193,7 +199,7 @@ pub fn train(
         )
     });
     if let Some(refresher) = &refresher {
-        refresher.prime(net.as_mut(), state.epochs_done)?;
+        refresher.prime(net.as_mut(), state.epochs_done, &mining)?;
     }
     let average = start_average(recipe.schedule.average, &run, net.as_mut())?;
     let progress = EpochProgress {
@@ -332,11 +338,27 @@ pub fn already_finished(
 
 /// Creates and locks the run folder of a fresh run, or locks a resumed run's folder and
 /// loads its last weights, optimizer state and loop state into `net`. Returns the lock.
+/// A run folder opened to train in.
+struct OpenedRun {
+    run: RunDir,
+    state: LoopState,
+    /// The folder's lock, held while training.
+    lock: std::fs::File,
+    /// The mining refresh the checkpoint kept ([`super::refresh::SAVED`]); empty if none.
+    mining: Tensors,
+}
+
 fn open_run(
     stage: &TrainConfig,
     start: Start,
     net: &mut dyn Network,
-) -> Result<(RunDir, LoopState, std::fs::File), SessionError> {
+) -> Result<OpenedRun, SessionError> {
+    let fresh = |run, lock| OpenedRun {
+        run,
+        state: LoopState::default(),
+        lock,
+        mining: Vec::new(),
+    };
     match start {
         Start::Fresh { stem, pipeline } => {
             let run = RunDir::create(&stage.runs, stage.name.as_deref().unwrap_or(&stem))?;
@@ -344,7 +366,7 @@ fn open_run(
             run.write("pipeline.ron", &pipeline)?;
             // What a resume compares the run's pipeline.ron against (`pipeline::edits`).
             run.write(super::rundir::TRAINED_PIPELINE, &pipeline)?;
-            Ok((run, LoopState::default(), lock))
+            Ok(fresh(run, lock))
         }
         Start::Resume(run) => {
             // Before anything is read or repaired: another process may be training here.
@@ -354,11 +376,16 @@ fn open_run(
             // committed epoch; before the first commit there is none, and the run starts
             // over from its seed (the same run a fresh start would give).
             if !run.recover()? {
-                return Ok((run, LoopState::default(), lock));
+                return Ok(fresh(run, lock));
             }
-            let (params, opt_state, state) = run.load_progress()?;
+            let (params, mut opt_state, state) = run.load_progress()?;
             let last = run.path().join("last.safetensors");
             checkpoint::load_into(&last, net, Weights::Live, &params)?;
+            // The mining refresh rides in the optimizer's file; the optimizer gets the rest.
+            let (mining, moments) = std::mem::take(&mut opt_state.tensors)
+                .into_iter()
+                .partition(|(name, _, _)| name.starts_with(super::refresh::SAVED));
+            opt_state.tensors = moments;
             net.set_optimizer_state(&opt_state)?;
             // The best weights are only read again at the end: check them now, so a damaged
             // file stops the resume instead of the evaluation after all remaining epochs.
@@ -366,7 +393,12 @@ fn open_run(
             if best.exists() {
                 checkpoint::read(&best)?;
             }
-            Ok((run, state, lock))
+            Ok(OpenedRun {
+                run,
+                state,
+                lock,
+                mining,
+            })
         }
     }
 }

@@ -328,7 +328,11 @@ impl Trainer {
             Some(average) => Some((self.net.weights(Weights::Average)?, average.steps())),
             None => None,
         };
-        let optimizer = self.net.optimizer_state()?;
+        let mut optimizer = self.net.optimizer_state()?;
+        // The refresh the next batches mine with: a resume publishes it as it was.
+        if let Some(refresher) = &self.refresher {
+            optimizer.tensors.extend(refresher.saved());
+        }
         self.run.commit(&Checkpoint {
             best: improved.then(|| best.as_ref().unwrap_or(&params)),
             average: average.as_ref().map(|(t, s)| (t, *s)),

@@ -197,11 +197,11 @@ fn run_one(
         .with_context(|| format!("sweep run {} on {}", e.id, root.display()))?;
     if let Some(t) = &outcome.train {
         println!(
-            "  {} epoch(s), test accuracy {:.1}% ({} protocol), AUC {:.3}",
+            "  {} epoch(s), test accuracy {} ({} protocol), AUC {}",
             t.epochs,
-            100.0 * t.evaluation.accuracy,
+            crate::eval::format::percent(t.evaluation.accuracy),
             t.protocol,
-            t.evaluation.auc
+            crate::eval::format::auc(t.evaluation.auc)
         );
     }
     super::run::print_skipped(&outcome.skipped);

@@ -25,6 +25,7 @@ use plotters::prelude::*;
 
 use super::EvalError;
 use text::CrispText;
+pub(crate) use text::{text_width, write_on_image};
 
 pub use by_setting::{plot_by_setting, SettingPoint};
 pub use curves::plot_curves;

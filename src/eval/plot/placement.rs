@@ -154,7 +154,7 @@ mod tests {
         assert_eq!((corner, range), (Corner::UpperRight, y.clone()));
         // Rising accuracy: the lower right.
         let rising = line(&[0.1, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95]);
-        let (corner, _) = place_legend(&["train"], &[rising.clone()], &x, &y);
+        let (corner, _) = place_legend(&["train"], std::slice::from_ref(&rising), &x, &y);
         assert_eq!(corner, Corner::LowerRight);
         // One rising and one falling line end in both right corners: the legend goes left.
         let falling = line(&[0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]);

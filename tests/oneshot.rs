@@ -38,6 +38,9 @@ fn oneshot_reports_accuracy_per_n_with_its_interval_and_chance() {
         assert_eq!(row["trials"].as_u64(), Some(200));
         assert_eq!(row["chance"].as_f64(), Some(1.0 / n));
         let acc = row["accuracy"].as_f64().expect("accuracy");
+        // The table writes it as every command does: a percentage with one decimal.
+        let printed = format!("{:>6}  {:>8}", n as usize, format!("{:.1}%", 100.0 * acc));
+        assert!(t.contains(&printed), "`{printed}` missing:\n{t}");
         let (lo, hi) = (row["ci95"][0].as_f64(), row["ci95"][1].as_f64());
         assert!(
             lo.is_some_and(|lo| lo <= acc) && hi.is_some_and(|hi| acc <= hi),

@@ -270,7 +270,10 @@ fn data_commands_and_cache_commands_work_end_to_end() {
     );
     let t = text(&out);
     assert!(
-        out.status.success() && t.contains("Table 1") && t.contains("Table 2"),
+        out.status.success()
+            && t.contains("Train pairs by first letter of the (first) name, A-M [seed Table 1]")
+            && t.contains("[seed Table 2]")
+            && t.contains("the TensorFlow/Keras report this project rebuilds"),
         "{t}"
     );
     let sheet = image::open(dir.path().join("sheet.png")).expect("a readable contact sheet");

@@ -56,7 +56,7 @@ fn printed_precision(text: &str) -> f64 {
 }
 
 /// Each `metrics.csv` column and its TensorBoard tag.
-const TAGS: [(&str, &str); 12] = [
+const TAGS: [(&str, &str); 13] = [
     ("train_loss", "loss/train"),
     ("val_loss", "loss/validation"),
     ("train_acc", "accuracy/train"),
@@ -69,6 +69,10 @@ const TAGS: [(&str, &str); 12] = [
     ("pairs_per_s", "speed/pairs_per_s"),
     ("same_ratio_min", "same_ratio/min"),
     ("same_ratio_max", "same_ratio/max"),
+    (
+        "val_acc_best_threshold",
+        "accuracy/validation_best_threshold",
+    ),
 ];
 
 #[test]

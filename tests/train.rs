@@ -45,6 +45,16 @@ pub fn resume_to(dir: &Path, name: &str, from: usize, to: usize) {
     run(dir, &["run", "-q", "--resume", &folder, "--data", "synth"]);
 }
 
+/// The values of the column `name` of a `metrics.csv`, row by row.
+pub fn column<'a>(csv: &'a str, name: &str) -> Vec<&'a str> {
+    let mut lines = csv.lines();
+    let header = lines.next().expect("a header");
+    let at = header.split(',').position(|h| h == name).expect(name);
+    lines
+        .map(|l| l.split(',').nth(at).expect("a full row"))
+        .collect()
+}
+
 /// Runs twinflow in `dir`, asserting success; returns its output.
 pub fn run(dir: &Path, args: &[&str]) -> String {
     let out = twinflow(dir, args);
@@ -82,11 +92,25 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
     let csv = std::fs::read_to_string(run_dir.join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
     // Balanced(same_ratio: 0.5) with batches of 16: exactly 8 same pairs in every batch.
-    for line in csv.lines().skip(1) {
-        assert!(
-            line.ends_with(",0.5000,0.5000"),
-            "per-batch ratio not held: {line}"
+    for name in ["same_ratio_min", "same_ratio_max"] {
+        assert_eq!(
+            column(&csv, name),
+            ["0.5000"; 3],
+            "per-batch ratio not held: {csv}"
         );
+    }
+    // The accuracy at each epoch's best validation threshold is the last column (existing
+    // readers keep their positions), a fraction, and at least the fixed threshold's.
+    assert!(csv
+        .lines()
+        .next()
+        .is_some_and(|h| h.ends_with(",val_acc_best_threshold")));
+    for (best, fixed) in column(&csv, "val_acc_best_threshold")
+        .iter()
+        .zip(column(&csv, "val_acc"))
+    {
+        let (best, fixed): (f64, f64) = (best.parse().expect(best), fixed.parse().expect(fixed));
+        assert!((fixed..=1.0).contains(&best), "{csv}");
     }
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(run_dir.join("summary.json")).expect("summary"),
@@ -96,6 +120,13 @@ fn a_tiny_network_trains_and_evaluates_with_the_validation_threshold() {
         .as_f64()
         .expect("test accuracy");
     assert!((0.0..=1.0).contains(&acc), "{summary}");
+    // Read by a person: accuracy as a percentage with one decimal, AUC with three, and the
+    // stage table's columns explained right under it.
+    let printed = format!("accuracy   {:.1}%", 100.0 * acc);
+    assert!(t.contains(&printed), "`{printed}` missing:\n{t}");
+    let auc = summary["evaluation"]["auc"].as_f64().expect("test AUC");
+    assert!(t.contains(&format!("AUC        {auc:.3}")), "{t}");
+    assert!(t.contains("key: wkr worker threads;"), "{t}");
     assert!(
         summary["evaluation"]["val_pairs"].as_u64().unwrap_or(0) > 0,
         "{summary}"
@@ -160,6 +191,9 @@ fn eval_and_verify_use_the_validation_threshold_of_a_trained_run() {
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).expect("read"))
             .expect("json");
     assert_eq!(summary["evaluation"]["accuracy"], report["accuracy"]);
+    let acc = report["accuracy"].as_f64().expect("accuracy");
+    let printed = format!("accuracy  {:.1}%", 100.0 * acc);
+    assert!(t.contains(&printed), "`{printed}` missing:\n{t}");
     let img = |name: &str| {
         let folder = dir.path().join("synth/lfw2").join(name);
         let mut files: Vec<_> = std::fs::read_dir(&folder)
@@ -286,8 +320,8 @@ fn a_hard_negative_run_trains_deterministically_and_resumes_exactly() {
     );
     let csv = std::fs::read_to_string(first.join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
-    for line in csv.lines().skip(1) {
-        assert!(line.ends_with(",0.5000,0.5000"), "per-batch ratio: {line}");
+    for name in ["same_ratio_min", "same_ratio_max"] {
+        assert_eq!(column(&csv, name), ["0.5000"; 4], "per-batch ratio: {csv}");
     }
     run(
         dir.path(),

@@ -1,5 +1,6 @@
-//! `twinflow data`: describe a dataset the way the seed study does (`stats`), or write a
-//! small synthetic one for tests and demos (`synth`).
+//! `twinflow data`: describe a dataset the way the seed study (the TensorFlow/Keras report
+//! this project rebuilds) does (`stats`), or write a small synthetic one for tests and
+//! demos (`synth`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,7 +25,8 @@ pub struct DataArgs {
 /// The `data` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Print the seed study's dataset tables and write a contact sheet of example pairs.
+    /// Print the dataset tables of the seed study (the TensorFlow/Keras report this project
+    /// rebuilds) and write a contact sheet of example pairs.
     Stats(StatsArgs),
     /// Write a small synthetic LFW-like dataset (procedural faces) with pairs files.
     Synth(SynthArgs),
@@ -33,7 +35,7 @@ pub enum DataCommand {
 /// Arguments of `twinflow data stats`.
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
-    /// Dataset folder: one holding `lfw2/`, `lfw2/` itself, or the seed's flat layout.
+    /// Dataset folder: one holding `lfw2/`, `lfw2/` itself, or the seed study's flat layout.
     #[arg(long, env = "TWINFLOW_DATA", value_name = "DIR")]
     pub data: PathBuf,
     /// Train pairs file [default: DIR/pairsDevTrain.txt].
@@ -52,7 +54,7 @@ pub struct StatsArgs {
     #[arg(long, value_name = "N", default_value_t = SheetOptions::default().per_kind)]
     pub sheet_pairs: usize,
     /// Validation split rule, in RON: `FirstLetter(same: "ABCDE", different: "ABC")`
-    /// (the seed's, the default) or `Ratio(fraction: 0.3)`.
+    /// (the seed study's, the default) or `Ratio(fraction: 0.3)`.
     #[arg(long, value_name = "RON")]
     pub validation: Option<String>,
     /// Seed of a `Ratio` validation split.

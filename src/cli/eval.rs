@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::run::{data_root, load_images};
 use super::say;
 use crate::data::{read_pairs, Dataset, ImageKey};
+use crate::eval::format::{auc, percent, percent_or_na};
 use crate::eval::{
     contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
 };
@@ -102,11 +103,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         kfold: kfold_accuracy(&scores, &labels, &folds)?,
     };
     let out = write_outputs(args, &report, &roc, &scores, &labels)?;
-    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
     say(&format!(
-        "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {:.4}\nEER       {:.4}\n{}-fold accuracy {:.2}% ± {:.2}% (standard error)\nwritten: {}\n",
-        report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
-        report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
+        "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {}\nEER       {}\n{}-fold accuracy {} ± {} (standard error)\nwritten: {}\n",
+        report.pairs,
+        args.pairs.display(),
+        report.threshold,
+        percent_or_na(report.accuracy),
+        percent_or_na(report.precision),
+        percent_or_na(report.recall),
+        auc(report.auc),
+        percent(report.eer.rate),
+        report.kfold.per_fold.len(),
+        percent(report.kfold.mean),
+        percent(report.kfold.std_error),
+        out.display()
     ))?;
     Ok(loaded.exit_code())
 }

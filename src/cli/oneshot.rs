@@ -216,7 +216,7 @@ fn table(report: &Report, trials: usize) -> String {
         "95% interval",
         "chance"
     );
-    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    let pct = crate::eval::format::percent;
     for row in &report.results {
         let r = &row.result;
         let _ = writeln!(
@@ -235,6 +235,16 @@ fn table(report: &Report, trials: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_shows_the_default_ways_as_they_are_typed() {
+        use clap::Args as _;
+        let help = OneShotArgs::augment_args(clap::Command::new("oneshot"))
+            .render_help()
+            .to_string();
+        assert!(help.contains("comma-separated [default: 5,10,20"), "{help}");
+        assert!(!help.contains("5 10 20"), "{help}");
+    }
 
     #[test]
     fn default_ways_are_lowered_to_the_test_identities_with_a_note() {

@@ -202,11 +202,11 @@ fn run_one(
     if let Some(t) = &outcome.train {
         super::apply_keep(args.keep, &t.run)?;
         println!(
-            "  {} epoch(s), test accuracy {:.1}% ({} protocol), AUC {:.3}",
+            "  {} epoch(s), test accuracy {} ({} protocol), AUC {}",
             t.epochs,
-            100.0 * t.evaluation.accuracy,
+            crate::eval::format::percent(t.evaluation.accuracy),
             t.protocol,
-            t.evaluation.auc
+            crate::eval::format::auc(t.evaluation.auc)
         );
     }
     super::run::print_skipped(&outcome.skipped);

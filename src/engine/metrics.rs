@@ -132,8 +132,15 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The line under [`RunReport::table`] that says what its terse column names mean, so the
+/// table reads without the README (the README has the longer version).
+pub const TABLE_KEY: &str = "key: wkr worker threads; in/out/skipped items received, sent on, \
+     dropped by on_error; busy/recv/send s seconds working, waiting for input, waiting for \
+     room downstream (summed over workers); queue fullest output channel seen/its capacity";
+
 impl RunReport {
-    /// A fixed-width table with one row per stage.
+    /// A fixed-width table with one row per stage, the [`TABLE_KEY`] line under it and the
+    /// wall-clock time.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -157,6 +164,7 @@ impl RunReport {
                 s.capacity
             );
         }
+        let _ = writeln!(out, "{TABLE_KEY}");
         let _ = write!(out, "elapsed {:.2} s", self.elapsed_s);
         out
     }
@@ -185,6 +193,13 @@ mod tests {
             stages: vec![r],
             skipped: vec![],
         };
-        assert!(report.table().contains("decode"));
+        let table = report.table();
+        assert!(table.contains("decode"));
+        // Every column name is explained in the key right under the rows.
+        let key = table.lines().nth(2).unwrap();
+        assert_eq!(key, TABLE_KEY);
+        for column in ["wkr", "in/out/skipped", "busy/recv/send s", "queue"] {
+            assert!(key.contains(column), "{column} not in the key");
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod bootstrap;
 mod error;
+pub mod format;
 mod kfold;
 mod one_shot;
 pub mod plot;

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::bootstrap::{self, Interval};
+use super::format::{auc, percent, percent_or_na};
 use super::roc::{Eer, Roc};
 use super::scores;
 use super::threshold::{best_threshold, Confusion};
@@ -95,8 +96,10 @@ impl fmt::Display for ValTestReport {
         let c = &self.confusion;
         writeln!(
             f,
-            "threshold  {:.4} (chosen on {} validation pairs, accuracy {:.4})",
-            self.threshold, self.val_pairs, self.val_accuracy
+            "threshold  {:.4} (chosen on {} validation pairs, accuracy {})",
+            self.threshold,
+            self.val_pairs,
+            percent(self.val_accuracy)
         )?;
         writeln!(
             f,
@@ -107,18 +110,19 @@ impl fmt::Display for ValTestReport {
         )?;
         writeln!(
             f,
-            "accuracy   {:.4}{}",
-            self.accuracy,
-            ci(self.accuracy_ci95)
+            "accuracy   {}{}",
+            percent(self.accuracy),
+            ci(self.accuracy_ci95, percent)
         )?;
-        writeln!(f, "AUC        {:.4}{}", self.auc, ci(self.auc_ci95))?;
+        writeln!(f, "AUC        {}{}", auc(self.auc), ci(self.auc_ci95, auc))?;
         writeln!(
             f,
-            "EER        {:.4} (at threshold {:.4})",
-            self.eer.rate, self.eer.threshold
+            "EER        {} (at threshold {:.4})",
+            percent(self.eer.rate),
+            self.eer.threshold
         )?;
-        writeln!(f, "precision  {}", optional(self.precision))?;
-        writeln!(f, "recall     {}", optional(self.recall))?;
+        writeln!(f, "precision  {}", percent_or_na(self.precision))?;
+        writeln!(f, "recall     {}", percent_or_na(self.recall))?;
         writeln!(
             f,
             "confusion  tp {}  fp {}  tn {}  fn {}",
@@ -132,16 +136,11 @@ impl fmt::Display for ValTestReport {
     }
 }
 
-/// "  95% CI [lo, hi]", or nothing without an interval.
-fn ci(interval: Option<Interval>) -> String {
+/// "  95% CI [lo, hi]" with both ends written by `show`, or nothing without an interval.
+fn ci(interval: Option<Interval>, show: fn(f64) -> String) -> String {
     interval.map_or_else(String::new, |i| {
-        format!("  95% CI [{:.4}, {:.4}]", i.lower, i.upper)
+        format!("  95% CI [{}, {}]", show(i.lower), show(i.upper))
     })
-}
-
-/// A rate to 4 places, or "n/a".
-fn optional(value: Option<f64>) -> String {
-    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
 }
 
 #[cfg(test)]
@@ -213,7 +212,13 @@ mod tests {
             (r.confusion, true)
         );
         let text = r.to_string();
-        assert!(text.contains("accuracy   "), "{text}");
+        // Rates as percentages with one decimal, AUC as a fraction with three.
+        let accuracy = format!("accuracy   {:.1}%  95% CI [", 100.0 * r.accuracy);
+        assert!(text.contains(&accuracy), "{text}");
+        assert!(
+            text.contains(&format!("AUC        {:.3}  95% CI [0.", r.auc)),
+            "{text}"
+        );
         assert!(text.contains("95% CI ["), "{text}");
         assert!(
             text.contains("test pairs 40 (20 same, 20 different)"),

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Experiment, SweepError};
+use crate::eval::format::{auc, percent};
 use crate::eval::{plot_by_setting, plot_curves, SettingPoint};
 use crate::model::{Init, OptimizerConfig};
 use crate::pipeline::validate::Plan;
@@ -188,21 +189,21 @@ const MEASURES: [&str; 12] = [
 fn measures(r: &Row) -> [String; 12] {
     let e = &r.summary.evaluation;
     let ci = e.accuracy_ci95.map_or("-".to_string(), |i| {
-        format!("[{:.1}, {:.1}]", 100.0 * i.lower, 100.0 * i.upper)
+        format!("[{}, {}]", percent(i.lower), percent(i.upper))
     });
     [
         r.summary.epochs.to_string(),
         r.summary.best_epoch.map_or("-".into(), |b| b.to_string()),
         format!("{:.0}", r.seconds),
         format!("{:.4}", r.best.0),
-        format!("{:.1}%", 100.0 * r.best.1),
+        percent(r.best.1),
         format!("{:.4}", r.summary.val_loss),
-        format!("{:.1}%", 100.0 * e.val_accuracy),
+        percent(e.val_accuracy),
         format!("{:.4}", r.summary.test_loss),
-        format!("{:.1}%", 100.0 * e.accuracy),
+        percent(e.accuracy),
         ci,
-        format!("{:.3}", e.auc),
-        format!("{:.3}", e.eer.rate),
+        auc(e.auc),
+        percent(e.eer.rate),
     ]
 }
 
@@ -310,7 +311,7 @@ pub fn write_report(dir: &Path, rows: &[Row]) -> Result<Vec<PathBuf>, SweepError
         ("val-loss.png", "validation loss per epoch", &loss, "loss"),
     ] {
         let path = dir.join(name);
-        plot_curves(&path, title, series, y)?;
+        plot_curves(&path, title, series, y, None)?;
         files.push(path);
     }
     for col in varying(rows) {

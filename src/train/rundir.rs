@@ -196,10 +196,10 @@ impl RunDir {
     /// # Errors
     /// I/O failures.
     pub fn write_metrics(&self, state: &LoopState) -> Result<(), RunDirError> {
-        let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s,same_ratio_min,same_ratio_max\n");
+        let mut csv = String::from("epoch,train_loss,train_acc,val_loss,val_acc,val_auc,val_precision,val_recall,lr,seconds,pairs_per_s,same_ratio_min,same_ratio_max,val_acc_best_threshold\n");
         for m in &state.history {
             csv.push_str(&format!(
-                "{},{:.6},{:.4},{:.6},{:.4},{},{:.4},{:.4},{:.3e},{:.1},{:.1},{:.4},{:.4}\n",
+                "{},{:.6},{:.4},{:.6},{:.4},{},{:.4},{:.4},{:.3e},{:.1},{:.1},{:.4},{:.4},{}\n",
                 m.epoch,
                 m.train_loss,
                 m.train.accuracy,
@@ -212,7 +212,10 @@ impl RunDir {
                 m.seconds,
                 m.pairs_per_s,
                 m.same_ratio.0,
-                m.same_ratio.1
+                m.same_ratio.1,
+                // Last, so the columns before keep their positions for existing readers.
+                m.val_best_threshold_accuracy
+                    .map_or(String::new(), |a| format!("{a:.4}"))
             ));
         }
         let path = self.path.join("metrics.csv");

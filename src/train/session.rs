@@ -289,7 +289,9 @@ fn summarise(
         checkpoint::load_file(&best, net.as_mut(), Weights::Live)?;
     }
     let (evaluation, scored) = evaluate(net.as_mut(), store, pairs, recipe.stage, recipe.seed)?;
-    let plots = plot_run(&run, &state, &scored, evaluation.threshold)?;
+    // The threshold the per-epoch accuracy was measured at, to say so on the plot.
+    let fixed = crate::model::Head::new(net.spec().loss, net.spec().distance).default_threshold();
+    let plots = plot_run(&run, &state, &scored, evaluation.threshold, fixed)?;
     log_plots(&run, &state)?;
     let summary = TrainSummary {
         format: state::FORMAT,

@@ -33,6 +33,13 @@ pub struct EpochMetrics {
     pub val_loss: f64,
     /// Validation metrics.
     pub val: Summary,
+    /// Validation accuracy at the threshold that maximises it on these very pairs: optimistic
+    /// (the threshold is fit to the pairs it scores), but unlike the fixed threshold of
+    /// `val` it does not fall when training shifts every score (hard-negative mining does),
+    /// so a plot of it beside `val.auc` tells over-fitting from a drifting score scale.
+    /// `None` for a validation set of one class, and in states written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_best_threshold_accuracy: Option<f64>,
     /// Learning rate at the epoch's end.
     pub lr: f64,
     /// Seconds the epoch took.

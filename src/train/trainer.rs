@@ -254,6 +254,9 @@ impl Trainer {
             train: summarize(&train.scores, &train.labels, Some(self.threshold)),
             val_loss: val.mean_loss(),
             val: summarize(&val.scores, &val.labels, Some(self.threshold)),
+            val_best_threshold_accuracy: crate::eval::best_threshold(&val.scores, &val.labels)
+                .ok()
+                .map(|t| t.accuracy),
             lr: self.net.spec().optimizer.lr_at(self.net.steps() as i32),
             seconds,
             pairs_per_s: train.pairs as f64 / seconds.max(1e-9),

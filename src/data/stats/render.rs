@@ -1,9 +1,17 @@
-//! Text rendering of [`DatasetStats`]: one aligned table per question the seed asks.
+//! Text rendering of [`DatasetStats`]: one aligned table per question the seed study asks.
+//!
+//! The seed study is the TensorFlow/Keras report this project rebuilds; tables it printed
+//! are named by what they hold, with the seed's own table number in brackets so the two
+//! can be set side by side.
 
 use super::table::Table;
 use super::{DatasetStats, LetterHistogram, SplitSummary, BUCKET_LIMITS};
 use crate::data::validation::{letters_label, PairCounts};
 use crate::data::{Layout, ValidationSplit};
+
+/// Says once what "the seed study" in the table titles is.
+pub const SEED_NOTE: &str = "\"Seed study\" below is the TensorFlow/Keras report this \
+     project rebuilds; \"[seed Table N]\" marks a table it printed.";
 
 /// Renders every table, separated by blank lines.
 pub fn render(stats: &DatasetStats) -> String {
@@ -15,7 +23,7 @@ pub fn render(stats: &DatasetStats) -> String {
     let (images, identities) = all.map_or((0, 0), |s| (s.images, s.identities));
     let mut out = format!(
         "Dataset {} ({layout} layout): {images} images of {identities} identities, \
-         {} files skipped\n",
+         {} files skipped\n{SEED_NOTE}\n",
         stats.root.display(),
         stats.skipped
     );
@@ -107,7 +115,7 @@ fn balance_table(stats: &DatasetStats) -> Table {
 }
 
 fn letters_table(part: &str, letters: &LetterHistogram, range: std::ops::Range<usize>) -> Table {
-    let title = format!("Table 1 ({part}): train pairs by first letter of the (first) name");
+    let title = format!("Train pairs by first letter of the (first) name, {part} [seed Table 1]");
     let mut labels = vec![String::new()];
     labels.extend(
         range
@@ -143,7 +151,7 @@ fn chosen_table(stats: &DatasetStats) -> Table {
         ratio => (ratio.describe(), ratio.describe()),
     };
     let mut table = Table::new(
-        "Table 2: validation pairs chosen by the rule alone",
+        "Validation pairs the split rule picks, before keeping identities apart [seed Table 2]",
         &["", "Total Size", "Chosen", "Chosen Size", "Percentage"],
     );
     let (total, raw) = (stats.chosen.total, stats.chosen.raw_validation);
@@ -166,7 +174,8 @@ fn chosen_table(stats: &DatasetStats) -> Table {
 fn disjoint_table(stats: &DatasetStats) -> Table {
     let c = &stats.chosen;
     let title = format!(
-        "Table 2b: identity-disjoint split ({} train, {} validation identities)",
+        "Identity-disjoint train/validation split ({} train, {} validation identities; \
+         seed Table 2 without shared people)",
         c.train_identities, c.validation_identities
     );
     let mut table = Table::new(
@@ -243,6 +252,13 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("other"), "{text}");
+        // Titles say what a table holds, and what "seed" means is said once.
+        assert!(!text.contains("Table 2b"), "{text}");
+        assert!(text.contains("Validation pairs the split rule picks, before keeping identities apart [seed Table 2]"), "{text}");
+        assert!(
+            text.contains("TensorFlow/Keras report this project rebuilds"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -101,6 +101,7 @@ impl Figure for SettingFigure<'_> {
             y: self.y.clone(),
             x_desc: self.setting,
             y_desc: self.y_label,
+            y_labels_to: None,
         };
         let title = format!("{} by {}", self.y_label, self.setting);
         let mut chart = chart(root, &title, axes, Some(&names))?;

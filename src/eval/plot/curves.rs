@@ -4,19 +4,27 @@ use std::ops::Range;
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::placement::{place_legend, Corner};
 use super::{
     chart, colour, legend, padded, render, Axes, Chart, DrawResult, Figure, FONT, PALETTE,
 };
+
+/// The best-epoch line's colour: dark grey, apart from every series colour.
+const BEST: RGBColor = RGBColor(70, 70, 70);
 use crate::eval::EvalError;
 
 /// Draws each series in `series` (legend label, one value per epoch) as a line against
 /// epoch 1, 2, ..., all on one chart titled `title` with `y_label` on the y axis, as
 /// the seed paper's train/validation loss and accuracy figures. Series may differ in
 /// length. A NaN or infinite value (a diverged epoch) leaves a gap in its line rather
-/// than failing the whole plot. Writes PNG or SVG by the extension of `path`.
+/// than failing the whole plot. `best`, an epoch counted from 1 as on the x axis, is
+/// marked by a vertical dashed line labelled "best epoch N". The legend goes where the lines
+/// leave room, never over the last epochs unless they leave none elsewhere. Writes PNG or
+/// SVG by the extension of `path`.
 ///
 /// # Errors
 /// [`EvalError::NothingToPlot`] when no series has a finite value, and the format,
@@ -26,6 +34,7 @@ pub fn plot_curves(
     title: &str,
     series: &[(&str, &[f64])],
     y_label: &str,
+    best: Option<usize>,
 ) -> Result<(), EvalError> {
     let finite = || {
         series
@@ -42,36 +51,34 @@ pub fn plot_curves(
     let lo = finite().fold(f64::INFINITY, f64::min);
     let hi = finite().fold(f64::NEG_INFINITY, f64::max);
     let epochs = series.iter().map(|(_, v)| v.len()).max().unwrap_or(1);
+    // Half an epoch either side keeps the end points off the axes.
+    let x = 0.5..(epochs as f64 + 0.5);
+    let data_y = padded(lo, hi, 0.05);
+    let best = best.filter(|b| (1..=epochs).contains(b));
+    let best_label = best.map(|b| format!("best epoch {b}"));
+    let (corner, y) = if side_panel(series).is_some() {
+        (Corner::UpperRight, data_y.clone())
+    } else {
+        let mut labels: Vec<&str> = series.iter().map(|(l, _)| *l).collect();
+        labels.extend(best_label.as_deref());
+        let mut lines: Vec<Vec<(f64, f64)>> =
+            series.iter().flat_map(|(_, v)| segments(v)).collect();
+        lines.extend(best.map(|b| vec![(b as f64, data_y.start), (b as f64, data_y.end)]));
+        place_legend(&labels, &lines, &x, &data_y)
+    };
     render(
         path,
         &CurvesFigure {
             title,
             y_label,
             series,
-            // Half an epoch either side keeps the end points off the axes.
-            x: 0.5..(epochs as f64 + 0.5),
-            y: padded(lo, hi, 0.05),
+            x,
+            y,
+            data_top: data_y.end,
+            best: best.zip(best_label),
+            corner,
         },
     )
-}
-
-/// Where the legend covers least: curves are read left to right and the legend sits on
-/// the right, so it goes below the curves when their last values are mostly in the top
-/// half (rising accuracy) and above them otherwise (falling loss).
-fn legend_corner(series: &[(&str, &[f64])], y: &Range<f64>) -> SeriesLabelPosition {
-    let middle = (y.start + y.end) / 2.0;
-    let last = series
-        .iter()
-        .filter_map(|(_, v)| v.iter().rev().find(|x| x.is_finite()));
-    let (high, low) = last.fold(
-        (0, 0),
-        |(h, l), &v| if v > middle { (h + 1, l) } else { (h, l + 1) },
-    );
-    if high > low {
-        SeriesLabelPosition::LowerRight
-    } else {
-        SeriesLabelPosition::UpperRight
-    }
 }
 
 /// Runs of consecutive finite values as (epoch, value) points; non-finite values split
@@ -98,6 +105,13 @@ struct CurvesFigure<'a> {
     series: &'a [(&'a str, &'a [f64])],
     x: Range<f64>,
     y: Range<f64>,
+    /// The top of the data's own range: the best-epoch line ends there, below a legend
+    /// given room above the lines.
+    data_top: f64,
+    /// The best epoch (from 1) and its legend label.
+    best: Option<(usize, String)>,
+    /// Where an inside legend goes.
+    corner: Corner,
 }
 
 /// Up to this many series the legend sits inside the chart; more get a panel of their own
@@ -213,6 +227,8 @@ impl Figure for CurvesFigure<'_> {
             y: self.y.clone(),
             x_desc: "epoch",
             y_desc: self.y_label,
+            // Room raised above the lines for the legend is not data: no labels there.
+            y_labels_to: Some(self.data_top),
         };
         let mut chart = chart(&plot_area, self.title, axes, Some(&epoch_label))?;
         for (i, (label, values)) in self.series.iter().enumerate() {
@@ -229,8 +245,23 @@ impl Figure for CurvesFigure<'_> {
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
             }
         }
+        if let Some((epoch, label)) = &self.best {
+            let x = *epoch as f64;
+            let style = BEST.stroke_width(2);
+            let line = chart.draw_series(DashedLineSeries::new(
+                [(x, self.y.start), (x, self.data_top)],
+                8,
+                5,
+                style,
+            ))?;
+            if panel.is_none() {
+                line.label(label.as_str()).legend(move |(x, y)| {
+                    DashedPathElement::new([(x, y), (x + 24, y)], 6, 4, style)
+                });
+            }
+        }
         match panel {
-            None => legend(&mut chart, legend_corner(self.series, &self.y)),
+            None => legend(&mut chart, self.corner.position()),
             Some((columns, width)) => {
                 let column = (width as i32 - GAP) / columns as i32;
                 let font = (FONT, PANEL_FONT)
@@ -268,21 +299,6 @@ mod tests {
     }
 
     #[test]
-    fn legend_avoids_the_curve_ends() {
-        let rising = [0.5, 0.9];
-        let falling = [0.9, 0.5, f64::NAN];
-        let y = 0.5..0.9;
-        assert!(matches!(
-            legend_corner(&[("acc", &rising[..])], &y),
-            SeriesLabelPosition::LowerRight
-        ));
-        assert!(matches!(
-            legend_corner(&[("loss", &falling[..])], &y),
-            SeriesLabelPosition::UpperRight
-        ));
-    }
-
-    #[test]
     fn writes_png_and_svg() {
         let dir = tempfile::tempdir().unwrap();
         let train: Vec<f64> = (0..30)
@@ -298,14 +314,22 @@ mod tests {
             ("run B val", &short[..]),
         ];
         let png = dir.path().join("loss.png");
-        plot_curves(&png, "Loss per epoch", &series, "loss").unwrap();
+        plot_curves(&png, "Loss per epoch", &series, "loss", Some(12)).unwrap();
         check_png(&png, CurvesFigure::SIZE);
         let svg = dir.path().join("loss.svg");
-        plot_curves(&svg, "Loss per epoch", &series[..1], "loss").unwrap();
+        plot_curves(&svg, "Loss per epoch", &series[..1], "loss", Some(3)).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(text.contains("Loss per epoch") && text.contains("run A train"));
+        assert!(text.contains("best epoch 3"), "the best epoch is marked");
         // A single epoch still gets an axis.
-        plot_curves(&png, "One epoch", &[("only", &[0.5][..])], "accuracy").unwrap();
+        plot_curves(
+            &png,
+            "One epoch",
+            &[("only", &[0.5][..])],
+            "accuracy",
+            Some(1),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -333,7 +357,7 @@ mod tests {
             "legend column clipped at {last}"
         );
         let png = dir.path().join("val.png");
-        plot_curves(&png, "validation accuracy", &series, "accuracy").unwrap();
+        plot_curves(&png, "validation accuracy", &series, "accuracy", None).unwrap();
         check_png(&png, (CurvesFigure::SIZE.0 + width, CurvesFigure::SIZE.1));
         // The panel holds drawn labels: dark pixels right of the chart.
         let image = image::open(&png).unwrap().to_rgb8();
@@ -358,11 +382,11 @@ mod tests {
     fn refuses_nothing_finite() {
         let p = Path::new("never-written.png");
         assert!(matches!(
-            plot_curves(p, "t", &[], "y"),
+            plot_curves(p, "t", &[], "y", None),
             Err(EvalError::NothingToPlot { .. })
         ));
         assert!(matches!(
-            plot_curves(p, "t", &[("a", &[f64::NAN][..])], "y"),
+            plot_curves(p, "t", &[("a", &[f64::NAN][..])], "y", None),
             Err(EvalError::NothingToPlot { .. })
         ));
     }

@@ -93,6 +93,7 @@ impl Figure for HistogramFigure {
             y: 0.0..top * 1.25,
             x_desc: "score (higher = more alike)",
             y_desc: "fraction of pairs",
+            y_labels_to: None,
         };
         let mut chart = chart(root, "Score distributions", axes, None)?;
         let width = (self.range.end - self.range.start) / BINS as f64;

@@ -10,6 +10,7 @@
 mod by_setting;
 mod curves;
 mod histogram;
+mod placement;
 mod roc;
 mod text;
 
@@ -24,6 +25,7 @@ use plotters::prelude::*;
 
 use super::EvalError;
 use text::CrispText;
+pub(crate) use text::{text_width, write_on_image};
 
 pub use by_setting::{plot_by_setting, SettingPoint};
 pub use curves::plot_curves;
@@ -91,6 +93,9 @@ struct Axes<'a> {
     x_desc: &'a str,
     /// Name of the y axis.
     y_desc: &'a str,
+    /// When set, y tick labels above this value stay blank (the range goes on only to make
+    /// room, e.g. for a legend, so no value lives there).
+    y_labels_to: Option<f64>,
 }
 
 /// Builds a chart titled `title` in the house layout and draws its grid and axes.
@@ -101,6 +106,9 @@ fn chart<'a, DB: DrawingBackend>(
     axes: Axes<'_>,
     x_labels: Option<&dyn Fn(&f64) -> String>,
 ) -> Result<Chart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    // One precision per axis: plotters' own labels drop trailing zeros, so 0.6250 next to
+    // 0.6252 would read "0.625".
+    let (x_ticks, y_ticks) = (TickFormat::of(&axes.x), TickFormat::of(&axes.y));
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, TITLE_SIZE))
         .margin(16)
@@ -109,18 +117,76 @@ fn chart<'a, DB: DrawingBackend>(
         .x_label_area_size(52)
         .y_label_area_size(72)
         .build_cartesian_2d(axes.x, axes.y)?;
+    let (x_default, y_format) = (
+        |v: &f64| x_ticks.show(*v),
+        |v: &f64| {
+            if axes.y_labels_to.is_some_and(|top| *v > top) {
+                String::new()
+            } else {
+                y_ticks.show(*v)
+            }
+        },
+    );
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(axes.x_desc)
         .y_desc(axes.y_desc)
         .axis_desc_style((FONT, AXIS_SIZE))
         .label_style((FONT, TICK_SIZE))
         .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT);
-    if let Some(format) = x_labels {
-        mesh.x_label_formatter(format);
-    }
+        .light_line_style(TRANSPARENT)
+        .x_labels(TICKS)
+        .y_labels(TICKS)
+        .x_label_formatter(x_labels.unwrap_or(&x_default))
+        .y_label_formatter(&y_format);
     mesh.draw()?;
     Ok(chart)
+}
+
+/// Tick labels asked of plotters per axis (its own default): it picks round values, at
+/// most this many.
+const TICKS: usize = 11;
+
+/// How an axis writes its tick labels: every label with the same number of decimals, the
+/// fewest that write each of the axis's ticks exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TickFormat {
+    decimals: usize,
+}
+
+impl TickFormat {
+    /// The format of the ticks plotters places on an axis over `range`.
+    fn of(range: &Range<f64>) -> Self {
+        use plotters::coord::ranged1d::{BoldPoints, Ranged};
+        let coord: RangedCoordf64 = range.clone().into();
+        let ticks = coord.key_points(BoldPoints(TICKS));
+        let step = ticks
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::INFINITY, f64::min);
+        // A tick is written exactly when rounding moves it by a sliver of the step (ticks
+        // are sums of steps, so carry float error far below that).
+        let slack = if step.is_finite() { step * 1e-3 } else { 1e-9 };
+        let decimals = (0..=8)
+            .find(|&d| {
+                let scale = 10f64.powi(d as i32);
+                ticks
+                    .iter()
+                    .all(|t| ((t * scale).round() / scale - t).abs() <= slack)
+            })
+            .unwrap_or(8);
+        Self { decimals }
+    }
+
+    /// `value` with this format's decimals; a value that rounds to zero is `0`, never `-0`.
+    fn show(self, value: f64) -> String {
+        let scale = 10f64.powi(self.decimals as i32);
+        let value = if (value * scale).round() == 0.0 {
+            0.0
+        } else {
+            value
+        };
+        format!("{value:.*}", self.decimals)
+    }
 }
 
 /// Draws the legend of every labelled series at `position`.
@@ -267,6 +333,27 @@ pub(crate) mod tests {
             let err = Format::of(Path::new(bad));
             assert!(matches!(err, Err(EvalError::PlotFormat { .. })), "{bad}");
         }
+    }
+
+    #[test]
+    fn ticks_of_an_axis_share_one_precision() {
+        // plotters would write 0.6248, 0.625, 0.6252: one label a digit short.
+        let f = TickFormat::of(&(0.6248..0.6256));
+        assert_eq!(f.decimals, 4);
+        assert_eq!(
+            [0.6248, 0.625, 0.6252].map(|v| f.show(v)),
+            ["0.6248", "0.6250", "0.6252"]
+        );
+        // Steps of 0.05 need two decimals for every tick, 0.0 and 0.1 included.
+        let f = TickFormat::of(&(0.0..0.5));
+        assert_eq!(f.decimals, 2, "{f:?}");
+        assert_eq!(
+            [0.0, 0.1, 0.15].map(|v| f.show(v)),
+            ["0.00", "0.10", "0.15"]
+        );
+        assert_eq!(f.show(-1e-17), "0.00");
+        // Whole-number ticks get no decimals.
+        assert_eq!(TickFormat::of(&(0.0..40.0)).decimals, 0);
     }
 
     #[test]

@@ -39,6 +39,7 @@ impl Figure for RocFigure<'_> {
             y: 0.0..1.0,
             x_desc: "false positive rate",
             y_desc: "true positive rate",
+            y_labels_to: None,
         };
         let mut chart = chart(root, "ROC", axes, None)?;
         let grey = RGBColor(120, 120, 120);

@@ -152,6 +152,55 @@ impl<B: DrawingBackend> DrawingBackend for CrispText<B> {
     }
 }
 
+/// The width in pixels of `text` at `size` px, as [`write_on_image`] lays it out; 0 without
+/// the font.
+pub(crate) fn text_width(text: &str, size: f32) -> f32 {
+    let Some(font) = font() else {
+        return 0.0;
+    };
+    let scaled = font.as_scaled(PxScale::from(size));
+    let mut width = 0.0;
+    let mut previous = None;
+    for c in text.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = previous {
+            width += scaled.kern(p, id);
+        }
+        width += scaled.h_advance(id);
+        previous = Some(id);
+    }
+    width
+}
+
+/// Writes `text` in `colour` onto `image`, `size` px high with the top of its tallest
+/// letters at `at`, blended over what is there (pixels outside the image are dropped).
+/// For raster images drawn without plotters, such as the data contact sheet.
+pub(crate) fn write_on_image(
+    image: &mut image::RgbImage,
+    text: &str,
+    at: (i32, i32),
+    size: f32,
+    colour: [u8; 3],
+) {
+    let Some(font) = font() else {
+        return;
+    };
+    // `rasterise` puts the baseline size / 2 below its top; move it to the font's ascent.
+    let ascent = font.as_scaled(PxScale::from(size)).ascent();
+    let dy = at.1 + (ascent - size / 2.0).round() as i32;
+    for (x, y, coverage) in rasterise(font, size, text) {
+        let (x, y) = (at.0 + x, dy + y);
+        if x < 0 || y < 0 || x >= image.width() as i32 || y >= image.height() as i32 {
+            continue;
+        }
+        let pixel = image.get_pixel_mut(x as u32, y as u32);
+        for (c, ink) in pixel.0.iter_mut().zip(colour) {
+            let blended = f32::from(*c) + coverage * (f32::from(ink) - f32::from(*c));
+            *c = blended.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
 /// Coverage of every pixel `text` touches, relative to the top-left of its layout box.
 /// The baseline sits `size / 2` below the top, where plotters' own renderer puts it.
 fn rasterise(font: &FontRef<'static>, size: f32, text: &str) -> Vec<(i32, i32, f32)> {

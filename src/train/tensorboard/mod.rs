@@ -70,7 +70,7 @@ type Scalar = (&'static str, fn(&EpochMetrics) -> Option<f64>);
 
 /// The scalars of an epoch, one per column of `metrics.csv` but the epoch. Tags share a
 /// prefix where TensorBoard should show them next to each other.
-const SCALARS: [Scalar; 12] = [
+const SCALARS: [Scalar; 13] = [
     ("loss/train", |m| Some(m.train_loss)),
     ("loss/validation", |m| Some(m.val_loss)),
     ("accuracy/train", |m| Some(m.train.accuracy)),
@@ -84,6 +84,9 @@ const SCALARS: [Scalar; 12] = [
     ("speed/pairs_per_s", |m| Some(m.pairs_per_s)),
     ("same_ratio/min", |m| Some(m.same_ratio.0)),
     ("same_ratio/max", |m| Some(m.same_ratio.1)),
+    ("accuracy/validation_best_threshold", |m| {
+        m.val_best_threshold_accuracy
+    }),
 ];
 
 /// When each epoch ended, in seconds since the Unix epoch. States written before epochs
@@ -235,6 +238,7 @@ mod tests {
                 auc: (epoch != 2).then_some(0.75),
                 ..Summary::default()
             },
+            val_best_threshold_accuracy: (epoch != 1).then_some(0.8),
             lr: 1e-3,
             seconds: 10.0,
             pairs_per_s: 6.4,

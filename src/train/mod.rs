@@ -4,6 +4,7 @@ pub mod average;
 pub mod checkpoint;
 pub mod commit;
 pub mod config;
+pub mod data_record;
 pub mod error;
 pub mod evaluation;
 pub mod metrics;

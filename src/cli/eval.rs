@@ -10,9 +10,10 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::run::{data_root, load_images};
+use super::run::load_images;
+use super::run_data::{run_data, RunData};
 use super::say;
-use crate::data::{read_pairs, Dataset, ImageKey};
+use crate::data::{read_pairs, ImageKey};
 use crate::eval::{
     contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
 };
@@ -31,9 +32,14 @@ pub struct EvalArgs {
     /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
     #[arg(long)]
     pub pairs: PathBuf,
-    /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
+    /// The LFW-a folder; defaults to the dataset the run trained on (`RUN/data.json`), else
+    /// `TWINFLOW_DATA` or the run pipeline's `data.root`. The same dataset at another path is
+    /// fine; another dataset is refused without `--other-data`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
+    /// Accept a `--data` that is not the dataset the run trained on.
+    #[arg(long)]
+    pub other_data: bool,
     /// Folds for the cross-validated accuracy when the file has no folds of its own.
     #[arg(long, default_value_t = 10)]
     pub folds: usize,
@@ -64,10 +70,15 @@ struct EvalReport {
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut trained = load_trained(&args.run, args.device)
         .with_context(|| format!("loading {}", args.run.display()))?;
-    let root = data_root(args.data.as_deref(), &trained.plan.pipeline.data)?;
-    let pairs = read_pairs(&args.pairs)?;
-    let dataset = Dataset::scan(&root)?;
-    dataset.check_pairs(&pairs, &args.pairs)?;
+    let RunData { root, dataset } = run_data(
+        &args.run,
+        args.data.as_deref(),
+        args.other_data,
+        &trained.plan.pipeline.data,
+    )?;
+    let pairs_file = args.pairs.clone();
+    let pairs = read_pairs(&pairs_file)?;
+    dataset.check_pairs(&pairs, &pairs_file)?;
     let needed: BTreeSet<&ImageKey> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
     let entries = dataset
         .images
@@ -90,7 +101,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let confusion = Confusion::at(&scores, &labels, trained.threshold)?;
     let report = EvalReport {
-        pairs_file: args.pairs.clone(),
+        pairs_file: pairs_file.clone(),
         pairs: scores.len(),
         threshold: trained.threshold,
         accuracy: confusion.accuracy(),
@@ -105,7 +116,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v));
     say(&format!(
         "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {:.4}\nEER       {:.4}\n{}-fold accuracy {:.2}% ± {:.2}% (standard error)\nwritten: {}\n",
-        report.pairs, args.pairs.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
+        report.pairs, pairs_file.display(), report.threshold, pct(report.accuracy), pct(report.precision), pct(report.recall),
         report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
     ))?;
     Ok(loaded.exit_code())

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -29,7 +29,9 @@ pub struct EvalArgs {
     /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
-    /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
+    /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`). A
+    /// relative path is looked up in the current folder first, then in the run's dataset;
+    /// the output names the file used.
     #[arg(long)]
     pub pairs: PathBuf,
     /// The LFW-a folder; defaults to the dataset the run trained on (`RUN/data.json`), else
@@ -76,7 +78,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         args.other_data,
         &trained.plan.pipeline.data,
     )?;
-    let pairs_file = args.pairs.clone();
+    let pairs_file = pairs_file(&args.pairs, &root);
     let pairs = read_pairs(&pairs_file)?;
     dataset.check_pairs(&pairs, &pairs_file)?;
     let needed: BTreeSet<&ImageKey> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
@@ -120,6 +122,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.auc, report.eer.rate, report.kfold.per_fold.len(), 100.0 * report.kfold.mean, 100.0 * report.kfold.std_error, out.display()
     ))?;
     Ok(loaded.exit_code())
+}
+
+/// The pairs file `eval` reads: `given` itself unless it is a relative path that names no
+/// file in the current folder but one in the dataset (`--pairs pairsDevTest.txt`, as the
+/// help suggests), which is then used, with a note on stderr.
+fn pairs_file(given: &Path, root: &Path) -> PathBuf {
+    let in_dataset = root.join(given);
+    if given.is_relative() && !given.exists() && in_dataset.is_file() {
+        eprintln!(
+            "pairs: {} (from the dataset; there is no {} here)",
+            in_dataset.display(),
+            given.display()
+        );
+        return in_dataset;
+    }
+    given.to_path_buf()
 }
 
 /// Writes `roc.csv`, `eval.json`, the ROC curve and the score histograms into the output

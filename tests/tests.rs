@@ -9,6 +9,7 @@ mod oneshot;
 mod pipelines;
 mod policy;
 mod run;
+mod run_data;
 mod sweep;
 mod tensorboard;
 mod train;

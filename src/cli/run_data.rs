@@ -2,7 +2,8 @@
 //! `run --resume`): the one the run recorded in its `data.json` unless `--data` names
 //! another folder, checked against the record's fingerprint.
 //!
-//! The same dataset at another path is used, with a note; another dataset is refused
+//! The same dataset at another path is used, with a note, and so is the same dataset
+//! with a few images changed (damaged, say), with a warning; another dataset is refused
 //! unless `--other-data` is given. Runs made before records existed resolve their data as
 //! before: `--data`, `TWINFLOW_DATA`, or the pipeline's `data.root`.
 
@@ -78,6 +79,16 @@ fn note(
             "data: {} holds the dataset {run} trained on (recorded at {}; same fingerprint)",
             here.display(),
             record.root.display()
+        )),
+        Comparison::Changed { what, moved } => Some(format!(
+            "warning: {}{} holds the dataset {run} trained on with some images changed since \
+             ({what}); using it",
+            here.display(),
+            if *moved {
+                format!(" (recorded at {})", record.root.display())
+            } else {
+                String::new()
+            }
         )),
         Comparison::Other(differences) => Some(format!(
             "data: {} is not the dataset {run} trained on ({}; recorded: {}); using it \

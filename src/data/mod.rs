@@ -27,7 +27,7 @@ mod real_data;
 
 pub use config::{DataConfig, ImageSet};
 pub use error::{DataError, MissingImage, PairsProblem};
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{Difference, Fingerprint};
 pub use pairs::{parse_pairs, read_pairs, render_pairs, Pair};
 pub use scan::{Dataset, Layout};
 pub use splits::Splits;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::rundir::{io, RunDir, RunDirError};
-use crate::data::Fingerprint;
+use crate::data::{Difference, Fingerprint};
 
 /// The record's file name in a run folder.
 pub const DATA_RECORD: &str = "data.json";
@@ -32,20 +32,29 @@ pub enum Comparison {
     Same,
     /// The recorded dataset, found at another path (copied or moved).
     Moved,
-    /// Another dataset, or the recorded one changed since: what differs.
+    /// The recorded dataset with a few images changed since (damaged or replaced: the
+    /// same names and pairs files), used with a warning: what differs, and whether it is
+    /// at another path.
+    Changed {
+        /// What differs.
+        what: String,
+        /// Whether it is at another path than the record's.
+        moved: bool,
+    },
+    /// Another dataset: what differs.
     Other(Vec<String>),
 }
 
 /// A dataset other than the one a run trained on was given, without `--other-data`.
 #[derive(Debug, thiserror::Error)]
 pub enum OtherDataError {
-    /// The folder the run recorded holds something else now.
+    /// The folder the run recorded holds another dataset now.
     #[error(
-        "the dataset in {} has changed since {} trained on it ({}); pass --other-data to use \
-         it anyway",
+        "the dataset in {} is not the one {} trained on any more ({}); pass --other-data to \
+         use it anyway",
         root.display(), run.display(), differences.join(", ")
     )]
-    Changed {
+    Replaced {
         /// The run folder.
         run: PathBuf,
         /// The recorded (and given) data folder.
@@ -136,6 +145,9 @@ impl DataRecord {
             let what = match before.compare(&self.root, &self.fingerprint) {
                 Comparison::Same => "the same dataset".to_string(),
                 Comparison::Moved => "the same dataset, moved".to_string(),
+                Comparison::Changed { what, .. } => {
+                    format!("the same dataset, some images changed: {what}")
+                }
                 Comparison::Other(differences) => {
                     format!("another dataset: {}", differences.join(", "))
                 }
@@ -154,13 +166,12 @@ impl DataRecord {
 
     /// How the dataset in `root`, with `found` as its fingerprint, compares with the record.
     pub fn compare(&self, root: &Path, found: &Fingerprint) -> Comparison {
-        let differences = self.fingerprint.differences(found);
-        if !differences.is_empty() {
-            Comparison::Other(differences)
-        } else if absolute(root) == self.root {
-            Comparison::Same
-        } else {
-            Comparison::Moved
+        let moved = absolute(root) != self.root;
+        match self.fingerprint.compare(found) {
+            Some(Difference::Other(differences)) => Comparison::Other(differences),
+            Some(Difference::Changed(what)) => Comparison::Changed { what, moved },
+            None if moved => Comparison::Moved,
+            None => Comparison::Same,
         }
     }
 
@@ -180,7 +191,7 @@ impl DataRecord {
             Comparison::Other(differences) if !allow_other => {
                 let (run, differences) = (run.to_path_buf(), differences.clone());
                 Err(if absolute(root) == self.root {
-                    OtherDataError::Changed {
+                    OtherDataError::Replaced {
                         run,
                         root: self.root.clone(),
                         differences,
@@ -208,7 +219,8 @@ mod tests {
             identities: 2,
             images,
             bytes: 10,
-            images_crc: 1,
+            names_crc: 1,
+            size_groups: vec![0; crate::data::fingerprint::SIZE_GROUPS],
             train_pairs_crc: Some(2),
             test_pairs_crc: Some(3),
         }
@@ -233,7 +245,7 @@ mod tests {
         );
         assert!(matches!(
             record.check(Path::new("runs/x-1"), &a, &print(5), false),
-            Err(OtherDataError::Changed { .. })
+            Err(OtherDataError::Replaced { .. })
         ));
         assert!(record
             .check(Path::new("runs/x-1"), &b, &print(5), true)

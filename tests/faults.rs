@@ -365,6 +365,8 @@ fn eval_lists_an_undecodable_test_image_and_fails_under_report_instead_of_droppi
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("1 item(s) skipped") && t.contains(&name), "{t}");
     assert!(t.contains("on_error: Skip"), "{t}");
+    // One damaged image leaves it the dataset the run recorded: a warning, not a refusal.
+    assert!(t.contains("with some images changed since"), "{t}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod pipelines;
 mod policy;
 mod progress;
 mod run;
+mod run_data;
 mod sweep;
 mod tensorboard;
 mod train;

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::run::{data_root, load_images};
+use super::run::load_images;
+use super::run_data::{run_data, RunData};
 use super::say;
-use crate::data::{read_pairs, Dataset, ImageKey};
+use crate::data::{read_pairs, ImageKey};
 use crate::eval::format::{auc, percent, percent_or_na};
 use crate::eval::{
     contiguous_folds, kfold_accuracy, plot_roc, plot_score_histograms, Confusion, Eer, KFold, Roc,
@@ -29,12 +30,19 @@ pub struct EvalArgs {
     /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
-    /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`).
+    /// The pairs file to score, in the LFW format (e.g. `pairsDevTest.txt` or `pairs.txt`). A
+    /// relative path is looked up in the current folder first, then in the run's dataset;
+    /// the output names the file used.
     #[arg(long)]
     pub pairs: PathBuf,
-    /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
+    /// The LFW-a folder; defaults to the dataset the run trained on (`RUN/data.json`), else
+    /// `TWINFLOW_DATA` or the run pipeline's `data.root`. The same dataset at another path is
+    /// fine; another dataset is refused without `--other-data`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
+    /// Accept a `--data` that is not the dataset the run trained on.
+    #[arg(long)]
+    pub other_data: bool,
     /// Folds for the cross-validated accuracy when the file has no folds of its own.
     #[arg(long, default_value_t = 10)]
     pub folds: usize,
@@ -65,10 +73,15 @@ struct EvalReport {
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut trained = load_trained(&args.run, args.device)
         .with_context(|| format!("loading {}", args.run.display()))?;
-    let root = data_root(args.data.as_deref(), &trained.plan.pipeline.data)?;
-    let pairs = read_pairs(&args.pairs)?;
-    let dataset = Dataset::scan(&root)?;
-    dataset.check_pairs(&pairs, &args.pairs)?;
+    let RunData { root, dataset } = run_data(
+        &args.run,
+        args.data.as_deref(),
+        args.other_data,
+        &trained.plan.pipeline.data,
+    )?;
+    let pairs_file = pairs_file(&args.pairs, &root);
+    let pairs = read_pairs(&pairs_file)?;
+    dataset.check_pairs(&pairs, &pairs_file)?;
     let needed: BTreeSet<&ImageKey> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
     let entries = dataset
         .images
@@ -91,7 +104,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let confusion = Confusion::at(&scores, &labels, trained.threshold)?;
     let report = EvalReport {
-        pairs_file: args.pairs.clone(),
+        pairs_file: pairs_file.clone(),
         pairs: scores.len(),
         threshold: trained.threshold,
         accuracy: confusion.accuracy(),
@@ -106,7 +119,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     say(&format!(
         "{} pairs from {}\nthreshold {:.4} (chosen on validation in training)\naccuracy  {}\nprecision {}  recall {}\nAUC       {}\nEER       {}\n{}-fold accuracy {} ± {} (standard error)\nwritten: {}\n",
         report.pairs,
-        args.pairs.display(),
+        pairs_file.display(),
         report.threshold,
         percent_or_na(report.accuracy),
         percent_or_na(report.precision),
@@ -119,6 +132,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         out.display()
     ))?;
     Ok(loaded.exit_code())
+}
+
+/// The pairs file `eval` reads: `given` itself unless it is a relative path that names no
+/// file in the current folder but one in the dataset (`--pairs pairsDevTest.txt`, as the
+/// help suggests), which is then used, with a note on stderr.
+fn pairs_file(given: &Path, root: &Path) -> PathBuf {
+    let in_dataset = root.join(given);
+    if given.is_relative() && !given.exists() && in_dataset.is_file() {
+        eprintln!(
+            "pairs: {} (from the dataset; there is no {} here)",
+            in_dataset.display(),
+            given.display()
+        );
+        return in_dataset;
+    }
+    given.to_path_buf()
 }
 
 /// Writes `roc.csv`, `eval.json`, the ROC curve and the score histograms into the output

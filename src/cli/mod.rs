@@ -10,6 +10,7 @@ pub mod embed;
 pub mod eval;
 pub mod oneshot;
 pub mod run;
+pub mod run_data;
 pub mod stages;
 pub mod sweep;
 pub mod validate;

@@ -16,10 +16,11 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
-use super::run::{data_root, load_images};
+use super::run::load_images;
+use super::run_data::{run_data, RunData};
 use super::say;
 use crate::cache::ImageStore;
-use crate::data::{read_pairs, splits::names_of, Dataset, ImageEntry};
+use crate::data::{read_pairs, splits::names_of, ImageEntry};
 use crate::eval::{one_shot_accuracy, OneShot};
 use crate::pipeline::trained::load_trained;
 use crate::train::scoring::embed_rows;
@@ -39,9 +40,14 @@ pub struct OneShotArgs {
     /// The backend to score on (`cpu` or `gpu`); overrides the run's own `device` without editing it.
     #[arg(long)]
     pub device: Option<crate::model::Device>,
-    /// The LFW-a folder; defaults to the run pipeline's `data.root` or `TWINFLOW_DATA`.
+    /// The LFW-a folder; defaults to the dataset the run trained on (`RUN/data.json`), else
+    /// `TWINFLOW_DATA` or the run pipeline's `data.root`. The same dataset at another path is
+    /// fine; another dataset is refused without `--other-data`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
+    /// Accept a `--data` that is not the dataset the run trained on.
+    #[arg(long)]
+    pub other_data: bool,
     /// Candidates per trial (N), comma-separated [default: 5,10,20, each lowered to the
     /// number of test identities where there are fewer, with a note].
     #[arg(long, value_delimiter = ',')]
@@ -82,8 +88,8 @@ pub fn run(args: &OneShotArgs) -> anyhow::Result<ExitCode> {
     let mut trained = load_trained(&args.run, args.device)
         .with_context(|| format!("loading {}", args.run.display()))?;
     let data = &trained.plan.pipeline.data;
-    let root = data_root(args.data.as_deref(), data)?;
-    let dataset = Dataset::scan(&root)?;
+    let RunData { root, dataset } =
+        run_data(&args.run, args.data.as_deref(), args.other_data, data)?;
     let test_file = root.join(&data.test_pairs);
     let pairs = read_pairs(&test_file)?;
     dataset.check_pairs(&pairs, &test_file)?;

@@ -27,8 +27,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
     /// The LFW-a folder (holding `lfw2/` and the pairs files); overrides the RON's `data.root`.
+    /// With `--resume`, defaults to the dataset the run trained on (`RUN/data.json`); the same
+    /// dataset at another path is fine, another one is refused without `--other-data`.
     #[arg(long, env = "TWINFLOW_DATA")]
     pub data: Option<PathBuf>,
+    /// With `--resume`: continue on a `--data` that is not the dataset the run trained on
+    /// (logged in `changes.log`).
+    #[arg(long, requires = "resume")]
+    pub other_data: bool,
     /// Train on this backend (`cpu` or `gpu`) instead of the pipeline's `device`; with `--resume`, an
     /// override that leaves the run's pipeline as it is.
     #[arg(long)]
@@ -232,7 +238,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     for warning in &plan.warnings {
         eprintln!("warning: {}: {warning}", pipeline_file.display());
     }
-    let root = data_root(args.data.as_deref(), &plan.pipeline.data)?;
+    let root = match &args.resume {
+        Some(run) => {
+            super::run_data::run_data(
+                run,
+                args.data.as_deref(),
+                args.other_data,
+                &plan.pipeline.data,
+            )?
+            .root
+        }
+        None => data_root(args.data.as_deref(), &plan.pipeline.data)?,
+    };
     let settings = RunSettings {
         data_root: root.clone(),
         progress: !args.quiet,

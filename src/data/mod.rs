@@ -3,8 +3,9 @@
 //! The pieces follow the order in which a run meets the data: [`scan`] finds the images on
 //! disk, [`pairs`] reads the standard LFW pairs files, [`splits`] assigns identities to
 //! train, test and unused, [`validation`] carves an identity-disjoint validation set out of
-//! the train pairs, [`stats`] describes all of it, and [`synth`] writes a small synthetic
-//! dataset in the same layout so tests need no real faces.
+//! the train pairs, [`stats`] describes all of it, [`fingerprint`] tells one dataset from
+//! another, and [`synth`] writes a small synthetic dataset in the same layout so tests
+//! need no real faces.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod config;
 pub mod error;
+pub mod fingerprint;
 pub mod pairs;
 pub mod scan;
 pub mod splits;
@@ -25,6 +27,7 @@ mod real_data;
 
 pub use config::{DataConfig, ImageSet};
 pub use error::{DataError, MissingImage, PairsProblem};
+pub use fingerprint::{Difference, Fingerprint};
 pub use pairs::{parse_pairs, read_pairs, render_pairs, Pair};
 pub use scan::{Dataset, Layout};
 pub use splits::Splits;

@@ -18,7 +18,8 @@ pub use super::images::{run_images, RunSettings};
 use super::validate::{End, Plan};
 use crate::cache::{DataCheck, ImageStore};
 use crate::data::{
-    read_pairs, split_validation, Dataset, ImageEntry, ImageKey, ImageSet, Pair, Splits,
+    read_pairs, split_validation, Dataset, Fingerprint, ImageEntry, ImageKey, ImageSet, Pair,
+    Splits,
 };
 use crate::engine::metrics::{RunReport, Skipped};
 use crate::engine::{run as run_chain, Chain, PairBatch, SourceStage, TransformStage};
@@ -27,6 +28,7 @@ use crate::stages::sink::Counts;
 use crate::stages::store::MemoryStore;
 use crate::stages::{Build, BuildContext};
 use crate::train::console::AlreadyFinished;
+use crate::train::data_record::DataRecord;
 use crate::train::error::SessionError;
 use crate::train::evaluation::EvalPairs;
 use crate::train::session::{self, Images, Recipe, Start, TrainSummary};
@@ -173,11 +175,14 @@ fn run_into(plan: &Plan, settings: &RunSettings, outcome: &mut RunOutcome) -> Re
                 validation: sets.validation,
                 test: &pairs.test,
             };
+            let fingerprint =
+                Fingerprint::take(&prepared.dataset, &settings.data_root, &plan.pipeline.data)?;
             let train = Training {
                 config,
                 source,
                 batch,
                 eval,
+                data: DataRecord::new(&settings.data_root, fingerprint),
             };
             let images = Images { store, check };
             return train_into(plan, settings, images, train, outcome);
@@ -252,6 +257,8 @@ struct Training<'a> {
     source: PairBatchSource,
     batch: Vec<TransformStage<PairBatch, PairBatch>>,
     eval: EvalPairs<'a>,
+    /// The dataset it trains on, for the run folder's `data.json`.
+    data: DataRecord,
 }
 
 /// Trains (or resumes) the plan's network and records the summary in `outcome`.
@@ -268,6 +275,9 @@ fn train_into(
         Some(dir) => {
             let run = RunDir::open(dir).map_err(SessionError::from)?;
             super::edits::check_resume(&run, p, settings.allow_changes)?;
+            // The CLI has checked the data against the record (`--other-data`); a run made
+            // before records existed gets one now.
+            train.data.update(&run).map_err(SessionError::from)?;
             Start::Resume(run)
         }
         // A fresh run records the device it trains on.
@@ -280,6 +290,7 @@ fn train_into(
                     what: "the pipeline",
                     source,
                 })?,
+            data: train.data,
         },
     };
     let pair_batch = plan.pair_batch.as_ref();

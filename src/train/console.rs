@@ -136,6 +136,7 @@ mod tests {
             pairs_per_s: 1.0,
             same_ratio: (0.5, 0.5),
             ended_at: None,
+            val_best_threshold_accuracy: None,
         }
     }
 

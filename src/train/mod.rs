@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod commit;
 pub mod config;
 pub mod console;
+pub mod data_record;
 pub mod error;
 pub mod evaluation;
 pub mod keep;

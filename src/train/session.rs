@@ -11,6 +11,7 @@ use super::average::WeightAverage;
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::console::{start_line, AlreadyFinished};
+use super::data_record::DataRecord;
 use super::error::SessionError;
 use super::evaluation::{evaluate, EvalPairs};
 use super::plots::{log_plots, plot_run};
@@ -125,12 +126,14 @@ pub struct Recipe<'a> {
 /// Where a run starts.
 pub enum Start {
     /// A new run folder named after `stem` (unless the stage names it), holding `pipeline`
-    /// (the resolved pipeline, as RON).
+    /// (the resolved pipeline, as RON) and the record of its dataset.
     Fresh {
         /// Default run name.
         stem: String,
         /// The resolved pipeline, written as `pipeline.ron`.
         pipeline: String,
+        /// The dataset it trains on, written as `data.json`.
+        data: DataRecord,
     },
     /// Continue the run in this folder from its last finished epoch.
     Resume(RunDir),
@@ -362,10 +365,16 @@ fn open_run(
         mining: Vec::new(),
     };
     match start {
-        Start::Fresh { stem, pipeline } => {
+        Start::Fresh {
+            stem,
+            pipeline,
+            data,
+        } => {
             let run = RunDir::create(&stage.runs, stage.name.as_deref().unwrap_or(&stem))?;
             let lock = run.lock()?;
             run.write("pipeline.ron", &pipeline)?;
+            // So that eval, oneshot and --resume find the data without being told again.
+            data.write(&run)?;
             // What a resume compares the run's pipeline.ron against (`pipeline::edits`).
             run.write(super::rundir::TRAINED_PIPELINE, &pipeline)?;
             Ok(fresh(run, lock))

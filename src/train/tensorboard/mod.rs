@@ -238,7 +238,7 @@ mod tests {
                 auc: (epoch != 2).then_some(0.75),
                 ..Summary::default()
             },
-            val_best_threshold_accuracy: (epoch != 1).then_some(0.8),
+            val_best_threshold_accuracy: Some(0.8),
             lr: 1e-3,
             seconds: 10.0,
             pairs_per_s: 6.4,

@@ -1,9 +1,17 @@
-"""The seed study's best model in TensorFlow-CPU Keras, timed with train_on_batch.
+"""A twinflow network in TensorFlow-CPU Keras, timed with train_on_batch, for `twinflow bench train --keras`.
 
-Usage: python keras_train.py [--batch 128] [--steps 5] [--size 125]
-Prints one JSON line per batch size: {"tool": "keras", "batch": B, "pairs_per_s": R, ...}.
-Same model as twinflow's default: conv 8/16/32/64 with kernels 10/7/4/4 (ReLU, 2x2 max pool
-after the first three), dense 2048 sigmoid, L1 distance, dense(1) sigmoid, BCE, Adam 1e-4.
+Usage: python keras_train.py --spec JSON [--batch 128] [--steps 5]
+`--spec` is what twinflow passes: its network settings as the pipeline's RON names them
+(model, dropout_rates, loss, distance, optimizer, input), as for torch_train.py. Prints one
+JSON line per batch size: {"tool": "keras", "batch": B, "pairs_per_s": R, ...}.
+
+The network is twinflow's (and the seed study's, for the default pipeline): per conv layer
+conv (stride 1, valid) -> batch norm (eps 1e-3) -> 2x2 max pool -> ReLU -> dropout; flatten;
+dense -> activation -> dropout; the head (dense(1) sigmoid on |e1 - e2| for BCE with L1, on
+the scalar distance otherwise, or the contrastive loss on the distance); L2 penalties as
+Keras' kernel_regularizer. The seed's model applies ReLU before pooling, which is the same
+function (max pooling and ReLU commute). Initialisers do not change the timing and are
+Keras' defaults.
 """
 import argparse
 import json
@@ -16,45 +24,92 @@ import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
 from tensorflow.keras import layers, regularizers  # noqa: E402
 
+ACTIVATIONS = {"Sigmoid": "sigmoid", "Relu": "relu", "Tanh": "tanh", "Linear": "linear"}
 
-def twin(size):
-    w = keras.initializers.RandomNormal(0.0, 1e-2)
-    b = keras.initializers.RandomNormal(0.5, 1e-2)
-    inp = keras.Input((size, size, 1))
+
+def twin(spec):
+    model = spec["model"]
+    rates = spec["dropout_rates"]
+    h, w = spec["input"]
+    l2 = model["l2"]
+    inp = keras.Input((h, w, 1))
     x = inp
-    for i, (f, k) in enumerate([(8, 10), (16, 7), (32, 4), (64, 4)]):
-        x = layers.Conv2D(f, k, activation="relu", kernel_initializer=w, bias_initializer=b,
-                          kernel_regularizer=regularizers.l2(2e-4))(x)
-        if i < 3:
+    for i, layer in enumerate(model["conv"]):
+        x = layers.Conv2D(layer["filters"], layer["kernel"],
+                          kernel_regularizer=regularizers.l2(l2["conv"]))(x)
+        if model["batch_norm"]:
+            x = layers.BatchNormalization(epsilon=1e-3)(x)
+        if layer.get("pool", True):
             x = layers.MaxPooling2D()(x)
+        x = layers.ReLU()(x)
+        if rates[i]:
+            x = layers.Dropout(rates[i])(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(2048, activation="sigmoid", kernel_initializer=keras.initializers.RandomNormal(0, 0.2),
-                     bias_initializer=b, kernel_regularizer=regularizers.l2(1e-3))(x)
+    dense = model["dense"]
+    x = layers.Dense(dense["units"], activation=ACTIVATIONS[dense["activation"]],
+                     kernel_regularizer=regularizers.l2(l2["dense"]))(x)
+    if rates[-1]:
+        x = layers.Dropout(rates[-1])(x)
     return keras.Model(inp, x)
 
 
-def siamese(size):
-    t = twin(size)
-    a, b = keras.Input((size, size, 1)), keras.Input((size, size, 1))
-    d = layers.Lambda(lambda z: tf.abs(z[0] - z[1]))([t(a), t(b)])
-    out = layers.Dense(1, activation="sigmoid")(d)
+def distance(kind, a, b):
+    if kind == "L1":
+        return tf.abs(a - b)
+    if kind == "Euclidean":
+        return tf.sqrt(tf.reduce_sum(tf.square(a - b), 1, keepdims=True) + 1e-6)
+    na = tf.sqrt(tf.reduce_sum(tf.square(a), 1, keepdims=True) + 1e-6)
+    nb = tf.sqrt(tf.reduce_sum(tf.square(b), 1, keepdims=True) + 1e-6)
+    return 1 - tf.reduce_sum(a * b, 1, keepdims=True) / (na * nb)
+
+
+def contrastive(margin):
+    def loss(y, d):
+        return tf.reduce_mean(0.5 * (y * tf.square(d) + (1 - y) * tf.square(tf.maximum(margin - d, 0))))
+    return loss
+
+
+def optimizer(spec):
+    (kind, settings), = spec["optimizer"].items()
+    lr = settings["lr"]
+    if kind == "Adam":
+        return keras.optimizers.Adam(lr)
+    if kind == "RmsProp":
+        return keras.optimizers.RMSprop(lr)
+    return keras.optimizers.SGD(lr, momentum=settings.get("momentum", 0.0))
+
+
+def siamese(spec):
+    t = twin(spec)
+    h, w = spec["input"]
+    a, b = keras.Input((h, w, 1)), keras.Input((h, w, 1))
+    kind = spec["distance"]
+    d = layers.Lambda(lambda z: distance(kind, z[0], z[1]))([t(a), t(b)])
+    if spec["loss"] == "BinaryCrossEntropy":
+        out, loss = layers.Dense(1, activation="sigmoid")(d), "binary_crossentropy"
+    else:
+        if kind == "L1":
+            d = layers.Lambda(lambda z: tf.reduce_sum(z, 1, keepdims=True))(d)
+        out, loss = d, contrastive(spec["loss"]["Contrastive"]["margin"])
     model = keras.Model([a, b], out)
     # No XLA: on CPU its convolutions are several times slower than the oneDNN kernels.
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy", jit_compile=False)
+    model.compile(optimizer=optimizer(spec), loss=loss, jit_compile=False)
     return model
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--spec", required=True)
     ap.add_argument("--batch", type=int, action="append")
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--size", type=int, default=125)
     args = ap.parse_args()
-    model = siamese(args.size)
+    spec = json.loads(args.spec)
+    model = siamese(spec)
+    h, w = spec["input"]
     rng = np.random.default_rng(0)
     for batch in args.batch or [32, 128]:
-        a = rng.random((batch, args.size, args.size, 1), dtype=np.float32)
-        b = rng.random((batch, args.size, args.size, 1), dtype=np.float32)
+        a = rng.random((batch, h, w, 1), dtype=np.float32)
+        b = rng.random((batch, h, w, 1), dtype=np.float32)
         y = (rng.random((batch, 1)) < 0.5).astype(np.float32)
         model.train_on_batch([a, b], y)  # warm-up: graph tracing
         start = time.perf_counter()

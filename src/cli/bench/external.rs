@@ -1,6 +1,7 @@
 //! The same training step timed by other tools, for side-by-side ratios: TensorFlow-CPU
-//! Keras (`scripts/bench/keras_train.py`, the seed's model) and PyTorch eager
-//! (`scripts/bench/torch_train.py`, any network, on CUDA when present).
+//! Keras (`scripts/bench/keras_train.py`, on the CPU) and PyTorch eager
+//! (`scripts/bench/torch_train.py`, on CUDA when present), each building the network of
+//! the benchmarked pipeline from the same JSON spec.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,25 +66,39 @@ fn compare(tool: &str, mine: &str, lines: &[serde_json::Value], ours: &[(usize, 
     }
 }
 
-/// Times the seed's model in Keras and prints the CPU's ratio to it.
+/// Times `spec`'s network in Keras (TensorFlow on the CPU) and prints the CPU's ratio to it.
 ///
 /// # Errors
 /// The script cannot run or fails.
 pub fn keras(
     python: &Path,
-    batches: &[usize],
-    steps: usize,
+    spec: &NetSpec,
+    (batches, steps): (&[usize], usize),
     cpu: &[(usize, f64)],
 ) -> anyhow::Result<()> {
-    let lines = run_script(python, "keras_train.py", &batch_args(batches, steps))?;
+    let mut args = vec!["--spec".to_string(), spec_json(spec)?];
+    args.extend(batch_args(batches, steps));
+    let lines = run_script(python, "keras_train.py", &args)?;
     compare("keras", "cpu", &lines, cpu);
     Ok(())
 }
 
-/// What the PyTorch script builds: the network's settings as twinflow's RON names them,
-/// with the dropout rates per layer worked out.
+/// `spec` as both scripts read it.
+fn spec_json(spec: &NetSpec) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(&ScriptSpec {
+        model: &spec.model,
+        dropout_rates: spec.model.dropout_rates(),
+        loss: spec.loss,
+        distance: spec.distance,
+        optimizer: spec.optimizer,
+        input: spec.input,
+    })?)
+}
+
+/// What the Keras and PyTorch scripts build: the network's settings as twinflow's RON names
+/// them, with the dropout rates per layer worked out.
 #[derive(Serialize)]
-struct TorchSpec<'a> {
+struct ScriptSpec<'a> {
     model: &'a crate::model::ModelConfig,
     dropout_rates: Vec<Option<f64>>,
     loss: crate::model::Loss,
@@ -102,15 +117,7 @@ pub fn torch(
     (batches, steps): (&[usize], usize),
     (device, ours): (Device, &[(usize, f64)]),
 ) -> anyhow::Result<()> {
-    let json = serde_json::to_string(&TorchSpec {
-        model: &spec.model,
-        dropout_rates: spec.model.dropout_rates(),
-        loss: spec.loss,
-        distance: spec.distance,
-        optimizer: spec.optimizer,
-        input: spec.input,
-    })?;
-    let mut args = vec!["--spec".to_string(), json];
+    let mut args = vec!["--spec".to_string(), spec_json(spec)?];
     args.extend(batch_args(batches, steps));
     let lines = run_script(python, "torch_train.py", &args)?;
     if let Some(first) = lines.first() {

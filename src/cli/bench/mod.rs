@@ -60,7 +60,8 @@ pub struct TrainBench {
     /// waits after each group, so the step itself runs slower).
     #[arg(long)]
     profile: bool,
-    /// Also time the seed's model in Keras with this Python (it needs tensorflow-cpu).
+    /// Also time the same network in TensorFlow-CPU Keras with this Python (it needs
+    /// tensorflow-cpu).
     #[arg(long, value_name = "PYTHON")]
     keras: Option<PathBuf>,
     /// Also time the same network in PyTorch eager (cuDNN on CUDA) with this Python.
@@ -83,9 +84,6 @@ struct Row {
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let BenchCommand::Train(bench) = &args.command;
     let spec = spec_of(bench)?;
-    if bench.keras.is_some() && bench.pipeline.is_some() {
-        anyhow::bail!("--keras times only the seed's model: leave out --pipeline");
-    }
     let mut devices = vec![Device::Cpu];
     devices.extend(bench.devices.iter().filter(|d| **d != Device::Cpu));
     let isa = crate::model::cpu_isa()?;
@@ -166,7 +164,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .collect()
     };
     if let Some(python) = &bench.keras {
-        external::keras(python, &bench.batches, bench.steps, &rates(Device::Cpu))?;
+        let batches = (bench.batches.as_slice(), bench.steps);
+        external::keras(python, &spec, batches, &rates(Device::Cpu))?;
     }
     if let Some(python) = &bench.torch {
         let best = devices.last().copied().unwrap_or(Device::Cpu);

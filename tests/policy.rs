@@ -151,4 +151,23 @@ fn without_resize_an_image_of_another_size_is_bad_input_not_the_end_of_the_run()
         t.contains("32x32 image: the dataset's images are 48x48") && t.contains("run folder:"),
         "{t}"
     );
+    // The run's network takes the dataset's 48x48, which the pipeline alone does not say:
+    // commands that load the run build it from the size the run recorded.
+    let mut people: Vec<_> = std::fs::read_dir(d.join("synth/lfw2"))
+        .expect("lfw2")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    people.sort();
+    let last = people.last().expect("a person");
+    let mut images: Vec<_> = std::fs::read_dir(last)
+        .expect("person")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    images.sort();
+    let (a, b) = (
+        images[0].to_str().expect("utf-8"),
+        images[1].to_str().expect("utf-8"),
+    );
+    let t = crate::train::run(d, &["verify", "--run", "runs/plain-1", a, b]);
+    assert!(t.contains("score"), "{t}");
 }

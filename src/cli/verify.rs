@@ -39,7 +39,9 @@ impl RunInput {
     pub fn open(run: &Path, device: Option<crate::model::Device>) -> anyhow::Result<Self> {
         let trained =
             load_trained(run, device).with_context(|| format!("loading {}", run.display()))?;
-        let (w, h) = trained.plan.image_size();
+        // The size the network was trained at (without a Resize stage, the dataset's).
+        let (h, w) = trained.input;
+        let (w, h) = (w as u32, h as u32);
         let resize = trained
             .plan
             .resize
@@ -50,7 +52,8 @@ impl RunInput {
 
     /// An image file as floats in [0, 1]: grayscale and resized like the training images.
     pub fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {
-        let (w, h) = self.trained.plan.image_size();
+        let (h, w) = self.trained.input;
+        let (w, h) = (w as u32, h as u32);
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let (sw, sh, img) = Decoder::new(self.trained.plan.decode.scale)
@@ -79,9 +82,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let a = input.load(&args.first)?;
     let b = input.load(&args.second)?;
     let trained = &mut input.trained;
-    let (w, _) = trained.plan.image_size();
+    let w = trained.input.1;
     let flip = trained.eval_flip();
-    let (_, scores) = evaluate_flipped(trained.net.as_mut(), a, b, &[0.0], w as usize, flip)?;
+    let (_, scores) = evaluate_flipped(trained.net.as_mut(), a, b, &[0.0], w, flip)?;
     let score = f64::from(scores[0]);
     let same = score >= trained.threshold;
     println!(

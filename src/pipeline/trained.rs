@@ -18,6 +18,8 @@ pub struct Trained {
     pub net: Box<dyn Network>,
     /// The decision threshold from `summary.json`.
     pub threshold: f64,
+    /// The network's input `(height, width)`, as the run trained it.
+    pub input: (usize, usize),
     /// How well the kept weights did on validation, where the run recorded it.
     pub validation: Validation,
 }
@@ -93,19 +95,29 @@ pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadR
     let run = RunDir::open(dir).map_err(SessionError::from)?;
     let plan = load(&run.pipeline())?;
     let p = &plan.pipeline;
-    let (w, h) = plan.image_size();
+    let summary = read_summary(&run.summary())?;
+    // The size the run trained at; older summaries lack it, and then the pipeline's own
+    // (its Resize, or LFW-a's 250x250) is all there is.
+    let input = match summary["input"].as_array().map(Vec::as_slice) {
+        Some([h, w]) => h.as_u64().zip(w.as_u64()),
+        _ => None,
+    }
+    .map(|(h, w)| (h as usize, w as usize))
+    .unwrap_or_else(|| {
+        let (w, h) = plan.image_size();
+        (h as usize, w as usize)
+    });
     let spec = NetSpec {
         model: p.model.clone(),
         loss: p.loss,
         distance: p.distance,
         optimizer: p.optimizer,
-        input: (h as usize, w as usize),
+        input,
         seed: p.seed,
     };
     let mut net = build(device.unwrap_or(p.device), spec).map_err(SessionError::from)?;
     checkpoint::load_file(&run.best_weights(), net.as_mut(), Weights::Live)
         .map_err(SessionError::from)?;
-    let summary = read_summary(&run.summary())?;
     let threshold =
         summary["evaluation"]["threshold"]
             .as_f64()
@@ -125,6 +137,7 @@ pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadR
         plan,
         net,
         threshold,
+        input,
         validation,
     })
 }

@@ -46,6 +46,11 @@ pub struct TrainSummary {
     pub run: PathBuf,
     /// Trainable parameters.
     pub parameters: usize,
+    /// The network's input `(height, width)`: the images as the run's stages made them.
+    /// Commands that load the run build the network for it; without a Resize stage it is
+    /// the dataset's size, which the pipeline alone does not say. `None` in older files.
+    #[serde(default)]
+    pub input: Option<(usize, usize)>,
     /// Epochs run (in total, across resumes).
     pub epochs: usize,
     /// The number (from 1, as the `epoch` column of `metrics.csv`) of the best epoch by
@@ -300,6 +305,7 @@ fn summarise(
         format: state::FORMAT,
         run: run.path().to_path_buf(),
         parameters,
+        input: Some(net.spec().input),
         epochs: state.epochs_done,
         best_epoch: state.best.map(|(_, e)| e),
         stopped_early,

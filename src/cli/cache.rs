@@ -73,7 +73,7 @@ fn build_cache(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Some(file) => crate::pipeline::validate::load(file)?,
         None => default_plan(args.size, args.f32),
     };
-    let root = super::run::data_root(args.data.as_deref(), &plan.pipeline.data)?;
+    let root = super::run_data::data_root(args.data.as_deref(), &plan.pipeline.data)?;
     let settings = crate::pipeline::runner::RunSettings {
         data_root: root.clone(),
         progress: !args.quiet,

@@ -1,4 +1,6 @@
-//! The dataset of a command that works on an existing run (`eval`, `oneshot`,
+//! Which dataset a command uses. [`data_root`]: the folder `--data`, `TWINFLOW_DATA` or
+//! the pipeline names, made first when the pipeline carries `data.synth`. [`run_data`]: the
+//! dataset of a command that works on an existing run (`eval`, `oneshot`,
 //! `run --resume`): the one the run recorded in its `data.json` unless `--data` names
 //! another folder, checked against the record's fingerprint.
 //!
@@ -8,10 +10,11 @@
 //! before: `--data`, `TWINFLOW_DATA`, or the pipeline's `data.root`.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
 
-use super::run::data_root;
+use crate::data::synth::{self, Prepared};
 use crate::data::{DataConfig, Dataset, Fingerprint};
 use crate::train::data_record::{absolute, Comparison, DataRecord};
 
@@ -96,6 +99,62 @@ fn note(
             here.display(),
             differences.join(", "),
             record.root.display()
+        )),
+    }
+}
+
+/// Resolves the data folder: `--data`/`TWINFLOW_DATA`, else the RON's `data.root`; when
+/// the pipeline carries `data.synth`, makes or refreshes its synthetic dataset there first
+/// and says so on stderr.
+///
+/// # Errors
+/// When neither names a folder, or the synthetic dataset cannot be made.
+pub fn data_root(flag: Option<&Path>, data: &DataConfig) -> anyhow::Result<PathBuf> {
+    let root = flag
+        .or(data.root.as_deref())
+        .map(Path::to_path_buf)
+        .context(
+            "no dataset: pass --data DIR, set TWINFLOW_DATA, or set data.root in the pipeline \
+         (LFW-a: a folder holding lfw2/ and the pairs files)",
+        )?;
+    if let Some(opts) = &data.synth {
+        let started = Instant::now();
+        let prepared = synth::prepare(&root, opts)
+            .with_context(|| format!("making the synthetic dataset in {}", root.display()))?;
+        if let Some(note) = prepared_note(&root, &prepared, started.elapsed().as_secs_f64()) {
+            eprintln!("{note}");
+        }
+    }
+    Ok(root)
+}
+
+/// What [`data_root`] tells the user about the pipeline's synthetic dataset.
+fn prepared_note(root: &Path, prepared: &Prepared, seconds: f64) -> Option<String> {
+    let made = |summary: &synth::SynthSummary| {
+        let [train, test, unused] = summary.identities;
+        format!(
+            "{} images of {} identities ({train} train, {test} test, {unused} unused) in \
+             {seconds:.1} s",
+            summary.images,
+            train + test + unused
+        )
+    };
+    match prepared {
+        Prepared::Reused => Some(format!(
+            "data: the synthetic dataset in {} (data.synth; reused)",
+            root.display()
+        )),
+        Prepared::NotSynthetic => None,
+        Prepared::Generated(summary) => Some(format!(
+            "data: made the synthetic dataset of data.synth in {}: {}",
+            root.display(),
+            made(summary)
+        )),
+        Prepared::Replaced { previous, summary } => Some(format!(
+            "data: remade the synthetic dataset in {} (it was made with {}): {}",
+            root.display(),
+            previous.to_ron().lines().last().unwrap_or_default().trim(),
+            made(summary)
         )),
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 
-use super::run::{data_root, interrupt_flag};
+use super::run::interrupt_flag;
+use super::run_data::data_root;
 use crate::pipeline::runner::{run as run_plan, RunSettings};
 use crate::sweep::{
     load_experiments, prepare, record, run_dir, status, write_report, Experiment, Row, Status,

@@ -8,7 +8,7 @@
 //! step's activations (see [`crate::model::footprint`]). The tensor cache is memory-mapped,
 //! so the kernel pages it in and out and it is not counted.
 
-use super::validate::{Plan, LFW_SIDE};
+use super::plan::{End, Plan, LFW_SIDE};
 use super::StageConfig;
 use crate::model::footprint::TRAIN_COPIES;
 use crate::model::Device;
@@ -106,7 +106,7 @@ pub fn estimate(plan: &Plan) -> Vec<Part> {
             });
         }
     }
-    let super::validate::End::Train(train) = &plan.end else {
+    let End::Train(train) = &plan.end else {
         return sorted(parts);
     };
     let model = plan.pipeline.model.footprint((h as usize, w as usize));

@@ -7,6 +7,7 @@ pub mod config;
 pub mod edits;
 pub mod error;
 pub mod images;
+pub mod plan;
 pub mod preflight;
 pub mod runner;
 pub mod stages;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use crate::eval::format::{auc, percent};
 use crate::pipeline::trained::{load_trained, Trained};
 use crate::stages::decode::Decoder;
 use crate::stages::resize::Resize;
@@ -99,10 +100,10 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let v = trained.validation;
     let mut figures = Vec::new();
     if let Some(a) = v.accuracy {
-        figures.push(format!("accuracy {:.1}%", 100.0 * a));
+        figures.push(format!("accuracy {}", percent(a)));
     }
-    if let Some(auc) = v.auc {
-        figures.push(format!("AUC {auc:.3}"));
+    if let Some(x) = v.auc {
+        figures.push(format!("AUC {}", auc(x)));
     }
     if !figures.is_empty() {
         println!("the run's validation: {}", figures.join(", "));

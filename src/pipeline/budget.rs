@@ -39,8 +39,11 @@ impl Machine {
     /// This machine, for a pipeline on `device`: the GPU adapter is only asked when the
     /// pipeline trains there (opening Vulkan costs a little).
     pub fn current(device: Device) -> Self {
+        // Asked once per process: a sweep validates every pipeline of its grid.
+        static BINDING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
         let gpu_binding = match device {
-            Device::Gpu => crate::model::gpu::adapters().first().map(|a| a.max_binding),
+            Device::Gpu => *BINDING
+                .get_or_init(|| crate::model::gpu::adapters().first().map(|a| a.max_binding)),
             Device::Cpu => None,
         };
         Self {
@@ -70,17 +73,11 @@ pub fn estimate(plan: &Plan) -> Vec<Part> {
     let mut parts = Vec::new();
     let (w, h) = plan.image_size();
     let decoded = u64::from(plan.decode.scale.apply(LFW_SIDE)).pow(2);
-    let at = |kind: &str| {
-        plan.pipeline
-            .stages
-            .iter()
-            .position(|s| s.kind() == kind)
-            .unwrap_or(0)
-    };
+    let at = |kind: &str| plan.pipeline.stage_path(kind);
     let d = at("Decode");
     let slots = (plan.decode.capacity as u64).saturating_add(plan.decode.workers as u64);
     parts.push(Part {
-        field: format!("stages[{d}].capacity"),
+        field: format!("{d}.capacity"),
         what: format!("{slots} decoded images in flight"),
         bytes: slots.saturating_mul(decoded),
     });
@@ -92,7 +89,7 @@ pub fn estimate(plan: &Plan) -> Vec<Part> {
     let batch = pairs.saturating_mul(2 * 4 * u64::from(w) * u64::from(h));
     let queued = (pb.capacity as u64).saturating_add(1);
     parts.push(Part {
-        field: format!("stages[{p}].capacity"),
+        field: format!("{p}.capacity"),
         what: format!("{queued} batches of {pairs} pairs queued"),
         bytes: queued.saturating_mul(batch),
     });
@@ -123,14 +120,14 @@ pub fn estimate(plan: &Plan) -> Vec<Part> {
     });
     let per_pair = model.activations().saturating_mul(2 * 4);
     parts.push(Part {
-        field: format!("stages[{p}].batch_size"),
+        field: format!("{p}.batch_size"),
         what: format!("a training step's activations for {pairs} pairs"),
         bytes: per_pair.saturating_mul(TRAIN_COPIES).saturating_mul(pairs),
     });
     let t = at("Train");
     let eval = train.eval_batch as u64;
     parts.push(Part {
-        field: format!("stages[{t}].eval_batch"),
+        field: format!("{t}.eval_batch"),
         what: format!("evaluation activations for {eval} pairs"),
         bytes: per_pair.saturating_mul(eval),
     });

@@ -173,20 +173,22 @@ fn open_or_build_any(
     let root = &settings.data_root;
     let path = cache_path_for(plan, config, settings);
     let key = CacheKey::from_entries(root, &entries, w, h, &filter, config.dtype)?;
-    let open = |key: &CacheKey| {
+    let open = || {
         OpenOptions::new()
-            .expect_key(key)
+            .expect_key(&key)
             .verify_data(verify != Verify::Background)
             .open(&path)
     };
-    let why = match open(&key) {
-        _ if force => "--force".to_string(),
-        Ok(cache) => {
+    // `--force` rebuilds whatever the file holds: no need to open (and read) it first.
+    let found = if force { None } else { Some(open()) };
+    let why = match found {
+        None => "--force".to_string(),
+        Some(Ok(cache)) => {
             let status = format!("reused {}", path.display());
             return Ok(reused(cache, status, verify));
         }
-        Err(err) if err.should_rebuild() => chain(&err),
-        Err(err) => return Err(err.into()),
+        Some(Err(err)) if err.should_rebuild() => chain(&err),
+        Some(Err(err)) => return Err(err.into()),
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| CacheError::Io {
@@ -196,9 +198,11 @@ fn open_or_build_any(
         })?;
     }
     let lock = BuildLock::acquire(&path)?;
-    if let (false, Ok(cache)) = (force, open(&key)) {
-        let status = format!("reused {} (built by another process)", path.display());
-        return Ok(reused(cache, status, verify));
+    if !force {
+        if let Ok(cache) = open() {
+            let status = format!("reused {} (built by another process)", path.display());
+            return Ok(reused(cache, status, verify));
+        }
     }
     // Temp files of builds that were killed: no live build has one, since we hold the lock.
     lock.remove_orphans()?;

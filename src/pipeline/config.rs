@@ -70,6 +70,17 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
+    /// The RON path of the first stage of `kind` (`stages[2]`), for problems that name a
+    /// stage's field; `stages[0]` when there is none.
+    pub fn stage_path(&self, kind: &str) -> String {
+        let i = self
+            .stages
+            .iter()
+            .position(|s| s.kind() == kind)
+            .unwrap_or_default();
+        format!("stages[{i}]")
+    }
+
     /// This pipeline on `device`.
     pub fn with_device(&self, device: Device) -> Self {
         Self {

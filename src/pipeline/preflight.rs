@@ -4,9 +4,7 @@
 
 use super::error::RunError;
 use super::validate::Plan;
-use super::StageConfig;
 use crate::data::ImageEntry;
-use crate::stages::Scale;
 
 /// How many images, spread over the dataset, the crop is tried against. A few odd-sized
 /// images are bad input for `on_error`; a crop that fits none of these misfits the dataset.
@@ -33,14 +31,8 @@ pub fn check_crop(plan: &Plan, entries: &[ImageEntry]) -> Result<(), RunError> {
     if fits(first.1, first.2) || sizes.any(|(_, w, h)| fits(w, h)) {
         return Ok(());
     }
-    let index = plan
-        .pipeline
-        .stages
-        .iter()
-        .position(|s| matches!(s, StageConfig::Resize(_)))
-        .unwrap_or(0);
     Err(RunError::CropDoesNotFit {
-        field: format!("stages[{index}].crop"),
+        field: format!("{}.crop", plan.pipeline.stage_path("Resize")),
         crop: format!("{},{} {}x{}", crop.x, crop.y, crop.width, crop.height),
         image: first.0,
         // Validation refuses a crop after half-scale decoding, so this is the file's size.
@@ -72,11 +64,8 @@ fn sizes<'a>(
     let step = entries.len().div_ceil(SAMPLES).max(1);
     entries.iter().step_by(step).filter_map(|e| {
         let (w, h) = image::image_dimensions(&e.path).ok()?;
-        let (w, h) = match plan.decode.scale {
-            Scale::Full => (w, h),
-            Scale::Half => (w.div_ceil(2), h.div_ceil(2)),
-        };
-        Some((e.path.clone(), w, h))
+        let scale = plan.decode.scale;
+        Some((e.path.clone(), scale.apply(w), scale.apply(h)))
     })
 }
 

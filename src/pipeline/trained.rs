@@ -108,12 +108,8 @@ pub fn load_trained(dir: &Path, device: Option<Device>) -> Result<Trained, LoadR
         (h as usize, w as usize)
     });
     let spec = NetSpec {
-        model: p.model.clone(),
-        loss: p.loss,
-        distance: p.distance,
-        optimizer: p.optimizer,
         input,
-        seed: p.seed,
+        ..plan.net_spec()
     };
     let mut net = build(device.unwrap_or(p.device), spec).map_err(SessionError::from)?;
     checkpoint::load_file(&run.best_weights(), net.as_mut(), Weights::Live)

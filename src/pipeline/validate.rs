@@ -261,14 +261,7 @@ fn scale_problems(
         return;
     }
     let half = Scale::Half.apply(LFW_SIDE);
-    let at = |kind: &str| {
-        let i = pipeline
-            .stages
-            .iter()
-            .position(|s| s.kind() == kind)
-            .unwrap_or_default();
-        format!("stages[{i}]")
-    };
+    let at = |kind: &str| pipeline.stage_path(kind);
     if resize.crop.is_some() {
         out.push(Problem::new(
             format!("{}.crop", at("Resize")),

@@ -4,7 +4,7 @@
 //! Refreshes are keyed by step, never by time (see [`crate::stages::pair_batch::mining`]),
 //! so the batches a run mines are the same however its threads are scheduled.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::cache::ImageStore;
 use crate::model::compare::Comparator;
@@ -37,66 +37,56 @@ pub enum RefreshError {
 /// optimizer's file, which every checkpoint writes).
 pub const SAVED: &str = "mining/";
 
-/// A published refresh as a checkpoint keeps it: its number, the pool's embeddings and the
-/// head weights its comparator came from. A resume publishes it again as it was, since the
-/// weights it was embedded with (those of its step, not the epoch's end) are not saved.
-#[derive(Debug, Clone, PartialEq)]
-struct Published {
-    refresh: usize,
-    embeddings: Vec<Vec<f32>>,
-    head: Tensors,
+/// The last published refresh as a checkpoint keeps it: its number, the pool's
+/// embeddings and the head weights its comparator came from. A resume publishes it again
+/// as it was, since the weights it was embedded with (those of its step, not the epoch's
+/// end) are not saved.
+fn to_tensors(snapshot: &Snapshot) -> Tensors {
+    let embeddings = snapshot.embeddings();
+    let dims = embeddings.first().map_or(0, Vec::len);
+    let mut out = vec![
+        // Refresh numbers stay far below 2^24, where f32 stops counting exactly.
+        (
+            format!("{SAVED}refresh"),
+            vec![1],
+            vec![snapshot.refresh() as f32],
+        ),
+        (
+            format!("{SAVED}embeddings"),
+            vec![embeddings.len(), dims],
+            embeddings.concat(),
+        ),
+    ];
+    for (name, shape, values) in snapshot.comparator().to_weights() {
+        out.push((format!("{SAVED}{name}"), shape, values));
+    }
+    out
 }
 
-impl Published {
-    fn to_tensors(&self) -> Tensors {
-        let dims = self.embeddings.first().map_or(0, Vec::len);
-        let mut out = vec![
-            // Refresh numbers stay far below 2^24, where f32 stops counting exactly.
-            (
-                format!("{SAVED}refresh"),
-                vec![1],
-                vec![self.refresh as f32],
-            ),
-            (
-                format!("{SAVED}embeddings"),
-                vec![self.embeddings.len(), dims],
-                self.embeddings.concat(),
-            ),
-        ];
-        for (name, shape, values) in &self.head {
-            out.push((format!("{SAVED}{name}"), shape.clone(), values.clone()));
-        }
-        out
-    }
-
-    fn from_tensors(tensors: &Tensors) -> Option<Self> {
-        let get = |name: &str| {
-            tensors
-                .iter()
-                .find(|(n, _, _)| n.strip_prefix(SAVED) == Some(name))
-        };
-        let refresh = *get("refresh")?.2.first()? as usize;
-        let (_, shape, flat) = get("embeddings")?;
-        let dims = *shape.get(1)?;
-        let embeddings = if dims == 0 {
-            Vec::new()
-        } else {
-            flat.chunks(dims).map(<[f32]>::to_vec).collect()
-        };
-        let head = tensors
+/// What [`to_tensors`] kept: the refresh, the embeddings and the head weights.
+fn from_tensors(tensors: &Tensors) -> Option<(usize, Vec<Vec<f32>>, Tensors)> {
+    let get = |name: &str| {
+        tensors
             .iter()
-            .filter_map(|(n, shape, v)| {
-                let name = n.strip_prefix(SAVED)?;
-                name.starts_with("head.")
-                    .then(|| (name.to_string(), shape.clone(), v.clone()))
-            })
-            .collect();
-        Some(Self {
-            refresh,
-            embeddings,
-            head,
+            .find(|(n, _, _)| n.strip_prefix(SAVED) == Some(name))
+    };
+    let refresh = *get("refresh")?.2.first()? as usize;
+    let (_, shape, flat) = get("embeddings")?;
+    let dims = *shape.get(1)?;
+    let embeddings = if dims == 0 {
+        Vec::new()
+    } else {
+        flat.chunks(dims).map(<[f32]>::to_vec).collect()
+    };
+    let head = tensors
+        .iter()
+        .filter_map(|(n, shape, v)| {
+            let name = n.strip_prefix(SAVED)?;
+            name.starts_with("head.")
+                .then(|| (name.to_string(), shape.clone(), v.clone()))
         })
-    }
+        .collect();
+    Some((refresh, embeddings, head))
 }
 
 /// Publishes refreshes to a mining board; closes the board when dropped, so a sampler
@@ -106,8 +96,6 @@ pub struct Refresher {
     store: Arc<dyn ImageStore>,
     batches_per_epoch: usize,
     total_steps: usize,
-    /// The last refresh published, for the checkpoint.
-    last: Mutex<Option<Published>>,
 }
 
 impl Refresher {
@@ -123,15 +111,15 @@ impl Refresher {
             store,
             batches_per_epoch,
             total_steps: batches_per_epoch * epochs,
-            last: Mutex::new(None),
         }
     }
 
     /// The last published refresh as tensors for the checkpoint (names under [`SAVED`]);
     /// empty before the first.
     pub fn saved(&self) -> Tensors {
-        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        last.as_ref().map_or_else(Vec::new, Published::to_tensors)
+        self.board
+            .latest()
+            .map_or_else(Vec::new, |snapshot| to_tensors(&snapshot))
     }
 
     /// Called after learning from train batch `index` of `epoch`: publishes the refresh
@@ -170,29 +158,17 @@ impl Refresher {
         let Some(refresh) = self.board.refresh_for(start_epoch * self.batches_per_epoch) else {
             return Ok(());
         };
-        match Published::from_tensors(saved).filter(|p| p.refresh == refresh) {
-            Some(published) => {
+        match from_tensors(saved).filter(|(r, _, _)| *r == refresh) {
+            Some((_, embeddings, head)) => {
                 let spec = net.spec();
-                let comparator =
-                    Comparator::from_weights(spec.loss, spec.distance, &published.head);
-                self.publish(published.clone(), comparator)
+                let comparator = Comparator::from_weights(spec.loss, spec.distance, &head);
+                let images = self.board.pool(refresh);
+                let snapshot = Snapshot::new(refresh, images, embeddings, comparator)?;
+                self.board.publish(snapshot);
+                Ok(())
             }
             None => self.refresh(net, refresh),
         }
-    }
-
-    /// Publishes a refresh to the board and keeps it for the checkpoint.
-    fn publish(&self, published: Published, comparator: Comparator) -> Result<(), RefreshError> {
-        let images = self.board.pool(published.refresh);
-        let snapshot = Snapshot::new(
-            published.refresh,
-            images,
-            published.embeddings.clone(),
-            comparator,
-        )?;
-        self.board.publish(snapshot);
-        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(published);
-        Ok(())
     }
 
     fn refresh(&self, net: &mut dyn Network, refresh: usize) -> Result<(), RefreshError> {
@@ -203,12 +179,9 @@ impl Refresher {
         let comparator = net
             .comparator(Weights::Live)
             .map_err(|source| RefreshError::Embed { refresh, source })?;
-        let published = Published {
-            refresh,
-            embeddings,
-            head: comparator.to_weights(),
-        };
-        self.publish(published, comparator)
+        let snapshot = Snapshot::new(refresh, images, embeddings, comparator)?;
+        self.board.publish(snapshot);
+        Ok(())
     }
 }
 

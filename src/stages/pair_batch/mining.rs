@@ -138,6 +138,16 @@ impl Snapshot {
         &self.images
     }
 
+    /// The pool's embeddings, one per image.
+    pub fn embeddings(&self) -> &[Vec<f32>] {
+        &self.embeddings
+    }
+
+    /// The head that compares them.
+    pub fn comparator(&self) -> &Comparator {
+        &self.comparator
+    }
+
     /// How alike the model finds pool images `i` and `j`.
     pub fn similarity(&self, i: usize, j: usize) -> f32 {
         self.comparator
@@ -231,6 +241,11 @@ impl MiningBoard {
     /// The refresh to publish once `steps` train steps are done, if one is due.
     pub fn refresh_after(&self, steps: usize) -> Option<usize> {
         (steps > 0 && steps.is_multiple_of(self.every)).then(|| steps / self.every - 1)
+    }
+
+    /// The latest published refresh, if any: what a checkpoint keeps of the mining.
+    pub fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.lock().latest.clone()
     }
 
     /// Publishes a refresh and wakes the sampler.

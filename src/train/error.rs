@@ -81,6 +81,13 @@ pub enum SessionError {
         #[source]
         source: Box<crate::cache::CacheError>,
     },
+    /// The reused cache's data check could not run (the file could not be read or moved).
+    #[error("cannot check the data of the cache this run trains on")]
+    CacheCheck {
+        /// Why (boxed: it is large and rare).
+        #[source]
+        source: Box<crate::cache::CacheError>,
+    },
     /// The user interrupted training (Ctrl-C); the run folder keeps its last checkpoint.
     #[error(
         "interrupted: {} keeps {epochs} finished epoch(s); continue with `twinflow run --resume {}`",

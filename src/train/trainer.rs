@@ -233,14 +233,22 @@ impl Trainer {
         }
         if let Some(check) = self.data_check.take() {
             let cache = check.path().to_path_buf();
-            check.wait().map_err(|source| StageError::Train {
-                source: SessionError::CacheDamaged {
-                    epoch: epoch + 1,
-                    aside: crate::cache::check::damaged_name(&cache),
-                    run: self.run.path().to_path_buf(),
-                    source: Box::new(source),
+            check.wait().map_err(|source| {
+                let source = Box::new(source);
+                // Only a failed checksum moved the file aside; a check that could not run
+                // says so, without claiming damage.
+                let source = match *source {
+                    crate::cache::CacheError::Checksum { .. } => SessionError::CacheDamaged {
+                        epoch: epoch + 1,
+                        aside: crate::cache::check::damaged_name(&cache),
+                        run: self.run.path().to_path_buf(),
+                        source,
+                    },
+                    _ => SessionError::CacheCheck { source },
+                };
+                StageError::Train {
+                    source: source.into(),
                 }
-                .into(),
             })?;
         }
         let (train, val) = (

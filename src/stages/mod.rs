@@ -42,6 +42,32 @@ impl OnError {
     pub fn fails(self, skipped: usize) -> bool {
         self == OnError::Report && skipped > 0
     }
+
+    /// Applies this policy to an image a stage cannot use for `reason`: under `Abort` the
+    /// run's error, else skipped and reported with its size.
+    ///
+    /// # Errors
+    /// [`StageError::BadImage`] under `Abort`.
+    pub fn bad_image(
+        self,
+        img: &crate::engine::ImageItem,
+        reason: String,
+        ctx: &crate::engine::StageContext,
+    ) -> Result<(), crate::engine::StageError> {
+        if self == OnError::Abort {
+            return Err(crate::engine::StageError::BadImage {
+                key: img.key.to_string(),
+                width: img.width,
+                height: img.height,
+                reason,
+            });
+        }
+        ctx.skip(
+            &img.key,
+            format!("{}x{} image: {reason}", img.width, img.height),
+        );
+        Ok(())
+    }
 }
 
 /// The most worker threads a stage may ask for.

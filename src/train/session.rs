@@ -19,7 +19,7 @@ use super::refresh::Refresher;
 use super::rundir::RunDir;
 use super::schedule::Schedule;
 use super::state::{self, Finish, LoopState};
-use super::trainer::{EpochProgress, TrainerParts};
+use super::trainer::TrainerParts;
 use crate::cache::{DataCheck, ImageStore};
 use crate::engine::metrics::RunReport;
 use crate::engine::{
@@ -210,10 +210,7 @@ pub fn train(
         refresher.prime(net.as_mut(), state.epochs_done, &mining)?;
     }
     let average = start_average(recipe.schedule.average, &run, net.as_mut())?;
-    let progress = EpochProgress {
-        epochs: recipe.schedule.epochs,
-        pairs: source.pairs_per_epoch(),
-    };
+    let epoch_pairs = source.pairs_per_epoch();
     let first = match finished {
         Some(_) => source.epochs(),
         None => state.epochs_done,
@@ -229,7 +226,7 @@ pub fn train(
             refresher,
             average,
             data_check: check,
-            progress,
+            epoch_pairs,
         })
         .map_err(|source| SessionError::Build {
             source: Box::new(source),

@@ -68,16 +68,8 @@ pub struct Trainer {
     /// The reused cache's data checksum, being computed; waited for before the first commit.
     data_check: Option<DataCheck>,
     /// What the progress bar counts per epoch.
-    progress: EpochProgress,
-}
-
-/// What the progress bar and the per-epoch lines need to know of the run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EpochProgress {
-    /// The epochs the schedule runs at most (the N of "epoch k/N").
-    pub epochs: usize,
-    /// Pairs of one epoch, train and validation: the bar's length.
-    pub pairs: u64,
+    /// Pairs of one epoch, train and validation: the progress bar's length.
+    epoch_pairs: u64,
 }
 
 /// What the `Train` stage's build takes from its session: the network (built, or loaded
@@ -101,7 +93,8 @@ pub struct TrainerParts {
     /// kept.
     pub data_check: Option<DataCheck>,
     /// What the progress bar counts per epoch.
-    pub progress: EpochProgress,
+    /// Pairs of one epoch, train and validation: the progress bar's length.
+    pub epoch_pairs: u64,
 }
 
 impl Build<TrainerParts> for TrainConfig {
@@ -116,7 +109,7 @@ impl Build<TrainerParts> for TrainConfig {
             refresher,
             average,
             data_check,
-            progress,
+            epoch_pairs,
         } = parts;
         if state.monitor != schedule.monitor {
             // A resumed run that now monitors another measure: the kept best was chosen by the
@@ -140,7 +133,7 @@ impl Build<TrainerParts> for TrainConfig {
             refresher,
             average,
             data_check,
-            progress,
+            epoch_pairs,
         })
     }
 }
@@ -306,7 +299,7 @@ impl Trainer {
         if let Some(m) = self.state.history.last() {
             let line = super::console::epoch_line(
                 m,
-                self.progress.epochs,
+                self.schedule.epochs,
                 &self.state,
                 self.schedule.patience.filter(|_| stop),
             );
@@ -370,8 +363,8 @@ impl Sink<PairBatch> for Trainer {
             self.started = Instant::now();
         }
         if self.epoch != Some(batch.epoch) {
-            let (k, n) = (batch.epoch + 1, self.progress.epochs);
-            ctx.progress_section(format!("epoch {k}/{n}"), self.progress.pairs);
+            let (k, n) = (batch.epoch + 1, self.schedule.epochs);
+            ctx.progress_section(format!("epoch {k}/{n}"), self.epoch_pairs);
         }
         self.epoch = Some(batch.epoch);
         self.step(&batch)?;

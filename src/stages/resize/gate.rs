@@ -40,18 +40,6 @@ impl Transform<ImageItem, ImageItem> for SizeGate {
             "the dataset's images are {}x{}: add a Resize stage to use images of every size",
             self.width, self.height
         );
-        if self.on_error == OnError::Abort {
-            return Err(StageError::BadImage {
-                key: img.key.to_string(),
-                width: img.width,
-                height: img.height,
-                reason,
-            });
-        }
-        ctx.skip(
-            &img.key,
-            format!("{}x{} image: {reason}", img.width, img.height),
-        );
-        Ok(())
+        self.on_error.bad_image(&img, reason, ctx)
     }
 }

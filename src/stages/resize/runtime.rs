@@ -161,19 +161,7 @@ impl Transform<ImageItem, ImageItem> for Resize {
         }
         let pixels = match self.crop_and_apply(&img.pixels, img.width, img.height) {
             Ok(pixels) => pixels,
-            Err(reason) if self.on_error != OnError::Abort => {
-                let size = format!("{}x{} image: {reason}", img.width, img.height);
-                ctx.skip(&img.key, &size);
-                return Ok(());
-            }
-            Err(reason) => {
-                return Err(StageError::BadImage {
-                    key: img.key.to_string(),
-                    width: img.width,
-                    height: img.height,
-                    reason,
-                })
-            }
+            Err(reason) => return self.on_error.bad_image(&img, reason, ctx),
         };
         out.push(ImageItem {
             key: img.key,

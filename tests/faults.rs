@@ -161,6 +161,18 @@ fn small_misuses_are_refused_up_front_and_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// A 32x32 image from a second synthetic set made in `dir/small`.
+pub fn small_image(dir: &Path) -> std::path::PathBuf {
+    let other = twinflow(dir, &["data", "synth", "--out", "small", "--size", "32"]);
+    assert!(other.status.success(), "{}", text(&other));
+    std::fs::read_dir(dir.join("small/lfw2"))
+        .expect("small")
+        .flat_map(|p| std::fs::read_dir(p.expect("entry").path()).expect("person"))
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .expect("a small image")
+}
+
 /// The first image of the first person of the synthetic set in `dir`.
 pub fn first_image(dir: &Path) -> std::path::PathBuf {
     let mut people: Vec<_> = std::fs::read_dir(dir.join("synth/lfw2"))
@@ -373,8 +385,6 @@ fn eval_lists_an_undecodable_test_image_and_fails_under_report_instead_of_droppi
 fn an_image_the_crop_does_not_fit_is_bad_input_under_on_error_not_the_end_of_the_run() {
     let dir = setup();
     let d = dir.path();
-    let other = twinflow(d, &["data", "synth", "--out", "small", "--size", "32"]);
-    assert!(other.status.success(), "{}", text(&other));
     // 48x48 faces cropped to 36x36 from (8, 8); one training image replaced by a 32x32 one.
     let ron = tiny(1).replace(
         "Resize((width: 24, height: 24))",
@@ -383,13 +393,7 @@ fn an_image_the_crop_does_not_fit_is_bad_input_under_on_error_not_the_end_of_the
     assert!(ron.contains("crop"), "{ron}");
     std::fs::write(d.join("crop.ron"), ron).expect("write");
     let image = first_image(d);
-    let small = std::fs::read_dir(d.join("small/lfw2"))
-        .expect("small")
-        .flat_map(|p| std::fs::read_dir(p.expect("entry").path()).expect("person"))
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .expect("a small image");
-    std::fs::copy(&small, &image).expect("replace");
+    std::fs::copy(small_image(d), &image).expect("replace");
     let out = twinflow(d, &["run", "crop.ron", "--data", "synth"]);
     let t = text(&out);
     // Reported and skipped (exit 1 under Report), and the run trained to its end.
@@ -409,11 +413,7 @@ fn cache_build_force_keeps_the_old_cache_until_the_new_one_replaces_it_and_clear
     let build = ["cache", "build", "--pipeline", "c.ron", "--data", "synth"];
     let out = twinflow(d, &build);
     assert!(out.status.success(), "{}", text(&out));
-    let cache = std::fs::read_dir(d.join("c"))
-        .expect("c")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "twc"))
-        .expect("a cache file");
+    let cache = crate::util::cache_file(&d.join("c"));
     // What a build killed mid-write leaves: a hidden temp file beside the cache.
     let name = cache
         .file_name()

@@ -3,7 +3,7 @@
 //! a crop box that fits none of the dataset's images stops a run before any work, and a
 //! cache whose pixels were damaged after it was built is never trained on unawares.
 
-use crate::faults::{fails, first_image, tiny};
+use crate::faults::{fails, first_image, small_image, tiny};
 use crate::train::{run, setup};
 use crate::util::{text, twinflow};
 
@@ -80,11 +80,7 @@ fn a_crop_that_fits_no_image_of_the_dataset_stops_the_run_before_any_work() {
 
 /// Flips a byte of the first row of the cache file in `dir`; returns the file.
 fn flip_a_pixel(dir: &std::path::Path) -> std::path::PathBuf {
-    let cache = std::fs::read_dir(dir)
-        .expect("cache folder")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "twc"))
-        .expect("a cache file");
+    let cache = crate::util::cache_file(dir);
     let mut bytes = std::fs::read(&cache).expect("read");
     // The rows start at 4 KiB, after the header and its padding (docs/cache-format.md).
     bytes[4096 + 100] ^= 0x5a;
@@ -131,16 +127,8 @@ fn damaged_cache_pixels_are_rebuilt_by_cache_build_and_stop_a_run_before_its_che
 fn without_resize_an_image_of_another_size_is_bad_input_not_the_end_of_the_run() {
     let dir = setup();
     let d = dir.path();
-    let other = twinflow(d, &["data", "synth", "--out", "small", "--size", "32"]);
-    assert!(other.status.success(), "{}", text(&other));
-    let small = std::fs::read_dir(d.join("small/lfw2"))
-        .expect("small")
-        .flat_map(|p| std::fs::read_dir(p.expect("entry").path()).expect("person"))
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .expect("a small image");
     // The first image of the dataset, the one a store would once take its size from.
-    std::fs::copy(&small, first_image(d)).expect("replace");
+    std::fs::copy(small_image(d), first_image(d)).expect("replace");
     let ron = tiny(1).replace("Resize((width: 24, height: 24)), ", "");
     assert!(!ron.contains("Resize"), "{ron}");
     std::fs::write(d.join("plain.ron"), ron).expect("write");
@@ -168,6 +156,6 @@ fn without_resize_an_image_of_another_size_is_bad_input_not_the_end_of_the_run()
         images[0].to_str().expect("utf-8"),
         images[1].to_str().expect("utf-8"),
     );
-    let t = crate::train::run(d, &["verify", "--run", "runs/plain-1", a, b]);
+    let t = run(d, &["verify", "--run", "runs/plain-1", a, b]);
     assert!(t.contains("score"), "{t}");
 }

@@ -226,11 +226,7 @@ fn a_truncated_or_stale_cache_is_rebuilt_and_says_why() {
     let ron = ron.to_str().expect("utf-8");
     let first = twinflow(dir.path(), &["run", "-q", ron, "--data", data]);
     assert!(first.status.success(), "{}", text(&first));
-    let file = std::fs::read_dir(dir.path().join("cache"))
-        .expect("cache dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "twc"))
-        .expect("a cache file");
+    let file = crate::util::cache_file(&dir.path().join("cache"));
     let len = std::fs::metadata(&file).expect("meta").len();
     std::fs::OpenOptions::new()
         .write(true)

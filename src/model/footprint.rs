@@ -4,8 +4,8 @@
 //!
 //! Counts are in f32 values and err on the high side: every op of a training step keeps
 //! its output for the backward pass and a gradient of the same size, so a step holds about
-//! [`TRAIN_COPIES`] values per activation (the seed's model at batch 128: 0.76 GiB counted
-//! for a step; the whole `bench train` process peaked at 0.75 GB resident).
+//! [`TRAIN_COPIES`] values per activation (the seed's model at batch 128: 761 MiB counted
+//! for a step; the whole `bench train` process peaked at 737 MiB resident).
 
 use super::config::ModelConfig;
 use super::optimizer::OptimizerConfig;

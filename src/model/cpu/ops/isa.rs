@@ -2,11 +2,11 @@
 //! `TWINFLOW_ISA` asks for another (to compare paths, or to match weights trained on
 //! another machine bit for bit).
 //!
-//! Fastest is measured, not the widest: on a 2-core Ice Lake Xeon the AVX-512 tile reached
-//! 78 GFLOP/s per core against the AVX2 tile's 100 (its embedded broadcasts make it
-//! load-bound, and 512-bit code lowers the clock), and training ran 15-25% slower on it
-//! (docs/performance.md). So AVX2 is the default where a CPU has both, and AVX-512 runs
-//! when asked for.
+//! Fastest is measured, not the widest. With only the panel tiles, AVX2 was faster on a
+//! 2-core Ice Lake Xeon (its AVX-512 panel tile was load-bound). The row-segment
+//! convolution (`conv::rows`), whose 24-register tiles only AVX-512 has room for, made
+//! AVX-512 the faster path there (docs/performance.md), so it is the default where the CPU
+//! has it; AVX2 where it has only that.
 //!
 //! Results differ between paths in the last bits (other tile shapes sum in another order),
 //! never within one: the same binary on the same path gives the same weights.
@@ -81,10 +81,11 @@ impl Isa {
         Isa::ALL.into_iter().filter(|i| i.supported()).collect()
     }
 
-    /// The fastest path this CPU runs: AVX2 where present (see the module's note), else
-    /// the portable one (a CPU with AVX-512 has AVX2).
+    /// The fastest path this CPU runs: the widest it has (see the module's note).
     pub fn best() -> Isa {
-        if Isa::Avx2.supported() {
+        if Isa::Avx512.supported() {
+            Isa::Avx512
+        } else if Isa::Avx2.supported() {
             Isa::Avx2
         } else {
             Isa::Scalar
@@ -178,7 +179,8 @@ mod tests {
         }
         let err = Isa::parse("sse9").unwrap_err().to_string();
         assert!(err.contains("TWINFLOW_ISA=sse9") && err.contains("avx512, avx2 or scalar"));
-        assert!(Isa::best().supported() && Isa::best() <= Isa::Avx2);
+        assert!(Isa::best().supported());
+        assert_eq!(Isa::best(), *Isa::available().last().unwrap());
     }
 
     #[test]

@@ -51,6 +51,8 @@ mod microkernel;
 mod operands;
 mod pool;
 pub mod reference;
+mod segkernel;
+mod segments;
 mod tiles;
 
 pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
@@ -78,6 +80,10 @@ pub type Shape4 = (usize, usize, usize, usize);
 pub trait Real: Dtype + sealed::Sealed {
     /// `self * a + b`, fused (one rounding); fast only where the CPU has FMA.
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// `s` as `f32`s when `Self` is `f32`: the explicit-vector tiles are for `f32` only.
+    fn f32s(s: &[Self]) -> Option<&[f32]>;
+    /// As [`Real::f32s`], mutable.
+    fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Real for f32 {
@@ -85,12 +91,28 @@ impl Real for f32 {
     fn mul_add(self, a: Self, b: Self) -> Self {
         f32::mul_add(self, a, b)
     }
+    #[inline(always)]
+    fn f32s(s: &[Self]) -> Option<&[f32]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        Some(s)
+    }
 }
 
 impl Real for f64 {
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn f32s(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    #[inline(always)]
+    fn f32s_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }
 

@@ -21,7 +21,7 @@ use super::super::microkernel::{
     RowTable, LANES, ROWS,
 };
 use super::super::{samples_per_group, Real};
-use super::Conv2dShape;
+use super::{rows, Conv2dShape};
 
 /// Packs `rows x inner` values (`at(row, t)`) as blocks of [`ROWS`] rows, each `[t][ROWS]`,
 /// zero-padding the last block.
@@ -52,12 +52,15 @@ fn check_lengths<E>(g: &Conv2dShape, x: &[E], w: &[E]) {
 pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     check_lengths(g, x, w);
     assert_eq!(b.len(), g.out_channels, "conv2d: bias length");
+    // Read on the calling thread: the workers take the caller's path.
+    let isa = Isa::current();
+    if rows::applies(isa, g) {
+        return rows::forward(isa, g, x, w, b);
+    }
     let mut y = vec![E::default(); g.batch * g.out_sample()];
     let taps = RowTable::new(tap_offsets(g));
     let packed = pack_rows(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
     let group = samples_per_group(g.batch);
-    // Read on the calling thread: the workers take the caller's path.
-    let isa = Isa::current();
     y.par_chunks_mut(group * g.out_sample())
         .zip(x.par_chunks(group * g.in_sample()))
         .for_each(|(yg, xg)| forward_group(isa, g, xg, &packed, &taps, b, yg));
@@ -119,10 +122,17 @@ pub fn backward<E: Real>(
         g.batch * g.out_sample(),
         "conv2d: output gradient length"
     );
+    let isa = Isa::current();
+    if rows::applies(isa, g) {
+        if let Some(gx) = gx {
+            assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
+            rows::input_grad(isa, g, w, gy, gx);
+        }
+        return rows::weight_grad(isa, g, x, gy);
+    }
     let group = samples_per_group(g.batch);
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());
     let taps = RowTable::new(tap_offsets(g));
-    let isa = Isa::current();
     let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
         Some(gx) => {
             assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");

@@ -5,6 +5,7 @@
 //! to skip it (the first layer, whose input is data), the input gradient.
 
 mod kernel;
+mod rows;
 #[cfg(test)]
 mod tests;
 

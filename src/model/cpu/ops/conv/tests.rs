@@ -22,13 +22,16 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 
 /// Shapes that exercise panels spanning rows and samples, panels read in place (28-wide
 /// rows), several chunks per thread group, non-square inputs, a 1x1 kernel, and 18 output
-/// channels (the gathered weight gradient, with a padded second block of 16).
-const SHAPES: [(Shape4, Shape4); 5] = [
+/// channels (the gathered weight gradient, with a padded second block of 16); rows of 16
+/// or more outputs take the row-segment path (28: two segments; 17: a shifted last segment
+/// sharing 15 lanes; 36: three segments, a partial chunk of tiles, 7 output channels).
+const SHAPES: [(Shape4, Shape4); 6] = [
     ((2, 3, 6, 5), (4, 3, 3, 3)),
     ((20, 2, 30, 30), (3, 2, 3, 3)),
     ((3, 1, 9, 4), (2, 1, 4, 4)),
     ((1, 5, 3, 7), (6, 5, 1, 1)),
     ((3, 3, 20, 19), (18, 3, 3, 3)),
+    ((2, 2, 8, 40), (7, 2, 5, 5)),
 ];
 
 /// Every instruction-set path this CPU runs, each test body on each.

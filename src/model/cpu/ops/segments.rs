@@ -282,7 +282,9 @@ pub(crate) fn seg_dots<E: Real, L: Lanes<E>, const R: usize, const C: usize>(
 ) {
     let (bo, bt) = (p.stride / R, p.taps.len() / C);
     assert!(
-        p.stride.is_multiple_of(R) && p.taps.len().is_multiple_of(C) && acc.len() == bo * bt * C * R,
+        p.stride.is_multiple_of(R)
+            && p.taps.len().is_multiple_of(C)
+            && acc.len() == bo * bt * C * R,
         "weight-gradient blocks"
     );
     for (b, tile) in acc.chunks_exact_mut(C * R).enumerate() {

@@ -2,7 +2,9 @@
 //! including dfdx's own relu, reshape, matmul and sum and the tape's bookkeeping.
 
 use dfdx::prelude::*;
-use twinflow::model::cpu::ops::{max_pool2d, try_conv2d, Conv2dShape, InputGrad, Shape4};
+use twinflow::model::cpu::ops::{
+    dense as dense_op, max_pool2d, try_conv2d, Conv2dShape, InputGrad, Shape4,
+};
 
 use crate::{best_of, flat_features, random, Settings, Timing, DENSE, SIDE, TRUNK};
 
@@ -79,6 +81,16 @@ fn dense<T: Tape<f32, Cpu> + Merge<NoneTape>>(
         .relu()
 }
 
+/// The dense layer as the network computes it: the fused `dense` op (gemm 0.19), and relu.
+fn dense_fused<T: Tape<f32, Cpu> + Merge<NoneTape>>(
+    h: Tensor<Shape4, f32, Cpu, T>,
+    p: &Params,
+) -> Tensor<(usize, usize), f32, Cpu, T> {
+    let n = h.shape().0;
+    let flat = h.reshape_like(&(n, p.dense_w.shape().0));
+    dense_op(flat, p.dense_w.clone(), p.dense_b.clone()).relu()
+}
+
 /// Times the whole trunk (and the dense layer) through dfdx's tape.
 pub(crate) fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): (f64, f64)) {
     let dev = Cpu::default();
@@ -109,6 +121,27 @@ pub(crate) fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): 
                 .backward(),
         );
     });
+    let fused = best_of(s.reps, || {
+        drop(
+            dense_fused(trunk(x.leaky_trace(), &p, false), &p)
+                .sum::<Rank0, _>()
+                .backward(),
+        );
+    });
+    // The dense layer alone, on the trunk's output shape: forward, backward (all three
+    // gradients) and the tape, without the trunk's noise around it.
+    let flat = flat_features(shapes);
+    let h = dev.tensor_from_vec(random(s.batch * flat, 10), (s.batch, flat, 1, 1));
+    let alone_matmul = best_of(s.reps, || {
+        drop(dense(h.leaky_trace(), &p).sum::<Rank0, _>().backward());
+    });
+    let alone_fused = best_of(s.reps, || {
+        drop(
+            dense_fused(h.leaky_trace(), &p)
+                .sum::<Rank0, _>()
+                .backward(),
+        );
+    });
     let pairs = s.batch as f64 / 2.0;
     let total = conv_train + 3.0 * dense_fwd;
     let line = |what: &str, flop: f64, t: Timing| {
@@ -129,5 +162,8 @@ pub(crate) fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): 
     line("trunk forward+backward", conv_train, train);
     line("  same, relu after pool", conv_train, swapped);
     line("+ dense 2048 (dfdx matmul)", total, full);
+    line("+ dense 2048 (dense op)", total, fused);
+    line("dense 2048 alone (matmul)", 3.0 * dense_fwd, alone_matmul);
+    line("dense 2048 alone (op)", 3.0 * dense_fwd, alone_fused);
     println!("  ({:.1} MFLOP per training pair)", total / pairs / 1e6);
 }

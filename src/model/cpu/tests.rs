@@ -96,14 +96,23 @@ fn every_parameter_gets_a_gradient_with_every_head() {
 }
 
 fn train_steps(seed: u64, steps: usize) -> (SiameseNet, Vec<f32>) {
-    let mut config = small();
+    train_steps_with(small(), 12, seed, steps)
+}
+
+/// `steps` Adam steps of `config` on `side` x `side` inputs, 12 pairs a batch, without L2.
+fn train_steps_with(
+    mut config: ModelConfig,
+    side: usize,
+    seed: u64,
+    steps: usize,
+) -> (SiameseNet, Vec<f32>) {
     config.l2.conv = 0.0;
     config.l2.dense = 0.0;
     let mut net = SiameseNet::new(
         &config,
         Distance::L1,
         Loss::BinaryCrossEntropy,
-        (12, 12),
+        (side, side),
         seed,
     )
     .expect("builds");
@@ -111,7 +120,7 @@ fn train_steps(seed: u64, steps: usize) -> (SiameseNet, Vec<f32>) {
         lr: 1e-2,
         decay: 0.0,
     });
-    let (l, r, y) = batch(12, 12);
+    let (l, r, y) = batch(12, side);
     let mut losses = Vec::new();
     for _ in 0..steps {
         let out = net.forward_train(&l, &r, &y).expect("forward");
@@ -144,6 +153,25 @@ fn the_same_seed_gives_the_same_weights_on_cpu() {
                 pa.name
             );
         }
+    }
+}
+
+/// As above with a dense layer big enough that its three products run threaded
+/// (24 x 486 x 2048 multiply-adds each): the bits must not depend on the threads.
+#[test]
+fn the_same_seed_gives_the_same_weights_with_threaded_dense_products() {
+    let mut config = small();
+    config.dense.units = 2048;
+    let (a, _) = train_steps_with(config.clone(), 24, 9, 3);
+    let (b, _) = train_steps_with(config, 24, 9, 3);
+    let dense = a.params.iter().find(|p| p.name == "dense.weight");
+    assert_eq!(dense.map(|p| p.shape.clone()), Some(vec![486, 2048]));
+    for (pa, pb) in a.params.iter().zip(&b.params) {
+        assert!(
+            pa.value.as_vec() == pb.value.as_vec(),
+            "{} differs between two identical runs",
+            pa.name
+        );
     }
 }
 

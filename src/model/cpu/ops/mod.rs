@@ -1,5 +1,6 @@
-//! Custom dfdx operations on runtime-shaped NCHW tensors: 2-D convolution, 2x2 max pooling
-//! and per-channel batch normalisation.
+//! Custom dfdx operations on runtime-shaped tensors: 2-D convolution, 2x2 max pooling and
+//! per-channel batch normalisation on NCHW activations, and the dense layer (`x W + b`, on
+//! gemm 0.19; see `dense.rs`).
 //!
 //! Each op computes its forward pass with its own kernels, then registers a backward closure
 //! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
@@ -24,8 +25,8 @@
 //! # What dfdx 0.13 gives for runtime shapes (checked by the tests in `dfdx_checks.rs`)
 //! - `matmul` of `(usize, usize)` tensors works, forward and backward, and so does adding a
 //!   bias with `broadcast_like::<_, Axis<0>>(&(n, units))` (the axis must be named: with
-//!   two runtime dims it is ambiguous); a dense layer therefore needs no custom op. Its
-//!   matmul uses gemm 0.15 (AVX2 at most).
+//!   two runtime dims it is ambiguous). Its matmul uses gemm 0.15 (AVX2 at most), so the
+//!   network's dense layer uses [`try_dense`] instead, on gemm 0.19 (AVX-512).
 //! - `dropout` is shape-generic and works on runtime shapes; it always drops, so the caller
 //!   skips it at inference. It is inverted dropout (survivors scaled by `1/(1-p)`), as Keras.
 //! - `reshape_like` flattens `(n, c, h, w)` to `(n, c*h*w)` without a copy.
@@ -41,6 +42,7 @@
 
 mod batch_norm;
 mod conv;
+mod dense;
 #[cfg(test)]
 mod dfdx_checks;
 #[cfg(test)]
@@ -57,12 +59,14 @@ mod tiles;
 
 pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
+pub use dense::{dense, gemm_into, try_dense, Layout, Operand, Shape2};
 
-/// The slice-level kernels behind the ops (NCHW, contiguous), for benchmarks and for callers
-/// that manage their own buffers. Build a [`Conv2dShape`] first; they panic on slices whose
-/// lengths do not match it.
+/// The slice-level kernels behind the ops (row-major, contiguous; NCHW for images), for
+/// benchmarks and for callers that manage their own buffers. They panic on slices whose
+/// lengths do not match the shapes given (for convolutions, build a [`Conv2dShape`] first).
 pub mod kernels {
     pub use super::conv::{backward as conv2d_backward, forward as conv2d_forward};
+    pub use super::dense::{backward as dense_backward, forward as dense_forward};
     pub use super::pool::{backward as max_pool2d_backward, forward as max_pool2d_forward};
 }
 pub use pool::{max_pool2d, try_max_pool2d};
@@ -135,6 +139,16 @@ pub enum OpsError {
         input: usize,
         /// Input channels of the kernel.
         kernel: usize,
+    },
+    /// The input's features (columns) differ from the dense weights' rows.
+    #[error("{op}: input has {input} features but the weights expect {weights}")]
+    FeatureMismatch {
+        /// The operation that rejected its inputs.
+        op: &'static str,
+        /// Columns of the input.
+        input: usize,
+        /// Rows of the weight matrix.
+        weights: usize,
     },
     /// The kernel is not square (`(out, in, k, k)` is required).
     #[error("{op}: kernel is {kh}x{kw} but only square kernels are supported")]

@@ -91,3 +91,48 @@ pub fn max_pool2d_forward<E: Real>(shape: Shape4, x: &[E]) -> Vec<E> {
     }
     y
 }
+
+/// `y[i, j] = b[j] + sum_l x[i, l] * w[l, j]` for row-major `x` `(m, k)`, `w` `(k, n)`.
+pub fn dense_forward<E: Real>(
+    (m, k): (usize, usize),
+    n: usize,
+    x: &[E],
+    w: &[E],
+    b: &[E],
+) -> Vec<E> {
+    let mut y = vec![E::default(); m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = b[j];
+            for l in 0..k {
+                acc += x[i * k + l] * w[l * n + j];
+            }
+            y[i * n + j] = acc;
+        }
+    }
+    y
+}
+
+/// Gradients `(dx, dw, db)` of [`dense_forward`] for output gradient `gy` `(m, n)`.
+pub fn dense_backward<E: Real>(
+    (m, k): (usize, usize),
+    n: usize,
+    x: &[E],
+    w: &[E],
+    gy: &[E],
+) -> (Vec<E>, Vec<E>, Vec<E>) {
+    let mut dx = vec![E::default(); m * k];
+    let mut dw = vec![E::default(); k * n];
+    let mut db = vec![E::default(); n];
+    for i in 0..m {
+        for j in 0..n {
+            let d = gy[i * n + j];
+            db[j] += d;
+            for l in 0..k {
+                dx[i * k + l] += d * w[l * n + j];
+                dw[l * n + j] += d * x[i * k + l];
+            }
+        }
+    }
+    (dx, dw, db)
+}

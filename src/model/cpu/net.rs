@@ -38,7 +38,8 @@ pub struct Param {
 
 /// The network's forward results for a batch of pairs.
 pub struct Output<T> {
-    /// The training loss (data loss plus L2 penalties), taped.
+    /// The data loss, taped. The L2 penalties are not on the tape: the optimizer adds their
+    /// gradients (see `optim`).
     pub loss: Tensor<(), f32, Cpu, T>,
     /// The loss without penalties, for reporting.
     pub data_loss: f32,
@@ -68,7 +69,6 @@ pub struct SiameseNet {
     pub(super) config: ModelConfig,
     pub(super) distance: Distance,
     pub(super) loss: Loss,
-    pub(super) l2: (f64, f64),
     height: usize,
     width: usize,
     flat: usize,
@@ -124,7 +124,6 @@ impl SiameseNet {
             config: config.clone(),
             distance,
             loss,
-            l2: (config.l2.conv, config.l2.dense),
             height,
             width,
             flat,

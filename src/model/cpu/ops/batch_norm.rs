@@ -10,7 +10,7 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{device_err, to_vec, OpsError, Real, Shape4};
+use super::{device_err, par_vec, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
 
@@ -150,29 +150,41 @@ fn statistics<E: Real>(
     }
 }
 
-/// Iterates over the `h * w` planes of an NCHW buffer, with their channel.
-fn planes<E>(shape: Shape4, v: &[E]) -> impl Iterator<Item = (usize, &[E])> {
+/// Sums `f(channel, offset, plane)` per channel. The planes are folded in parallel, then
+/// added per channel in plane order, as the serial loop over the planes that this replaced
+/// added them: the same bits, whatever the thread count.
+fn per_channel<E: Real, const K: usize>(
+    shape: Shape4,
+    v: &[E],
+    f: impl Fn(usize, usize, &[E]) -> [E; K] + Sync,
+) -> [Vec<E>; K] {
     let (_, c, h, w) = shape;
-    v.chunks_exact(h * w)
+    let sums: Vec<[E; K]> = v
+        .par_chunks(h * w)
         .enumerate()
-        .map(move |(i, p)| (i % c, p))
+        .map(|(i, p)| f(i % c, i * h * w, p))
+        .collect();
+    let mut total = std::array::from_fn(|_| vec![E::default(); c]);
+    for (i, s) in sums.iter().enumerate() {
+        for (t, &x) in total.iter_mut().zip(s) {
+            t[i % c] += x;
+        }
+    }
+    total
 }
 
 /// Per-channel mean and biased variance (two passes, for accuracy).
 fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
-    let (n, c, h, w) = shape;
+    let (n, _, h, w) = shape;
     let count = E::from_usize(n * h * w).expect("element count fits the float type");
-    let mut mean = vec![E::default(); c];
-    for (ch, p) in planes(shape, x) {
-        mean[ch] += p.iter().fold(E::default(), |a, &v| a + v);
-    }
+    let [mut mean] = per_channel(shape, x, |_, _, p| {
+        [p.iter().fold(E::default(), |a, &v| a + v)]
+    });
     mean.iter_mut().for_each(|m| *m /= count);
-    let mut var = vec![E::default(); c];
-    for (ch, p) in planes(shape, x) {
-        var[ch] += p
-            .iter()
-            .fold(E::default(), |a, &v| a + (v - mean[ch]) * (v - mean[ch]));
-    }
+    let [mut var] = per_channel(shape, x, |ch, _, p| {
+        let m = mean[ch];
+        [p.iter().fold(E::default(), |a, &v| a + (v - m) * (v - m))]
+    });
     var.iter_mut().for_each(|v| *v /= count);
     (mean, var)
 }
@@ -200,7 +212,12 @@ fn inv_std<E: Real>(var: &[E], eps: E) -> Vec<E> {
 }
 
 /// `(x - mean) * inv_std` per channel, in place in `x`.
-fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -> Vec<E> {
+fn normalise<E: Real>(
+    shape: Shape4,
+    mut x: Vec<E>,
+    mean: &[E],
+    inv_std: &[E],
+) -> Vec<E> {
     let (_, c, h, w) = shape;
     x.par_chunks_mut(h * w).enumerate().for_each(|(i, p)| {
         let (m, s) = (mean[i % c], inv_std[i % c]);
@@ -212,28 +229,23 @@ fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -
 /// `gamma * xhat + beta` per channel.
 fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E> {
     let (_, c, h, w) = shape;
-    let mut y = vec![E::default(); xhat.len()];
-    y.par_chunks_mut(h * w)
-        .zip(xhat.par_chunks(h * w))
-        .enumerate()
-        .for_each(|(i, (yp, xp))| {
-            let (g, b) = (gamma[i % c], beta[i % c]);
-            yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = g * x + b);
-        });
-    y
+    par_vec(xhat.len(), w, |row| {
+        let (g, b) = (gamma[row / h % c], beta[row / h % c]);
+        xhat[row * w..][..w].iter().map(move |&x| g * x + b)
+    })
 }
 
 /// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
 fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
-    let c = shape.1;
-    let (mut dgamma, mut dbeta) = (vec![E::default(); c], vec![E::default(); c]);
-    for ((ch, gp), (_, xp)) in planes(shape, gy).zip(planes(shape, xhat)) {
-        dgamma[ch] += gp
-            .iter()
-            .zip(xp)
-            .fold(E::default(), |a, (&g, &x)| a + g * x);
-        dbeta[ch] += gp.iter().fold(E::default(), |a, &g| a + g);
-    }
+    let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
+        let xp = &xhat[at..][..gp.len()];
+        [
+            gp.iter()
+                .zip(xp)
+                .fold(E::default(), |a, (&g, &x)| a + g * x),
+            gp.iter().fold(E::default(), |a, &g| a + g),
+        ]
+    });
     (dgamma, dbeta)
 }
 
@@ -249,21 +261,55 @@ fn input_grad<E: Real>(
     sums: Option<(&Vec<E>, &Vec<E>)>,
     gx: &mut [E],
 ) {
-    let (n, c, h, w) = shape;
-    let count = E::from_usize(n * h * w).expect("element count fits the float type");
+    let (_, _, h, w) = shape;
+    let grad = GradTerms::new(shape, gamma, inv_std, sums);
     gx.par_chunks_mut(h * w)
         .zip(gy.par_chunks(h * w).zip(xhat.par_chunks(h * w)))
         .enumerate()
         .for_each(|(i, (gxp, (gyp, xp)))| {
-            let ch = i % c;
-            let scale = gamma[ch] * inv_std[ch];
-            let (mean_g, mean_gx) = sums.map_or((E::default(), E::default()), |(dg, db)| {
-                (db[ch] / count, dg[ch] / count)
-            });
+            let f = grad.plane(i);
             for ((d, &g), &x) in gxp.iter_mut().zip(gyp).zip(xp) {
-                *d += scale * (g - mean_g - x * mean_gx);
+                *d += f(g, x);
             }
         });
+}
+
+/// The per-channel constants of the input gradient.
+struct GradTerms<'a, E> {
+    channels: usize,
+    gamma: &'a [E],
+    inv_std: &'a [E],
+    sums: Option<(&'a Vec<E>, &'a Vec<E>)>,
+    count: E,
+}
+
+impl<'a, E: Real> GradTerms<'a, E> {
+    fn new(
+        shape: Shape4,
+        gamma: &'a [E],
+        inv_std: &'a [E],
+        sums: Option<(&'a Vec<E>, &'a Vec<E>)>,
+    ) -> Self {
+        let (n, channels, h, w) = shape;
+        let count = E::from_usize(n * h * w).expect("element count fits the float type");
+        Self {
+            channels,
+            gamma,
+            inv_std,
+            sums,
+            count,
+        }
+    }
+
+    /// The gradient of plane `i`'s elements from their output gradient and normalised input.
+    fn plane(&self, i: usize) -> impl Fn(E, E) -> E {
+        let ch = i % self.channels;
+        let scale = self.gamma[ch] * self.inv_std[ch];
+        let (mean_g, mean_gx) = self.sums.map_or((E::default(), E::default()), |(dg, db)| {
+            (db[ch] / self.count, dg[ch] / self.count)
+        });
+        move |g, x| scale * (g - mean_g - x * mean_gx)
+    }
 }
 
 /// `acc += v`, element by element: gradients accumulate over every use of a tensor.

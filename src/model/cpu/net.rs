@@ -10,9 +10,7 @@ use dfdx::shapes::{Axis, HasShape};
 use dfdx::tensor::{Cpu, OwnedTape, Tape, Tensor, TensorFromVec, Trace};
 use dfdx::tensor_ops::{BroadcastTo, ReshapeTo, TryMatMul};
 
-use super::ops::{
-    try_batch_norm2d, try_conv2d, try_max_pool2d, BatchNormMode, InputGrad, RunningStats, Shape4,
-};
+use super::ops::{try_conv_block, BatchNormMode, BlockNorm, InputGrad, RunningStats, Shape4};
 use crate::model::config::{
     Activation, ConvLayer, Distance, Loss, ModelConfig, BN_EPS, BN_MOMENTUM,
 };
@@ -302,19 +300,22 @@ impl SiameseNet {
         } else {
             InputGrad::Skip
         };
-        let mut y = try_conv2d(x, w, b, grad)?;
-        if let (Some(mode), Some(first)) = (bn, self.bn_first) {
-            let f = shape[0];
-            let gamma = self.param::<T>(first + 2 * i).reshape_like(&(f,));
-            let beta = self.param::<T>(first + 2 * i + 1).reshape_like(&(f,));
-            y = try_batch_norm2d(y, gamma, beta, mode, BN_EPS)?;
-        }
-        // relu(max(a, b)) = max(relu(a), relu(b)): pooling first gives the same function and
-        // gradients with relu on a quarter of the elements (~20% of a step).
-        if layer.pool {
-            y = try_max_pool2d(y)?;
-        }
-        y = y.relu();
+        let norm = match (bn, self.bn_first) {
+            (Some(mode), Some(first)) => {
+                let f = shape[0];
+                Some(BlockNorm {
+                    gamma: self.param::<T>(first + 2 * i).reshape_like(&(f,)),
+                    beta: self.param::<T>(first + 2 * i + 1).reshape_like(&(f,)),
+                    mode,
+                    eps: BN_EPS,
+                })
+            }
+            _ => None,
+        };
+        // conv, batch norm, pool and relu as one op: the full-resolution maps between them
+        // never become dfdx tensors, which dfdx would copy, zero gradients for, and run its
+        // serial relu over (see `ops::block`).
+        let mut y = try_conv_block(x, (w, b), norm, layer.pool, grad)?;
         if let Some(p) = dropout {
             y = y.dropout(p);
         }

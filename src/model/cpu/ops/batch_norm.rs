@@ -111,7 +111,7 @@ where
 
 /// Checks that `gamma`, `beta` (their `lens`) and the running statistics have one entry per
 /// channel.
-fn check_channels<E>(
+pub(super) fn check_channels<E>(
     c: usize,
     lens: [usize; 2],
     mode: &BatchNormMode<'_, E>,
@@ -134,7 +134,7 @@ fn check_channels<E>(
 
 /// The mean and `1 / sqrt(var + eps)` to normalise with: the batch's (updating the running
 /// statistics) in training, the running ones in inference.
-fn statistics<E: Real>(
+pub(super) fn statistics<E: Real>(
     shape: Shape4,
     x: &[E],
     mode: BatchNormMode<'_, E>,
@@ -212,7 +212,7 @@ fn inv_std<E: Real>(var: &[E], eps: E) -> Vec<E> {
 }
 
 /// `(x - mean) * inv_std` per channel, in place in `x`.
-fn normalise<E: Real>(
+pub(super) fn normalise<E: Real>(
     shape: Shape4,
     mut x: Vec<E>,
     mean: &[E],
@@ -236,7 +236,7 @@ fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E>
 }
 
 /// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
-fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
+pub(super) fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
     let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
         let xp = &xhat[at..][..gp.len()];
         [
@@ -274,7 +274,31 @@ fn input_grad<E: Real>(
         });
 }
 
-/// The per-channel constants of the input gradient.
+/// [`input_grad`] written over `gy` instead of added onto a zeroed buffer: the same values
+/// (`0 + v`, so -0 becomes +0 as there), without the buffer.
+pub(super) fn input_grad_in_place<E: Real>(
+    shape: Shape4,
+    gy: &mut [E],
+    xhat: &[E],
+    gamma: &[E],
+    inv_std: &[E],
+    sums: Option<(&Vec<E>, &Vec<E>)>,
+) {
+    let (_, _, h, w) = shape;
+    let grad = GradTerms::new(shape, gamma, inv_std, sums);
+    gy.par_chunks_mut(h * w)
+        .zip(xhat.par_chunks(h * w))
+        .enumerate()
+        .for_each(|(i, (gp, xp))| {
+            let f = grad.plane(i);
+            for (g, &x) in gp.iter_mut().zip(xp) {
+                *g = E::default() + f(*g, x);
+            }
+        });
+}
+
+/// The per-channel constants of the input gradient, shared by its two forms so that both
+/// compute the same expression.
 struct GradTerms<'a, E> {
     channels: usize,
     gamma: &'a [E],
@@ -313,7 +337,7 @@ impl<'a, E: Real> GradTerms<'a, E> {
 }
 
 /// `acc += v`, element by element: gradients accumulate over every use of a tensor.
-fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
+pub(super) fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
     acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
 }
 

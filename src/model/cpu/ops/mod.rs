@@ -1,5 +1,6 @@
-//! Custom dfdx operations on runtime-shaped NCHW tensors: 2-D convolution, 2x2 max pooling
-//! and per-channel batch normalisation.
+//! Custom dfdx operations on runtime-shaped NCHW tensors: 2-D convolution, 2x2 max pooling,
+//! per-channel batch normalisation, and a whole convolution block (convolution, batch norm,
+//! ReLU, pooling) fused into one op, which is what the network runs (`block`).
 //!
 //! Each op computes its forward pass with its own kernels, then registers a backward closure
 //! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
@@ -37,12 +38,16 @@
 //! - Reading a tensor's buffer without a copy is impossible from outside dfdx (its data field
 //!   and `Tensorlike` are crate-private), so each op copies its input once with `copy_into`;
 //!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
-//!   written in place through `get_or_alloc_mut`.
+//!   written in place through `get_or_alloc_mut`. Every tensor between two ops therefore costs
+//!   a serial copy and a serial zeroed gradient buffer, which is why the network's blocks are
+//!   one op each.
 
 mod batch_norm;
+mod block;
 mod conv;
 #[cfg(test)]
 mod dfdx_checks;
+mod epilogue;
 #[cfg(test)]
 mod gradcheck;
 mod im2col;
@@ -54,6 +59,7 @@ pub mod reference;
 mod tiles;
 
 pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
+pub use block::{try_conv_block, BlockNorm, ConvParams};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
 
 /// The slice-level kernels behind the ops (NCHW, contiguous), for benchmarks and for callers
@@ -79,6 +85,10 @@ pub type Shape4 = (usize, usize, usize, usize);
 pub trait Real: Dtype + sealed::Sealed {
     /// `self * a + b`, fused (one rounding); fast only where the CPU has FMA.
     fn mul_add(self, a: Self, b: Self) -> Self;
+
+    /// `max(self, 0)` as dfdx's `relu` computes it (`Float::max`, so NaN gives 0), for
+    /// fused ops that must match it to the bit.
+    fn relu(self) -> Self;
 }
 
 impl Real for f32 {
@@ -86,12 +96,22 @@ impl Real for f32 {
     fn mul_add(self, a: Self, b: Self) -> Self {
         f32::mul_add(self, a, b)
     }
+
+    #[inline(always)]
+    fn relu(self) -> Self {
+        f32::max(self, 0.0)
+    }
 }
 
 impl Real for f64 {
     #[inline(always)]
     fn mul_add(self, a: Self, b: Self) -> Self {
         f64::mul_add(self, a, b)
+    }
+
+    #[inline(always)]
+    fn relu(self) -> Self {
+        f64::max(self, 0.0)
     }
 }
 

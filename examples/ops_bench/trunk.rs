@@ -3,7 +3,7 @@
 
 use dfdx::prelude::*;
 use twinflow::model::cpu::ops::{
-    dense as dense_op, max_pool2d, try_conv2d, Conv2dShape, InputGrad, Shape4,
+    dense as dense_op, max_pool2d, try_conv2d, try_conv_block, Conv2dShape, InputGrad, Shape4,
 };
 
 use crate::{best_of, flat_features, random, Settings, Timing, DENSE, SIDE, TRUNK};
@@ -70,6 +70,24 @@ fn trunk<T: Tape<f32, Cpu> + Merge<NoneTape>>(
     h
 }
 
+/// The trunk as the network runs it: each block (convolution, relu, pooling) one fused op.
+fn fused_trunk<T: Tape<f32, Cpu> + Merge<NoneTape>>(
+    x: Tensor<Shape4, f32, Cpu, T>,
+    p: &Params,
+) -> Tensor<Shape4, f32, Cpu, T> {
+    let mut h = x;
+    for (i, (w, b)) in p.convs.iter().enumerate() {
+        let input_grad = if i == 0 {
+            InputGrad::Skip
+        } else {
+            InputGrad::Compute
+        };
+        let wb = (w.clone(), b.clone());
+        h = try_conv_block(h, wb, None, TRUNK[i].3, input_grad).expect("trunk shapes fit");
+    }
+    h
+}
+
 /// The dense layer through dfdx's matmul (runtime shapes) and relu.
 fn dense<T: Tape<f32, Cpu> + Merge<NoneTape>>(
     h: Tensor<Shape4, f32, Cpu, T>,
@@ -110,6 +128,13 @@ pub(crate) fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): 
     let swapped = best_of(s.reps, || {
         drop(
             trunk(x.leaky_trace(), &p, true)
+                .sum::<Rank0, _>()
+                .backward(),
+        );
+    });
+    let blocks = best_of(s.reps, || {
+        drop(
+            fused_trunk(x.leaky_trace(), &p)
                 .sum::<Rank0, _>()
                 .backward(),
         );
@@ -161,6 +186,7 @@ pub(crate) fn trunk_table(s: &Settings, shapes: &[Conv2dShape], (fwd_k, bwd_k): 
     line("trunk forward", conv_fwd, fwd);
     line("trunk forward+backward", conv_train, train);
     line("  same, relu after pool", conv_train, swapped);
+    line("  same, fused conv blocks", conv_train, blocks);
     line("+ dense 2048 (dfdx matmul)", total, full);
     line("+ dense 2048 (dense op)", total, fused);
     line("dense 2048 alone (matmul)", 3.0 * dense_fwd, alone_matmul);

@@ -16,7 +16,6 @@ use dfdx::tensor_ops::{BroadcastTo, MeanTo, ReshapeTo, SumTo, TryMatMul};
 use super::net::{dev_err, Output, SiameseNet};
 use crate::model::config::{Distance, Loss};
 use crate::model::error::ModelError;
-use crate::model::layout::ParamKind;
 
 /// Keeps square roots and divisions away from 0, where their gradients blow up.
 const EPS: f32 = 1e-6;
@@ -71,10 +70,6 @@ impl SiameseNet {
             }
         };
         let data_loss = loss.array();
-        let loss = match self.l2_penalty::<T>() {
-            Some(penalty) => loss + penalty,
-            None => loss,
-        };
         Ok(Output {
             loss,
             data_loss,
@@ -141,26 +136,5 @@ impl SiameseNet {
             .map(|&z| 1.0 / (1.0 + (-z).exp()))
             .collect();
         Ok((logits.bce_with_logits(y.clone()).mean(), scores))
-    }
-
-    /// `sum(l2 * w^2)` over the conv and dense kernels, as Keras' `kernel_regularizer`.
-    fn l2_penalty<T: Tape<f32, Cpu> + Merge<T>>(&self) -> Option<Tensor<(), f32, Cpu, T>> {
-        let (conv, dense) = self.l2;
-        let mut total: Option<Tensor<(), f32, Cpu, T>> = None;
-        for (i, p) in self.params.iter().enumerate() {
-            let coef = match p.kind {
-                ParamKind::ConvWeight => conv,
-                ParamKind::DenseWeight => dense,
-                _ => 0.0,
-            };
-            if coef > 0.0 {
-                let term = self.param::<T>(i).square().sum() * coef as f32;
-                total = Some(match total {
-                    Some(t) => t + term,
-                    None => term,
-                });
-            }
-        }
-        total
     }
 }

@@ -47,7 +47,7 @@ impl CpuNetwork {
     /// None today; see [`SiameseNet::new`].
     pub fn new(spec: NetSpec) -> Result<Self, ModelError> {
         let net = SiameseNet::new(&spec.model, spec.distance, spec.loss, spec.input, spec.seed)?;
-        let optimizer = Optimizer::new(spec.optimizer);
+        let optimizer = Optimizer::new(spec.optimizer, spec.model.l2);
         Ok(Self {
             spec,
             net,

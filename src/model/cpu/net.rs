@@ -11,8 +11,7 @@ use dfdx::tensor::{Cpu, OwnedTape, Tape, Tensor, TensorFromVec, Trace};
 use dfdx::tensor_ops::ReshapeTo;
 
 use super::ops::{
-    try_batch_norm2d, try_conv2d, try_dense, try_max_pool2d, BatchNormMode, InputGrad,
-    RunningStats, Shape4,
+    try_conv_block, try_dense, BatchNormMode, BlockNorm, InputGrad, RunningStats, Shape4,
 };
 use crate::model::config::{
     Activation, ConvLayer, Distance, Loss, ModelConfig, BN_EPS, BN_MOMENTUM,
@@ -39,7 +38,8 @@ pub struct Param {
 
 /// The network's forward results for a batch of pairs.
 pub struct Output<T> {
-    /// The training loss (data loss plus L2 penalties), taped.
+    /// The data loss, taped. The L2 penalties are not on the tape: the optimizer adds their
+    /// gradients (see `optim`).
     pub loss: Tensor<(), f32, Cpu, T>,
     /// The loss without penalties, for reporting.
     pub data_loss: f32,
@@ -69,7 +69,6 @@ pub struct SiameseNet {
     pub(super) config: ModelConfig,
     pub(super) distance: Distance,
     pub(super) loss: Loss,
-    pub(super) l2: (f64, f64),
     height: usize,
     width: usize,
     flat: usize,
@@ -125,7 +124,6 @@ impl SiameseNet {
             config: config.clone(),
             distance,
             loss,
-            l2: (config.l2.conv, config.l2.dense),
             height,
             width,
             flat,
@@ -299,19 +297,22 @@ impl SiameseNet {
         } else {
             InputGrad::Skip
         };
-        let mut y = try_conv2d(x, w, b, grad)?;
-        if let (Some(mode), Some(first)) = (bn, self.bn_first) {
-            let f = shape[0];
-            let gamma = self.param::<T>(first + 2 * i).reshape_like(&(f,));
-            let beta = self.param::<T>(first + 2 * i + 1).reshape_like(&(f,));
-            y = try_batch_norm2d(y, gamma, beta, mode, BN_EPS)?;
-        }
-        // relu(max(a, b)) = max(relu(a), relu(b)): pooling first gives the same function and
-        // gradients with relu on a quarter of the elements (~20% of a step).
-        if layer.pool {
-            y = try_max_pool2d(y)?;
-        }
-        y = y.relu();
+        let norm = match (bn, self.bn_first) {
+            (Some(mode), Some(first)) => {
+                let f = shape[0];
+                Some(BlockNorm {
+                    gamma: self.param::<T>(first + 2 * i).reshape_like(&(f,)),
+                    beta: self.param::<T>(first + 2 * i + 1).reshape_like(&(f,)),
+                    mode,
+                    eps: BN_EPS,
+                })
+            }
+            _ => None,
+        };
+        // conv, batch norm, pool and relu as one op: the full-resolution maps between them
+        // never become dfdx tensors, which dfdx would copy, zero gradients for, and run its
+        // serial relu over (see `ops::block`).
+        let mut y = try_conv_block(x, (w, b), norm, layer.pool, grad)?;
         if let Some(p) = dropout {
             y = y.dropout(p);
         }

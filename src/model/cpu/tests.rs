@@ -116,10 +116,13 @@ fn train_steps_with(
         seed,
     )
     .expect("builds");
-    let mut opt = Optimizer::new(OptimizerConfig::Adam {
-        lr: 1e-2,
-        decay: 0.0,
-    });
+    let mut opt = Optimizer::new(
+        OptimizerConfig::Adam {
+            lr: 1e-2,
+            decay: 0.0,
+        },
+        config.l2,
+    );
     let (l, r, y) = batch(12, side);
     let mut losses = Vec::new();
     for _ in 0..steps {
@@ -257,4 +260,72 @@ fn batch_norm_trains_its_parameters_and_its_running_stats_survive_a_checkpoint()
         net.evaluate(&l, &r, &y).expect("eval").1,
         fresh.evaluate(&l, &r, &y).expect("eval").1
     );
+}
+
+/// The optimizer's L2 weight decay updates a kernel exactly as the gradient of a taped
+/// penalty `l2 * sum(w^2)` did, for every optimizer: the penalty no longer needs the tape.
+#[test]
+fn the_optimizers_l2_decay_matches_a_taped_penalty_to_the_bit() {
+    use dfdx::prelude::{Cpu, OwnedTape, Rank0, SumTo, TensorFromVec};
+
+    use super::net::Param;
+    use crate::model::layout::ParamKind;
+    use crate::model::L2Config;
+
+    let dev = Cpu::default();
+    let n = 257;
+    let values = |seed: f32| -> Vec<f32> { (0..n).map(|i| (i as f32 * seed).sin()).collect() };
+    let r = dev.tensor_from_vec(values(0.37), (n,));
+    let l2 = 3e-3;
+    let kernel = |v: Vec<f32>| Param {
+        name: "dense.weight".into(),
+        shape: vec![n],
+        kind: ParamKind::DenseWeight,
+        value: dev.tensor_from_vec(v, (n,)),
+    };
+    for config in [
+        OptimizerConfig::Adam {
+            lr: 1e-2,
+            decay: 0.0,
+        },
+        OptimizerConfig::RmsProp {
+            lr: 1e-3,
+            decay: 1e-2,
+        },
+        OptimizerConfig::Sgd {
+            lr: 1e-2,
+            momentum: 0.9,
+            decay: 0.0,
+        },
+    ] {
+        let (mut taped, mut decayed) = (vec![kernel(values(1.3))], vec![kernel(values(1.3))]);
+        let mut by_tape = Optimizer::new(
+            config,
+            L2Config {
+                conv: 0.0,
+                dense: 0.0,
+            },
+        );
+        let mut by_decay = Optimizer::new(
+            config,
+            L2Config {
+                conv: 0.0,
+                dense: l2,
+            },
+        );
+        for _ in 0..3 {
+            let w = taped[0].value.retaped::<OwnedTape<f32, Cpu>>();
+            let data = (w * r.clone()).sum::<Rank0, _>();
+            let w = taped[0].value.retaped::<OwnedTape<f32, Cpu>>();
+            let penalty = w.square().sum::<Rank0, _>() * l2 as f32;
+            let mut grads = (data + penalty).backward();
+            by_tape.update(&mut taped, &mut grads).expect("step");
+            let w = decayed[0].value.retaped::<OwnedTape<f32, Cpu>>();
+            let mut grads = (w * r.clone()).sum::<Rank0, _>().backward();
+            by_decay.update(&mut decayed, &mut grads).expect("step");
+        }
+        let bits =
+            |p: &[Param]| -> Vec<u32> { p[0].value.as_vec().iter().map(|v| v.to_bits()).collect() };
+        assert_eq!(bits(&taped), bits(&decayed), "{config:?}");
+    }
 }

@@ -100,7 +100,7 @@ pub fn batch_norm(
 }
 
 /// `grads.len()` steps of the CPU backend's optimizer on one parameter from step 0, the L2
-/// penalty's gradient `2 * l2 * w` added to each gradient as the loss's penalty term adds it:
+/// penalty's gradient `2 * l2 * w` added to each gradient by the optimizer, as in training:
 /// the parameter and the `m1`, `m2` buffers after them. The GPU's yardstick.
 ///
 /// # Errors
@@ -118,14 +118,16 @@ pub fn optimizer_steps(
         kind: crate::model::param::ParamKind::DenseWeight,
         value: dev.tensor_from_vec(param.to_vec(), (param.len(),)),
     }];
-    let mut optimizer = Optimizer::new(config);
+    // A dense kernel, so the optimizer adds the L2 penalty's gradient `2 * l2 * w`.
+    let l2 = crate::model::L2Config {
+        conv: 0.0,
+        dense: f64::from(l2),
+    };
+    let mut optimizer = Optimizer::new(config, l2);
     for grad in grads {
-        let w = params[0].value.as_vec();
         let mut store: Gradients<f32, Cpu> = Gradients::leaky();
         let g = store.get_or_alloc_mut(&params[0].value).map_err(dev_err)?;
-        for ((gi, &d), &wi) in g.iter_mut().zip(grad).zip(&w) {
-            *gi = d + 2.0 * l2 * wi;
-        }
+        g.copy_from_slice(grad);
         optimizer.update(&mut params, &mut store)?;
     }
     let state = optimizer.export(&params)?;

@@ -10,7 +10,7 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{device_err, to_vec, OpsError, Real, Shape4};
+use super::{device_err, par_vec, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
 
@@ -111,7 +111,7 @@ where
 
 /// Checks that `gamma`, `beta` (their `lens`) and the running statistics have one entry per
 /// channel.
-fn check_channels<E>(
+pub(super) fn check_channels<E>(
     c: usize,
     lens: [usize; 2],
     mode: &BatchNormMode<'_, E>,
@@ -134,7 +134,7 @@ fn check_channels<E>(
 
 /// The mean and `1 / sqrt(var + eps)` to normalise with: the batch's (updating the running
 /// statistics) in training, the running ones in inference.
-fn statistics<E: Real>(
+pub(super) fn statistics<E: Real>(
     shape: Shape4,
     x: &[E],
     mode: BatchNormMode<'_, E>,
@@ -150,55 +150,41 @@ fn statistics<E: Real>(
     }
 }
 
-/// Lanes of the partial sums in [`plane_sums`].
-const SUM_LANES: usize = 16;
-
-/// For every `h * w` plane of NCHW buffers `a` and `b`, the sum of `f(plane, a[i], b[i])`
-/// over the plane, added per channel. Planes are summed in parallel, each in `SUM_LANES`
-/// lane-wise partial sums that the compiler vectorises (one running sum must keep its order
-/// and stays scalar: 15% of a `best.ron` step), then added per channel in plane order, so
-/// the result has the same bits every time.
-fn plane_sums<E: Real>(
+/// Sums `f(channel, offset, plane)` per channel. The planes are folded in parallel, then
+/// added per channel in plane order, as the serial loop over the planes that this replaced
+/// added them: the same bits, whatever the thread count.
+fn per_channel<E: Real, const K: usize>(
     shape: Shape4,
-    a: &[E],
-    b: &[E],
-    f: impl Fn(usize, E, E) -> E + Sync,
-) -> Vec<E> {
+    v: &[E],
+    f: impl Fn(usize, usize, &[E]) -> [E; K] + Sync,
+) -> [Vec<E>; K] {
     let (_, c, h, w) = shape;
-    let sums: Vec<E> = a
+    let sums: Vec<[E; K]> = v
         .par_chunks(h * w)
-        .zip(b.par_chunks(h * w))
         .enumerate()
-        .map(|(i, (pa, pb))| {
-            let mut acc = [E::default(); SUM_LANES];
-            let (ca, cb) = (pa.chunks_exact(SUM_LANES), pb.chunks_exact(SUM_LANES));
-            let tail: E = ca
-                .remainder()
-                .iter()
-                .zip(cb.remainder())
-                .fold(E::default(), |s, (&x, &y)| s + f(i % c, x, y));
-            for (x, y) in ca.zip(cb) {
-                for l in 0..SUM_LANES {
-                    acc[l] += f(i % c, x[l], y[l]);
-                }
-            }
-            acc.iter().fold(tail, |s, &v| s + v)
-        })
+        .map(|(i, p)| f(i % c, i * h * w, p))
         .collect();
-    let mut out = vec![E::default(); c];
-    for (i, v) in sums.into_iter().enumerate() {
-        out[i % c] += v;
+    let mut total = std::array::from_fn(|_| vec![E::default(); c]);
+    for (i, s) in sums.iter().enumerate() {
+        for (t, &x) in total.iter_mut().zip(s) {
+            t[i % c] += x;
+        }
     }
-    out
+    total
 }
 
 /// Per-channel mean and biased variance (two passes, for accuracy).
 fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
     let (n, _, h, w) = shape;
     let count = E::from_usize(n * h * w).expect("element count fits the float type");
-    let mut mean = plane_sums(shape, x, x, |_, v, _| v);
+    let [mut mean] = per_channel(shape, x, |_, _, p| {
+        [p.iter().fold(E::default(), |a, &v| a + v)]
+    });
     mean.iter_mut().for_each(|m| *m /= count);
-    let mut var = plane_sums(shape, x, x, |ch, v, _| (v - mean[ch]) * (v - mean[ch]));
+    let [mut var] = per_channel(shape, x, |ch, _, p| {
+        let m = mean[ch];
+        [p.iter().fold(E::default(), |a, &v| a + (v - m) * (v - m))]
+    });
     var.iter_mut().for_each(|v| *v /= count);
     (mean, var)
 }
@@ -226,7 +212,12 @@ fn inv_std<E: Real>(var: &[E], eps: E) -> Vec<E> {
 }
 
 /// `(x - mean) * inv_std` per channel, in place in `x`.
-fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -> Vec<E> {
+pub(super) fn normalise<E: Real>(
+    shape: Shape4,
+    mut x: Vec<E>,
+    mean: &[E],
+    inv_std: &[E],
+) -> Vec<E> {
     let (_, c, h, w) = shape;
     x.par_chunks_mut(h * w).enumerate().for_each(|(i, p)| {
         let (m, s) = (mean[i % c], inv_std[i % c]);
@@ -238,21 +229,23 @@ fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -
 /// `gamma * xhat + beta` per channel.
 fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E> {
     let (_, c, h, w) = shape;
-    let mut y = vec![E::default(); xhat.len()];
-    y.par_chunks_mut(h * w)
-        .zip(xhat.par_chunks(h * w))
-        .enumerate()
-        .for_each(|(i, (yp, xp))| {
-            let (g, b) = (gamma[i % c], beta[i % c]);
-            yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = g * x + b);
-        });
-    y
+    par_vec(xhat.len(), w, |row| {
+        let (g, b) = (gamma[row / h % c], beta[row / h % c]);
+        xhat[row * w..][..w].iter().map(move |&x| g * x + b)
+    })
 }
 
 /// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
-fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
-    let dgamma = plane_sums(shape, gy, xhat, |_, g, x| g * x);
-    let dbeta = plane_sums(shape, gy, gy, |_, g, _| g);
+pub(super) fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
+    let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
+        let xp = &xhat[at..][..gp.len()];
+        [
+            gp.iter()
+                .zip(xp)
+                .fold(E::default(), |a, (&g, &x)| a + g * x),
+            gp.iter().fold(E::default(), |a, &g| a + g),
+        ]
+    });
     (dgamma, dbeta)
 }
 
@@ -268,25 +261,83 @@ fn input_grad<E: Real>(
     sums: Option<(&Vec<E>, &Vec<E>)>,
     gx: &mut [E],
 ) {
-    let (n, c, h, w) = shape;
-    let count = E::from_usize(n * h * w).expect("element count fits the float type");
+    let (_, _, h, w) = shape;
+    let grad = GradTerms::new(shape, gamma, inv_std, sums);
     gx.par_chunks_mut(h * w)
         .zip(gy.par_chunks(h * w).zip(xhat.par_chunks(h * w)))
         .enumerate()
         .for_each(|(i, (gxp, (gyp, xp)))| {
-            let ch = i % c;
-            let scale = gamma[ch] * inv_std[ch];
-            let (mean_g, mean_gx) = sums.map_or((E::default(), E::default()), |(dg, db)| {
-                (db[ch] / count, dg[ch] / count)
-            });
+            let f = grad.plane(i);
             for ((d, &g), &x) in gxp.iter_mut().zip(gyp).zip(xp) {
-                *d += scale * (g - mean_g - x * mean_gx);
+                *d += f(g, x);
             }
         });
 }
 
+/// [`input_grad`] written over `gy` instead of added onto a zeroed buffer: the same values
+/// (`0 + v`, so -0 becomes +0 as there), without the buffer.
+pub(super) fn input_grad_in_place<E: Real>(
+    shape: Shape4,
+    gy: &mut [E],
+    xhat: &[E],
+    gamma: &[E],
+    inv_std: &[E],
+    sums: Option<(&Vec<E>, &Vec<E>)>,
+) {
+    let (_, _, h, w) = shape;
+    let grad = GradTerms::new(shape, gamma, inv_std, sums);
+    gy.par_chunks_mut(h * w)
+        .zip(xhat.par_chunks(h * w))
+        .enumerate()
+        .for_each(|(i, (gp, xp))| {
+            let f = grad.plane(i);
+            for (g, &x) in gp.iter_mut().zip(xp) {
+                *g = E::default() + f(*g, x);
+            }
+        });
+}
+
+/// The per-channel constants of the input gradient, shared by its two forms so that both
+/// compute the same expression.
+struct GradTerms<'a, E> {
+    channels: usize,
+    gamma: &'a [E],
+    inv_std: &'a [E],
+    sums: Option<(&'a Vec<E>, &'a Vec<E>)>,
+    count: E,
+}
+
+impl<'a, E: Real> GradTerms<'a, E> {
+    fn new(
+        shape: Shape4,
+        gamma: &'a [E],
+        inv_std: &'a [E],
+        sums: Option<(&'a Vec<E>, &'a Vec<E>)>,
+    ) -> Self {
+        let (n, channels, h, w) = shape;
+        let count = E::from_usize(n * h * w).expect("element count fits the float type");
+        Self {
+            channels,
+            gamma,
+            inv_std,
+            sums,
+            count,
+        }
+    }
+
+    /// The gradient of plane `i`'s elements from their output gradient and normalised input.
+    fn plane(&self, i: usize) -> impl Fn(E, E) -> E {
+        let ch = i % self.channels;
+        let scale = self.gamma[ch] * self.inv_std[ch];
+        let (mean_g, mean_gx) = self.sums.map_or((E::default(), E::default()), |(dg, db)| {
+            (db[ch] / self.count, dg[ch] / self.count)
+        });
+        move |g, x| scale * (g - mean_g - x * mean_gx)
+    }
+}
+
 /// `acc += v`, element by element: gradients accumulate over every use of a tensor.
-fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
+pub(super) fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
     acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
 }
 

@@ -1,6 +1,7 @@
-//! Custom dfdx operations on runtime-shaped tensors: 2-D convolution, 2x2 max pooling and
-//! per-channel batch normalisation on NCHW activations, and the dense layer (`x W + b`, on
-//! gemm 0.19; see `dense.rs`).
+//! Custom dfdx operations on runtime-shaped tensors: 2-D convolution, 2x2 max pooling,
+//! per-channel batch normalisation on NCHW activations, a whole convolution block
+//! (convolution, batch norm, ReLU, pooling) fused into one op, which is what the network
+//! runs (`block`), and the dense layer (`x W + b`, on gemm 0.19; see `dense.rs`).
 //!
 //! Each op computes its forward pass with its own kernels, then registers a backward closure
 //! on the dfdx tape (`split_tape`, `ghost`, `add_backward_op`, `put_tape`), so it composes
@@ -38,13 +39,17 @@
 //! - Reading a tensor's buffer without a copy is impossible from outside dfdx (its data field
 //!   and `Tensorlike` are crate-private), so each op copies its input once with `copy_into`;
 //!   outputs are moved in without a copy through `tensor_from_vec`, and gradients are read and
-//!   written in place through `get_or_alloc_mut`.
+//!   written in place through `get_or_alloc_mut`. Every tensor between two ops therefore costs
+//!   a serial copy and a serial zeroed gradient buffer, which is why the network's blocks are
+//!   one op each.
 
 mod batch_norm;
+mod block;
 mod conv;
 mod dense;
 #[cfg(test)]
 mod dfdx_checks;
+mod epilogue;
 #[cfg(test)]
 mod gradcheck;
 mod im2col;
@@ -58,6 +63,7 @@ mod segments;
 mod tiles;
 
 pub use batch_norm::{try_batch_norm2d, BatchNormMode, RunningStats};
+pub use block::{try_conv_block, BlockNorm, ConvParams};
 pub use conv::{conv2d, try_conv2d, Conv2dShape, InputGrad};
 pub use dense::{dense, gemm_into, try_dense, Layout, Operand, Shape2};
 
@@ -74,6 +80,7 @@ pub use pool::{max_pool2d, try_max_pool2d};
 use dfdx::shapes::{Dtype, HasShape, Shape};
 use dfdx::tensor::{Cpu, CpuError, Tensor};
 use isa::Isa;
+use rayon::prelude::*;
 
 /// Shape of an NCHW activation or an `(out, in, k, k)` kernel, known at run time.
 pub type Shape4 = (usize, usize, usize, usize);
@@ -88,6 +95,10 @@ pub trait Real: Dtype + sealed::Sealed {
     fn f32s(s: &[Self]) -> Option<&[f32]>;
     /// As [`Real::f32s`], mutable.
     fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+
+    /// `max(self, 0)` as dfdx's `relu` computes it (`Float::max`, so NaN gives 0), for
+    /// fused ops that must match it to the bit.
+    fn relu(self) -> Self;
 }
 
 impl Real for f32 {
@@ -103,6 +114,11 @@ impl Real for f32 {
     fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]> {
         Some(s)
     }
+
+    #[inline(always)]
+    fn relu(self) -> Self {
+        f32::max(self, 0.0)
+    }
 }
 
 impl Real for f64 {
@@ -117,6 +133,11 @@ impl Real for f64 {
     #[inline(always)]
     fn f32s_mut(_: &mut [Self]) -> Option<&mut [f32]> {
         None
+    }
+
+    #[inline(always)]
+    fn relu(self) -> Self {
+        f64::max(self, 0.0)
     }
 }
 
@@ -201,6 +222,57 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     v
 }
 
+/// Builds two vectors of `len` elements in parallel, `chunk` elements at a time: `fill(i)`
+/// yields the pairs of chunk `i` (at least as many as it holds; the rest are ignored).
+///
+/// The memory is written once, by rayon's threads. `vec![0; len]` and a parallel pass would
+/// first zero it on the calling thread: with freed memory kept mapped (mimalloc's purge is
+/// off), that calloc is a serial memset of up to 110 MB per layer while the workers idle.
+///
+/// # Panics
+/// If `fill` yields fewer pairs than its chunk holds.
+fn par_vec2<A, B, I>(len: usize, chunk: usize, fill: impl Fn(usize) -> I + Sync) -> (Vec<A>, Vec<B>)
+where
+    A: Send,
+    B: Send,
+    I: Iterator<Item = (A, B)>,
+{
+    let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
+    a.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .zip(b.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)))
+        .enumerate()
+        .for_each(|(i, (ca, cb))| {
+            let mut written = 0;
+            for ((sa, sb), (va, vb)) in ca.iter_mut().zip(cb.iter_mut()).zip(fill(i)) {
+                sa.write(va);
+                sb.write(vb);
+                written += 1;
+            }
+            assert_eq!(written, ca.len(), "par_vec2: chunk {i} was not filled");
+        });
+    // SAFETY: every chunk of both vectors' first `len` slots was written above: the assert
+    // counts the writes per chunk, and a failed one panics before this point, leaving the
+    // lengths at 0 (the elements written are then leaked, never read).
+    unsafe {
+        a.set_len(len);
+        b.set_len(len);
+    }
+    (a, b)
+}
+
+/// One vector built like [`par_vec2`]'s: `fill(i)` yields the elements of chunk `i`.
+///
+/// # Panics
+/// If `fill` yields fewer elements than its chunk holds.
+fn par_vec<A, I>(len: usize, chunk: usize, fill: impl Fn(usize) -> I + Sync) -> Vec<A>
+where
+    A: Send,
+    I: Iterator<Item = A>,
+{
+    par_vec2(len, chunk, |i| fill(i).map(|v| (v, ()))).0
+}
+
 /// The machine's f32 multiply-add peak on path `isa`, in GFLOP/s: register-only FMA chains
 /// on every core at once for about `seconds` (sized by a short one-thread calibration), so
 /// the figure includes the clock a core holds under a wide vector load.
@@ -234,4 +306,25 @@ fn samples_per_group(batch: usize) -> usize {
 /// Wraps an allocation failure with the op's name.
 fn device_err(op: &'static str) -> impl FnOnce(CpuError) -> OpsError {
     move |source| OpsError::Device { op, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_vec2_fills_every_chunk_in_order() {
+        // 10 elements in chunks of 3: the last chunk is short, and its iterator longer.
+        let (a, b) = par_vec2(10, 3, |i| (0..).map(move |j| (i * 3 + j, i)));
+        assert_eq!(a, (0..10).collect::<Vec<_>>());
+        assert_eq!(b, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
+        assert_eq!(par_vec(4, 8, |_| std::iter::repeat(7u8)), [7; 4]);
+        assert!(par_vec(0, 0, |_| std::iter::empty::<f32>()).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "was not filled")]
+    fn par_vec_refuses_a_short_chunk() {
+        par_vec(10, 4, |i| 0..if i == 1 { 3 } else { 4 });
+    }
 }

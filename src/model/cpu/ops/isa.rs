@@ -24,7 +24,8 @@ pub enum Isa {
     Scalar,
     /// 256-bit AVX2 with FMA: a 6x16 register tile.
     Avx2,
-    /// 512-bit AVX-512F: a 12x16 register tile and 16-lane dot products.
+    /// 512-bit AVX-512F: the row-segment tiles (8x3 and 4x6 registers) and 16-lane dot
+    /// products; the panel tiles of AVX2.
     Avx512,
 }
 

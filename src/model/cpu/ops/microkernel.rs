@@ -7,9 +7,12 @@
 //! accumulators, 2 panel loads and one broadcast in the 16 vector registers; it measured
 //! ~78 GFLOP/s on one Zen 3 core against 38-50 for 4x24, 4x16, 3x24 and 8x8 tiles, and
 //! against 9-24 GFLOP/s for the `gemm` crate on the thin products of small convolutions
-//! (8-16 output channels), where packing the large operand dominates. AVX-512 runs two
-//! blocks at once (12x16, one 512-bit accumulator per row), with the same packing.
-//! [`panel_dots`] reduces over panels instead, for the weight gradient.
+//! (8-16 output channels), where packing the large operand dominates. An AVX-512 CPU runs
+//! these AVX2 tiles: a 12x16 AVX-512 variant (one 512-bit accumulator per row) issued 13
+//! loads per 12 FMAs and measured 15-20% slower per CPU second on the seed's panel layers
+//! (docs/performance.md); AVX-512's own tiles are the row-segment ones (`segkernel`), for
+//! layers whose output rows fill a register. [`panel_dots`] reduces over panels instead,
+//! for the weight gradient (16-lane accumulators on AVX-512).
 
 use super::im2col::Runs;
 use super::isa::Isa;
@@ -82,12 +85,10 @@ fn check_blocks<E>(a: &[E], b: PanelRows<'_, E>) {
 /// Runs the rows-times tile of path `isa`.
 fn dispatch_rows_times<E: Real, S: TileSink<E>>(isa: Isa, a: &[E], b: PanelRows<'_, E>, out: S) {
     match checked(isa) {
-        // SAFETY (both arms): the functions only require the instruction sets of their
-        // path, which `checked` just confirmed the CPU has; their bodies are safe code.
+        // SAFETY: the function only requires AVX2 and FMA, which `checked` just confirmed
+        // the CPU has (an AVX-512 CPU has both); its body is safe code.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { rows_times_avx512(a, b, out) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { rows_times_fma(a, b, out) },
+        Isa::Avx512 | Isa::Avx2 => unsafe { rows_times_fma(a, b, out) },
         _ => tiles::rows_times::<E, S, false>(a, b, out),
     }
 }
@@ -97,13 +98,6 @@ fn dispatch_rows_times<E: Real, S: TileSink<E>>(isa: Isa, a: &[E], b: PanelRows<
 #[target_feature(enable = "avx2,fma")]
 unsafe fn rows_times_fma<E: Real, S: TileSink<E>>(a: &[E], b: PanelRows<'_, E>, out: S) {
     tiles::rows_times::<E, S, true>(a, b, out);
-}
-
-/// [`tiles::rows_times_pairs`] compiled with AVX-512F enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn rows_times_avx512<E: Real, S: TileSink<E>>(a: &[E], b: PanelRows<'_, E>, out: S) {
-    tiles::rows_times_pairs::<E, S, true>(a, b, out);
 }
 
 /// The weight gradient's product for one block of `ROWS` taps and `LANES` output channels:
@@ -132,9 +126,7 @@ pub(crate) fn gathered_times_add<E: Real>(
     match checked(isa) {
         // SAFETY (both arms): as in `dispatch_rows_times`.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { gathered_times_avx512(a, b, sink) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { gathered_times_fma(a, b, sink) },
+        Isa::Avx512 | Isa::Avx2 => unsafe { gathered_times_fma(a, b, sink) },
         _ => tiles::gathered_times::<E, false>(a, b, sink),
     }
 }
@@ -143,17 +135,6 @@ pub(crate) fn gathered_times_add<E: Real>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gathered_times_fma<E: Real>(
-    a: Gathered<'_, E>,
-    b: PanelRows<'_, E>,
-    out: AddTransposed<'_, E>,
-) {
-    tiles::gathered_times::<E, true>(a, b, out);
-}
-
-/// [`tiles::gathered_times`] compiled with AVX-512F enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gathered_times_avx512<E: Real>(
     a: Gathered<'_, E>,
     b: PanelRows<'_, E>,
     out: AddTransposed<'_, E>,

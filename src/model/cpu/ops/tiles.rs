@@ -138,38 +138,6 @@ fn fma_tile<E: Real, const FMA: bool>(acc: &mut [[E; LANES]; ROWS], a: &[E; ROWS
     }
 }
 
-/// As [`rows_times`], two blocks at a time: a 12x16 tile whose 12 accumulators, one 512-bit
-/// vector each, share every load of `b`'s row (12 independent FMA chains cover the FMA
-/// units' latency, where 6 leave a quarter of an AVX-512 core idle). An odd last block
-/// runs alone.
-#[inline(always)]
-pub(crate) fn rows_times_pairs<E: Real, S: TileSink<E>, const FMA: bool>(
-    a: &[E],
-    b: PanelRows<'_, E>,
-    mut out: S,
-) {
-    let inner = b.rows();
-    let blocks = a.len() / (inner * ROWS);
-    for i in (0..blocks & !1).step_by(2) {
-        let (b0, b1) = a[i * inner * ROWS..][..2 * inner * ROWS].split_at(inner * ROWS);
-        let mut acc0 = [[E::default(); LANES]; ROWS];
-        let mut acc1 = [[E::default(); LANES]; ROWS];
-        for (t, (r0, r1)) in b0.chunks_exact(ROWS).zip(b1.chunks_exact(ROWS)).enumerate() {
-            let r0: &[E; ROWS] = r0.try_into().expect("ROWS elements");
-            let r1: &[E; ROWS] = r1.try_into().expect("ROWS elements");
-            let row = b.row(t);
-            fma_tile::<E, FMA>(&mut acc0, r0, row);
-            fma_tile::<E, FMA>(&mut acc1, r1, row);
-        }
-        out.store(i, &acc0);
-        out.store(i + 1, &acc1);
-    }
-    if blocks % 2 == 1 {
-        let last = blocks - 1;
-        out.store(last, &block_tile::<E, FMA>(&a[last * inner * ROWS..], b));
-    }
-}
-
 /// One block's 6x16 tile: `acc[r][j] = sum_t block[t][r] * b.row(t)[j]`.
 #[inline(always)]
 fn block_tile<E: Real, const FMA: bool>(block: &[E], b: PanelRows<'_, E>) -> [[E; LANES]; ROWS] {

@@ -15,8 +15,8 @@
 use super::operands::LANES;
 use super::Real;
 
-/// One output row of a convolution, cut into segments: segment `i` reads tap `t` at
-/// `x[bases[i] + taps[t]..][..LANES]` and writes output channel `o` at
+/// Output rows of a convolution (a sample's), cut into segments: segment `i` reads tap `t`
+/// at `x[bases[i] + taps[t]..][..LANES]` and writes output channel `o` at
 /// `y[row + o * plane + cols[i].0..][..LANES]`, sharing its first `cols[i].1` lanes with the
 /// segment before. Bounds are checked once, when made.
 pub(crate) struct SegRow<'a, 'y, E> {
@@ -146,7 +146,7 @@ impl<E: Real, const FMA: bool> Lanes<E> for Portable<FMA> {
     }
 }
 
-/// Convolves one output row: for every block of `R` output channels packed in `a` (each
+/// Convolves the segments of `row`: for every block of `R` output channels packed in `a` (each
 /// `[tap][R]`) and every `C` segments, `sum_t a[t][r] * x[segment + taps[t]]` in registers,
 /// then written (bias added) or added onto the row's outputs.
 ///

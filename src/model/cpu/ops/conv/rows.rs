@@ -100,7 +100,8 @@ fn forward_in<E: Real, const R: usize, const C: usize>(
 }
 
 /// Convolves the samples of `x` with the `R`-packed weights into `y`: written with `bias`
-/// added when given, else added onto `y`.
+/// added when given, else added onto `y`. A tile's `C` segments run on across output rows
+/// (a row of 2 or 4 segments would leave a third or half of a 3-segment tile empty).
 fn convolve<E: Real, const R: usize, const C: usize>(
     isa: Isa,
     g: &Conv2dShape,
@@ -111,19 +112,24 @@ fn convolve<E: Real, const R: usize, const C: usize>(
     y: &mut [E],
 ) {
     let (ow, p) = (g.out_width(), g.pixels());
-    let cols = row_segments(ow);
+    let row = row_segments(ow);
+    // Every segment of a sample: its output offset in the channel plane, shared lanes, and
+    // its input offset from the sample's start.
+    let cols: Vec<(usize, usize)> = (0..g.out_height())
+        .flat_map(|oi| row.iter().map(move |&(oj, skip)| (oi * ow + oj, skip)))
+        .collect();
+    let offsets: Vec<usize> = (0..g.out_height())
+        .flat_map(|oi| row.iter().map(move |&(oj, _)| oi * g.width + oj))
+        .collect();
     let mut bases = vec![0; cols.len()];
     for s in 0..y.len() / g.out_sample() {
-        for oi in 0..g.out_height() {
-            let row_in = s * g.in_sample() + oi * g.width;
-            bases
-                .iter_mut()
-                .zip(&cols)
-                .for_each(|(b, &(oj, _))| *b = row_in + oj);
-            let out = (&mut *y, s * g.out_sample() + oi * ow, p, g.out_channels);
-            let mut row = SegRow::new((x, taps, &bases), &cols, out, bias);
-            seg_row::<E, R, C>(isa, packed, &mut row);
-        }
+        bases
+            .iter_mut()
+            .zip(&offsets)
+            .for_each(|(b, &off)| *b = s * g.in_sample() + off);
+        let out = (&mut *y, s * g.out_sample(), p, g.out_channels);
+        let mut seg = SegRow::new((x, taps, &bases), &cols, out, bias);
+        seg_row::<E, R, C>(isa, packed, &mut seg);
     }
 }
 
@@ -180,9 +186,10 @@ fn input_grad_in<E: Real, const R: usize, const C: usize>(
         });
 }
 
-/// Segments per weight-gradient chunk: the chunk's gradient rows (32 x 16 lanes per output
-/// channel) stay in L1 while every block of taps reads them.
-const CHUNK_SEGS: usize = 32;
+/// Segments per weight-gradient chunk: a block's gradient rows (4 channels x 64 segments x
+/// 16 lanes, 16 KiB) stay in L1 while every block of taps reads them, and the blocks' sums
+/// (up to a MiB for 64 channels x 288 taps) are loaded and stored once per 64 segments.
+const CHUNK_SEGS: usize = 64;
 
 /// Weight and bias gradients `(dw, db)` for output gradient `gy`.
 pub(super) fn weight_grad<E: Real>(

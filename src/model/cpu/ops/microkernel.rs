@@ -25,7 +25,7 @@ pub(crate) use super::operands::{Gathered, PanelRows, RowTable, LANES, ROWS};
 /// [`Isa::current`]), else the portable one. The check is what makes the `unsafe` calls
 /// below sound whatever a caller passes.
 #[inline(always)]
-fn checked(isa: Isa) -> Isa {
+pub(crate) fn checked(isa: Isa) -> Isa {
     if isa.supported() {
         isa
     } else {

@@ -7,19 +7,10 @@
 use std::arch::x86_64::*;
 
 use super::isa::Isa;
+use super::microkernel::checked;
 use super::operands::LANES;
 use super::segments::{self, Lanes, Portable, SegPairs, SegRow};
 use super::Real;
-
-/// `isa` if the CPU runs it, else the portable path (see `microkernel::checked`).
-#[inline(always)]
-fn checked(isa: Isa) -> Isa {
-    if isa.supported() {
-        isa
-    } else {
-        Isa::Scalar
-    }
-}
 
 /// One 512-bit register of 16 `f32`s. Made only by the dispatchers below once the CPU is
 /// known to run AVX-512F, so its safe methods may use the instructions.

@@ -23,22 +23,6 @@ use super::super::microkernel::{
 use super::super::{samples_per_group, Real};
 use super::{rows, Conv2dShape};
 
-/// Packs `rows x inner` values (`at(row, t)`) as blocks of [`ROWS`] rows, each `[t][ROWS]`,
-/// zero-padding the last block.
-fn pack_rows<E: Real>(rows: usize, inner: usize, at: impl Fn(usize, usize) -> E) -> Vec<E> {
-    let mut packed = vec![E::default(); rows.div_ceil(ROWS) * ROWS * inner];
-    for (blk, dst) in packed.chunks_exact_mut(ROWS * inner).enumerate() {
-        for (t, d) in dst.chunks_exact_mut(ROWS).enumerate() {
-            for (r, v) in d.iter_mut().enumerate() {
-                if blk * ROWS + r < rows {
-                    *v = at(blk * ROWS + r, t);
-                }
-            }
-        }
-    }
-    packed
-}
-
 /// Panics unless `x` and `w` have the lengths `g` implies.
 fn check_lengths<E>(g: &Conv2dShape, x: &[E], w: &[E]) {
     assert_eq!(x.len(), g.batch * g.in_sample(), "conv2d: input length");
@@ -59,7 +43,7 @@ pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     }
     let mut y = vec![E::default(); g.batch * g.out_sample()];
     let taps = RowTable::new(tap_offsets(g));
-    let packed = pack_rows(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
+    let packed = rows::pack::<E, ROWS>(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
     let group = samples_per_group(g.batch);
     y.par_chunks_mut(group * g.out_sample())
         .zip(x.par_chunks(group * g.in_sample()))
@@ -136,7 +120,7 @@ pub fn backward<E: Real>(
     let parts: Vec<(Vec<E>, Vec<E>)> = match gx {
         Some(gx) => {
             assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
-            let wt = pack_rows(g.taps(), g.out_channels, |t, o| w[o * g.taps() + t]);
+            let wt = rows::pack::<E, ROWS>(g.taps(), g.out_channels, |t, o| w[o * g.taps() + t]);
             gx.par_chunks_mut(xs)
                 .zip(x.par_chunks(xs).zip(gy.par_chunks(ys)))
                 .map(|(gxg, (xg, gyg))| backward_group(isa, g, &taps, xg, gyg, Some((&wt, gxg))))

@@ -53,8 +53,8 @@ fn row_segments(ow: usize) -> Vec<(usize, usize)> {
 }
 
 /// Packs `rows x inner` values (`at(row, t)`) as blocks of `R` rows, each `[t][R]`,
-/// zero-padding the last block.
-fn pack<E: Real, const R: usize>(
+/// zero-padding the last block (the panel tiles' `ROWS` and the row-segment tiles' `R`).
+pub(super) fn pack<E: Real, const R: usize>(
     rows: usize,
     inner: usize,
     at: impl Fn(usize, usize) -> E,

@@ -14,7 +14,7 @@
 //! where ReLU zeroed the output (its input was not above 0), which passes no gradient. The
 //! backward pass then needs neither the input nor the output.
 
-use super::{par_vec, par_vec2, Real, Shape4};
+use super::{par_fill, par_vec2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
 pub const DEAD: u8 = 4;
@@ -120,33 +120,34 @@ pub fn backward<E: Real>(shape: Shape4, pool: bool, routes: &[u8], gy: &[E]) -> 
         "epilogue: output gradient length"
     );
     assert_eq!(routes.len(), gy.len(), "epilogue: routes length");
-    // Input column `col` belongs to output column `col >> shift`, as window cell
-    // `row_cell + (col & odd)`; without pooling that is column `col`, cell 0.
-    let (shift, odd) = if pool { (1, 1) } else { (0, 0) };
-    par_vec(n * c * h * w, w, |i| {
-        let (plane, r) = (i / h, i % h);
-        let (row, row_cell) = if pool {
-            (r / 2, (r % 2) as u8 * 2)
-        } else {
-            (r, 0)
-        };
-        // Trailing rows a pool dropped have no outputs: an empty row, all zeros.
-        let o = (plane * oh + row) * ow;
-        let (routes, gy) = if row < oh {
-            (&routes[o..][..ow], &gy[o..][..ow])
-        } else {
-            (&routes[..0], &gy[..0])
-        };
-        (0..w).map(move |col| {
-            let j = col >> shift;
-            let hit = j < routes.len() && routes[j] == row_cell + (col & odd) as u8;
-            // `0 + g`, as the separate ops' zeroed buffers give it (-0 becomes +0).
-            if hit {
-                E::default() + gy[j]
-            } else {
-                E::default()
+    let zero = E::default();
+    // `0 + g`, as the separate ops' zeroed buffers give it (-0 becomes +0).
+    let grad = |g: E| zero + g;
+    par_fill(n * c * h * w, h * w, |plane, out| {
+        let at = plane * oh * ow;
+        let (routes, gy) = (&routes[at..][..oh * ow], &gy[at..][..oh * ow]);
+        if !pool {
+            for (&r, &g) in routes.iter().zip(gy) {
+                out.push(if r == 0 { grad(g) } else { zero });
             }
-        })
+            return;
+        }
+        // Each output row fills two input rows: window cells 0 and 1, then 2 and 3.
+        for (rrow, grow) in routes.chunks_exact(ow).zip(gy.chunks_exact(ow)) {
+            for first in [0, 2] {
+                for (&r, &g) in rrow.iter().zip(grow) {
+                    out.push(if r == first { grad(g) } else { zero });
+                    out.push(if r == first + 1 { grad(g) } else { zero });
+                }
+                if w % 2 == 1 {
+                    out.push(zero);
+                }
+            }
+        }
+        // A trailing odd row that the pool dropped.
+        for _ in 2 * oh * w..h * w {
+            out.push(zero);
+        }
     })
 }
 

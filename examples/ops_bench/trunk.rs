@@ -83,7 +83,7 @@ fn fused_trunk<T: Tape<f32, Cpu> + Merge<NoneTape>>(
             InputGrad::Compute
         };
         let wb = (w.clone(), b.clone());
-        h = try_conv_block(h, wb, None, TRUNK[i].3, input_grad).expect("trunk shapes fit");
+        h = try_conv_block(h, wb, None, (TRUNK[i].3, None), input_grad).expect("trunk shapes fit");
     }
     h
 }

@@ -309,14 +309,16 @@ impl SiameseNet {
             }
             _ => None,
         };
-        // conv, batch norm, pool and relu as one op: the full-resolution maps between them
-        // never become dfdx tensors, which dfdx would copy, zero gradients for, and run its
-        // serial relu over (see `ops::block`).
-        let mut y = try_conv_block(x, (w, b), norm, layer.pool, grad)?;
-        if let Some(p) = dropout {
-            y = y.dropout(p);
-        }
-        Ok(y)
+        // conv, batch norm, pool, relu and dropout as one op: the full-resolution maps between
+        // them never become dfdx tensors, which dfdx would copy, zero gradients for, and run
+        // its serial relu and dropout over (see `ops::block`).
+        Ok(try_conv_block(
+            x,
+            (w, b),
+            norm,
+            (layer.pool, dropout),
+            grad,
+        )?)
     }
 }
 

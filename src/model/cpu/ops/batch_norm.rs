@@ -10,7 +10,7 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{device_err, par_vec, to_vec, OpsError, Real, Shape4};
+use super::{device_err, par_fill, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
 
@@ -229,9 +229,11 @@ pub(super) fn normalise<E: Real>(
 /// `gamma * xhat + beta` per channel.
 fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E> {
     let (_, c, h, w) = shape;
-    par_vec(xhat.len(), w, |row| {
-        let (g, b) = (gamma[row / h % c], beta[row / h % c]);
-        xhat[row * w..][..w].iter().map(move |&x| g * x + b)
+    par_fill(xhat.len(), h * w, |i, out| {
+        let (g, b) = (gamma[i % c], beta[i % c]);
+        xhat[i * h * w..][..h * w]
+            .iter()
+            .for_each(|&x| out.push(g * x + b));
     })
 }
 

@@ -1,7 +1,8 @@
 //! `conv_block`: a whole convolution block as one dfdx op: convolution with bias, optional
-//! batch normalisation, ReLU and optional 2x2 max pooling, i.e.
-//! `relu(max_pool2d(batch_norm2d(conv2d(x, w, b))))` with the same values and gradients as
-//! those ops in a row, to the bit.
+//! batch normalisation, ReLU, optional 2x2 max pooling and optional dropout, i.e.
+//! `dropout(relu(max_pool2d(batch_norm2d(conv2d(x, w, b)))))` with the same values and
+//! gradients as those ops in a row, to the bit (dropout's masks included: the op draws its
+//! seed from the device where dfdx's `dropout` would).
 //!
 //! Why one op: dfdx's tensors cannot be read in place from outside dfdx, so each op in the
 //! row copied its full-resolution input out of dfdx, had dfdx zero a gradient buffer for it,
@@ -16,14 +17,15 @@
 //! normalised map when batch norm is on, and one route byte per output.
 
 use dfdx::shapes::HasShape;
-use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor::{Cpu, Merge, PutTape, RandomU64, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 
 use super::batch_norm::{
     add_assign, channel_sums, check_channels, input_grad_in_place, normalise, statistics,
 };
 use super::conv::{backward as conv_backward, forward as conv_forward};
-use super::{device_err, epilogue, to_vec, BatchNormMode, Conv2dShape, InputGrad, OpsError};
+use super::epilogue::{self, Dropout};
+use super::{device_err, to_vec, BatchNormMode, Conv2dShape, InputGrad, OpsError};
 use super::{Real, Shape4};
 
 const OP: &str = "conv_block";
@@ -53,10 +55,12 @@ struct NormSaved<E> {
     train: bool,
 }
 
-/// `relu(max_pool2d(batch_norm2d(conv2d(x, w, b))))` for `x` `(batch, in, h, w)`, `w`
-/// `(out, in, k, k)` and `b` `(out,)`, with batch norm when `norm` is given and pooling
-/// when `pool` is set. See [`super::try_conv2d`], [`super::try_batch_norm2d`] and
-/// [`super::try_max_pool2d`] for each step; pooling before ReLU is the same function.
+/// `dropout(relu(max_pool2d(batch_norm2d(conv2d(x, w, b)))))` for `x` `(batch, in, h, w)`,
+/// `w` `(out, in, k, k)` and `b` `(out,)`, with batch norm when `norm` is given, pooling
+/// when `pool` is set and dropout when `dropout` gives its probability. See
+/// [`super::try_conv2d`], [`super::try_batch_norm2d`] and [`super::try_max_pool2d`] for
+/// each step; pooling before ReLU is the same function. Dropout, as dfdx's, always drops:
+/// pass `None` at inference.
 ///
 /// On `backward()` the gradients of `w`, `b`, and of `gamma` and `beta`, are accumulated,
 /// and that of `x` too unless `input_grad` is [`InputGrad::Skip`]. Pass parameters as
@@ -65,11 +69,14 @@ struct NormSaved<E> {
 /// # Errors
 /// [`OpsError`] when the shapes do not fit together (the convolution's, batch norm's
 /// channels, or a convolution output too small to pool) or dfdx cannot allocate.
+///
+/// # Panics
+/// If the dropout probability is not in `[0, 1]`, as dfdx's `dropout`.
 pub fn try_conv_block<E: Real, T, R>(
     x: Tensor<Shape4, E, Cpu, T>,
     (w, b): ConvParams<E, R>,
     norm: Option<BlockNorm<'_, E, R>>,
-    pool: bool,
+    (pool, dropout): (bool, Option<f64>),
     input_grad: InputGrad,
 ) -> Result<Tensor<Shape4, E, Cpu, T>, OpsError>
 where
@@ -123,8 +130,13 @@ where
         }
         None => (y, None, Vec::new(), None),
     };
+    // Drawn from the device's generator as dfdx's `dropout` draws it, after the same draws.
+    let dropout = dropout.map(|p| Dropout {
+        p,
+        seed: x.device().random_u64(),
+    });
     let affine = saved.as_ref().map(|s| (&s.gamma[..], &beta[..]));
-    let (out, routes) = epilogue::forward(shape, &y, affine, pool);
+    let (out, routes) = epilogue::forward(shape, &y, affine, (pool, dropout));
     let out = x
         .device()
         .try_tensor_from_vec(out, epilogue::output_shape(shape, pool))
@@ -136,7 +148,7 @@ where
         tape.add_backward_op(move |grads| {
             // Moved out and back: dfdx has no shared accessor beside the mutable one.
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
-            let mut gc = epilogue::backward(shape, pool, &routes, &gy);
+            let mut gc = epilogue::backward(shape, (pool, dropout), &routes, &gy);
             **grads.get_or_alloc_mut(&out_id)? = gy;
             if let (Some(s), Some((g_id, beta_id))) = (&saved, &norm_ids) {
                 let (dgamma, dbeta) = channel_sums(shape, &gc, &xhat);

@@ -1,26 +1,69 @@
 //! The end of a convolution block, fused: an optional per-channel affine map (batch norm's
-//! `gamma * xhat + beta`), ReLU and an optional 2x2 max pool (stride 2, odd trailing rows
-//! and columns dropped), in one parallel pass over the full-resolution map; and the backward
-//! pass that routes the output gradient back to that map.
+//! `gamma * xhat + beta`), ReLU, an optional 2x2 max pool (stride 2, odd trailing rows and
+//! columns dropped) and optional dropout, in one parallel pass over the full-resolution map;
+//! and the backward pass that routes the output gradient back to that map.
 //!
 //! Pooling comes before ReLU: relu(max(a, b)) = max(relu(a), relu(b)), the same function
 //! with ReLU on a quarter of the elements. Values and gradients equal those of dfdx's `relu`
 //! after `max_pool2d` (and `batch_norm2d`'s affine step) to the bit; what the fusion saves is
 //! the separate ops' memory passes: the pooling op's copy of its full-resolution input, the
-//! affine map's output, dfdx's serial relu, and the zeroed gradient buffers of each.
+//! affine map's output, dfdx's serial relu and dropout, and the zeroed gradient buffers of
+//! each. Dropout draws the very masks dfdx's `dropout` draws (see [`Dropout`]).
 //!
 //! The forward pass records one route byte per output: the window cell that won (`2 * row +
 //! column`, the first maximum on ties, as `max_pool2d`), 0 without pooling, or [`DEAD`]
-//! where ReLU zeroed the output (its input was not above 0), which passes no gradient. The
-//! backward pass then needs neither the input nor the output.
+//! where ReLU zeroed the output (its input was not above 0) or dropout dropped it, which
+//! passes no gradient. The backward pass then needs neither the input nor the output.
 
-use super::{par_vec, par_vec2, Real, Shape4};
+use rand::distributions::{Bernoulli, Distribution};
+use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
+
+use rayon::prelude::*;
+
+use super::{par_fill, par_vec2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
 pub const DEAD: u8 = 4;
 
 /// Per-channel `(gamma, beta)` of an affine map applied before ReLU, if any.
 pub type Affine<'a, E> = Option<(&'a [E], &'a [E])>;
+
+/// Inverted dropout after ReLU, drawn as dfdx's `dropout` draws it: one `Bernoulli(p)`
+/// sample per output, in order, from a ChaCha12 stream seeded by `seed` (dfdx's `StdRng`);
+/// a dropped output is 0, a kept one is scaled by `1 / (1 - p)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// Drop probability, in `[0, 1]`.
+    pub p: f64,
+    /// Seed of the mask stream (dfdx draws it from its device's generator).
+    pub seed: u64,
+}
+
+impl Dropout {
+    /// The drop decisions of outputs `start..`. A `Bernoulli` sample reads one u64, two
+    /// 32-bit words of the stream, so seeking to word `2 * start` lets chunks of outputs
+    /// draw in parallel what dfdx's serial loop draws.
+    ///
+    /// # Panics
+    /// If `p` is not in `[0, 1]`, as dfdx's `dropout` does.
+    fn mask_from(self, start: usize) -> impl FnMut() -> bool {
+        let mut rng = ChaCha12Rng::seed_from_u64(self.seed);
+        rng.set_word_pos(2 * start as u128);
+        let dist = Bernoulli::new(self.p).expect("dropout probability in [0, 1]");
+        move || dist.sample(&mut rng)
+    }
+
+    /// `1 - p`, which kept outputs are divided by.
+    fn keep<E: Real>(self) -> E {
+        E::from_f64(1.0 - self.p).expect("f64 converts to the float type")
+    }
+
+    /// `1 / (1 - p)`, which kept outputs' gradients are multiplied by.
+    fn scale<E: Real>(self) -> E {
+        E::from_f64((1.0 - self.p).recip()).expect("f64 converts to the float type")
+    }
+}
 
 /// The output shape for an input of `shape`: pooled, or unchanged.
 pub fn output_shape(shape: Shape4, pool: bool) -> Shape4 {
@@ -32,16 +75,17 @@ pub fn output_shape(shape: Shape4, pool: bool) -> Shape4 {
     }
 }
 
-/// `relu(pool(gamma * x + beta))` of the NCHW `x` of `shape`, the affine map and the pooling
-/// each optional; returns the output and its routes.
+/// `dropout(relu(pool(gamma * x + beta)))` of the NCHW `x` of `shape`, the affine map, the
+/// pooling and the dropout each optional; returns the output and its routes.
 ///
 /// # Panics
-/// If `x` does not hold `shape`'s elements or the affine map has not one entry per channel.
+/// If `x` does not hold `shape`'s elements, the affine map has not one entry per channel,
+/// or the dropout probability is not in `[0, 1]`.
 pub fn forward<E: Real>(
     shape: Shape4,
     x: &[E],
     affine: Affine<'_, E>,
-    pool: bool,
+    (pool, dropout): (bool, Option<Dropout>),
 ) -> (Vec<E>, Vec<u8>) {
     let (n, c, h, w) = shape;
     assert_eq!(x.len(), n * c * h * w, "epilogue: input length");
@@ -56,14 +100,45 @@ pub fn forward<E: Real>(
                 let (g, b) = (gamma[plane % c], beta[plane % c]);
                 move |v: E| g * v + b
             };
-            run(shape, x, pool, per_plane)
+            drop_out(run(shape, x, pool, per_plane), dropout)
         }
         // Without the map, not even an identity `1 * v + 0`: that turns -0 into +0.
-        None => run(shape, x, pool, |_| |v: E| v),
+        None => drop_out(run(shape, x, pool, |_| |v: E| v), dropout),
     }
 }
 
-/// The forward pass with `per_plane(i)` giving plane `i`'s elementwise map.
+/// Outputs per chunk of the dropout pass. Each chunk seeks the mask stream once, which
+/// regenerates a 256-byte ChaCha buffer: drawn per output row (6 outputs in a late layer),
+/// that made the fused forward ~150 ms a step slower than dfdx's serial dropout at batch 128.
+const DROPOUT_CHUNK: usize = 1 << 13;
+
+/// Applies `dropout` to the ReLU outputs `y` and their `routes`: dropped outputs become 0
+/// and pass no gradient, kept ones are divided by `1 - p`.
+fn drop_out<E: Real>(
+    (mut y, mut routes): (Vec<E>, Vec<u8>),
+    dropout: Option<Dropout>,
+) -> (Vec<E>, Vec<u8>) {
+    let Some(d) = dropout else {
+        return (y, routes);
+    };
+    let keep = d.keep::<E>();
+    y.par_chunks_mut(DROPOUT_CHUNK)
+        .zip(routes.par_chunks_mut(DROPOUT_CHUNK))
+        .enumerate()
+        .for_each(|(i, (yc, rc))| {
+            let mut dropped = d.mask_from(i * DROPOUT_CHUNK);
+            for (v, r) in yc.iter_mut().zip(rc) {
+                if dropped() {
+                    (*v, *r) = (E::default(), DEAD);
+                } else {
+                    *v /= keep;
+                }
+            }
+        });
+    (y, routes)
+}
+
+/// The forward pass without dropout, with `per_plane(i)` giving plane `i`'s elementwise map.
 fn run<E: Real, F: Fn(E) -> E>(
     shape: Shape4,
     x: &[E],
@@ -106,12 +181,18 @@ fn relu_route<E: Real>(v: E, route: u8) -> (E, u8) {
 }
 
 /// The gradient of [`forward`]'s full-resolution input (after the affine map) for the output
-/// gradient `gy`: each output's gradient at the cell its route names, 0 elsewhere. A new
-/// buffer, written once by the worker threads rather than zeroed and then added onto.
+/// gradient `gy`: each output's gradient (times dropout's `1 / (1 - p)`) at the cell its route
+/// names, 0 elsewhere. A new buffer, written once by the worker threads rather than zeroed
+/// and then added onto.
 ///
 /// # Panics
 /// If `routes` or `gy` does not hold the output's elements.
-pub fn backward<E: Real>(shape: Shape4, pool: bool, routes: &[u8], gy: &[E]) -> Vec<E> {
+pub fn backward<E: Real>(
+    shape: Shape4,
+    (pool, dropout): (bool, Option<Dropout>),
+    routes: &[u8],
+    gy: &[E],
+) -> Vec<E> {
     let (n, c, h, w) = shape;
     let (_, _, oh, ow) = output_shape(shape, pool);
     assert_eq!(
@@ -120,33 +201,36 @@ pub fn backward<E: Real>(shape: Shape4, pool: bool, routes: &[u8], gy: &[E]) -> 
         "epilogue: output gradient length"
     );
     assert_eq!(routes.len(), gy.len(), "epilogue: routes length");
-    // Input column `col` belongs to output column `col >> shift`, as window cell
-    // `row_cell + (col & odd)`; without pooling that is column `col`, cell 0.
-    let (shift, odd) = if pool { (1, 1) } else { (0, 0) };
-    par_vec(n * c * h * w, w, |i| {
-        let (plane, r) = (i / h, i % h);
-        let (row, row_cell) = if pool {
-            (r / 2, (r % 2) as u8 * 2)
-        } else {
-            (r, 0)
-        };
-        // Trailing rows a pool dropped have no outputs: an empty row, all zeros.
-        let o = (plane * oh + row) * ow;
-        let (routes, gy) = if row < oh {
-            (&routes[o..][..ow], &gy[o..][..ow])
-        } else {
-            (&routes[..0], &gy[..0])
-        };
-        (0..w).map(move |col| {
-            let j = col >> shift;
-            let hit = j < routes.len() && routes[j] == row_cell + (col & odd) as u8;
-            // `0 + g`, as the separate ops' zeroed buffers give it (-0 becomes +0).
-            if hit {
-                E::default() + gy[j]
-            } else {
-                E::default()
+    let zero = E::default();
+    // `0 + g` (or `0 + scale * g`, as dfdx's dropout), as the separate ops' zeroed buffers
+    // give it (-0 becomes +0).
+    let scale = dropout.map(Dropout::scale::<E>);
+    let grad = |g: E| zero + scale.map_or(g, |s| s * g);
+    par_fill(n * c * h * w, h * w, |plane, out| {
+        let at = plane * oh * ow;
+        let (routes, gy) = (&routes[at..][..oh * ow], &gy[at..][..oh * ow]);
+        if !pool {
+            for (&r, &g) in routes.iter().zip(gy) {
+                out.push(if r == 0 { grad(g) } else { zero });
             }
-        })
+            return;
+        }
+        // Each output row fills two input rows: window cells 0 and 1, then 2 and 3.
+        for (rrow, grow) in routes.chunks_exact(ow).zip(gy.chunks_exact(ow)) {
+            for first in [0, 2] {
+                for (&r, &g) in rrow.iter().zip(grow) {
+                    out.push(if r == first { grad(g) } else { zero });
+                    out.push(if r == first + 1 { grad(g) } else { zero });
+                }
+                if w % 2 == 1 {
+                    out.push(zero);
+                }
+            }
+        }
+        // A trailing odd row that the pool dropped.
+        for _ in 2 * oh * w..h * w {
+            out.push(zero);
+        }
     })
 }
 
@@ -180,7 +264,7 @@ mod tests {
         let (gamma, beta) = (random_vec(51, 3), random_vec(52, 3));
         for pool in [true, false] {
             for affine in [None, Some((&gamma[..], &beta[..]))] {
-                let (y, routes) = forward(shape, &x, affine, pool);
+                let (y, routes) = forward(shape, &x, affine, (pool, None));
                 assert_eq!(y, unfused(shape, &x, affine, pool), "pool {pool}");
                 for (v, r) in y.iter().zip(&routes) {
                     assert_eq!(*v > 0.0, *r != DEAD, "a route per positive output");
@@ -196,7 +280,7 @@ mod tests {
         let shape = (2, 2, 5, 6);
         let x = random_vec(53, 120);
         let gy = random_vec(54, 2 * 2 * 2 * 3);
-        let (y, routes) = forward(shape, &x, None, true);
+        let (y, routes) = forward(shape, &x, None, (true, None));
         let (_, winners) = pool::forward(shape, &x);
         let kept: Vec<f64> = gy
             .iter()
@@ -205,7 +289,7 @@ mod tests {
             .collect();
         let mut want = vec![0.0; x.len()];
         pool::backward(shape, &winners, &kept, &mut want);
-        assert_eq!(backward(shape, true, &routes, &gy), want);
+        assert_eq!(backward(shape, (true, None), &routes, &gy), want);
     }
 
     #[test]
@@ -213,13 +297,31 @@ mod tests {
         let shape = (1, 2, 3, 4);
         let x = random_vec(55, 24);
         let gy = random_vec(56, 24);
-        let (_, routes) = forward(shape, &x, None, false);
+        let (_, routes) = forward(shape, &x, None, (false, None));
         let want: Vec<f64> = x
             .iter()
             .zip(&gy)
             .map(|(&v, &g)| if v > 0.0 { g } else { 0.0 })
             .collect();
-        assert_eq!(backward(shape, false, &routes, &gy), want);
+        assert_eq!(backward(shape, (false, None), &routes, &gy), want);
+    }
+
+    /// Seeking chunks of the mask stream draws what one serial loop over dfdx's `StdRng`
+    /// draws, across the 64-word blocks ChaCha generates.
+    #[test]
+    fn dropout_masks_match_a_serial_std_rng() {
+        let d = Dropout {
+            p: 0.3,
+            seed: 12345,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(d.seed);
+        let dist = Bernoulli::new(d.p).unwrap();
+        let serial: Vec<bool> = (0..300).map(|_| dist.sample(&mut rng)).collect();
+        for start in [0, 1, 31, 32, 33, 64, 97, 250] {
+            let mut mask = d.mask_from(start);
+            let drawn: Vec<bool> = (start..300).map(|_| mask()).collect();
+            assert_eq!(drawn, serial[start..], "from output {start}");
+        }
     }
 
     /// Ties go to the first cell; an output of exactly 0 (or NaN) passes no gradient, as
@@ -241,10 +343,10 @@ mod tests {
             -2.0,
             -3.0,
         ];
-        let (y, routes) = forward(shape, &x, None, true);
+        let (y, routes) = forward(shape, &x, None, (true, None));
         assert_eq!(y, [0.5, 0.0, 0.0]);
         assert_eq!(routes, [0, DEAD, DEAD]);
-        let g = backward(shape, true, &routes, &[1.0, 2.0, 3.0]);
+        let g = backward(shape, (true, None), &routes, &[1.0, 2.0, 3.0]);
         assert_eq!(
             g,
             [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]

@@ -261,16 +261,53 @@ where
     (a, b)
 }
 
-/// One vector built like [`par_vec2`]'s: `fill(i)` yields the elements of chunk `i`.
+/// One vector of `len` elements built in parallel, `chunk` elements at a time, by
+/// `fill(i, out)` pushing chunk `i`'s elements front to back: like [`par_vec2`], but for
+/// code that writes several streams a chunk (a pooled gradient's row pairs) rather than
+/// one iterator.
 ///
 /// # Panics
-/// If `fill` yields fewer elements than its chunk holds.
-fn par_vec<A, I>(len: usize, chunk: usize, fill: impl Fn(usize) -> I + Sync) -> Vec<A>
-where
-    A: Send,
-    I: Iterator<Item = A>,
-{
-    par_vec2(len, chunk, |i| fill(i).map(|v| (v, ()))).0
+/// If `fill` pushes more or fewer elements than its chunk holds.
+fn par_fill<E: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut Filler<'_, E>) + Sync,
+) -> Vec<E> {
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, slots)| {
+            let mut out = Filler {
+                slots: slots.iter_mut(),
+            };
+            fill(i, &mut out);
+            assert_eq!(out.slots.len(), 0, "par_fill: chunk {i} was not filled");
+        });
+    // SAFETY: every chunk of the first `len` slots was written above: a `Filler` only moves
+    // forward, one write per slot, and the assert checks it reached its chunk's end; a failed
+    // one panics before this point, leaving the length at 0.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Writes one chunk of a vector that [`par_fill`] builds, front to back.
+struct Filler<'a, E> {
+    slots: std::slice::IterMut<'a, std::mem::MaybeUninit<E>>,
+}
+
+impl<E> Filler<'_, E> {
+    /// Writes the next element.
+    ///
+    /// # Panics
+    /// Past the chunk's end.
+    #[inline(always)]
+    fn push(&mut self, v: E) {
+        self.slots
+            .next()
+            .expect("par_fill: chunk overfilled")
+            .write(v);
+    }
 }
 
 /// The machine's f32 multiply-add peak on path `isa`, in GFLOP/s: register-only FMA chains
@@ -318,13 +355,35 @@ mod tests {
         let (a, b) = par_vec2(10, 3, |i| (0..).map(move |j| (i * 3 + j, i)));
         assert_eq!(a, (0..10).collect::<Vec<_>>());
         assert_eq!(b, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
-        assert_eq!(par_vec(4, 8, |_| std::iter::repeat(7u8)), [7; 4]);
-        assert!(par_vec(0, 0, |_| std::iter::empty::<f32>()).is_empty());
+        assert!(par_vec2(0, 0, |_| std::iter::empty::<(f32, u8)>())
+            .0
+            .is_empty());
     }
 
     #[test]
     #[should_panic(expected = "was not filled")]
-    fn par_vec_refuses_a_short_chunk() {
-        par_vec(10, 4, |i| 0..if i == 1 { 3 } else { 4 });
+    fn par_vec2_refuses_a_short_chunk() {
+        par_vec2(10, 4, |i| (0..if i == 1 { 3 } else { 4 }).map(|v| (v, v)));
+    }
+
+    #[test]
+    fn par_fill_fills_every_chunk_in_order() {
+        let v = par_fill(10, 4, |i, out| {
+            (0..4.min(10 - 4 * i)).for_each(|j| out.push(4 * i + j))
+        });
+        assert_eq!(v, (0..10).collect::<Vec<_>>());
+        assert!(par_fill(0, 0, |_, _: &mut Filler<'_, f32>| {}).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "was not filled")]
+    fn par_fill_refuses_a_short_chunk() {
+        par_fill(8, 4, |i, out| (0..4 - i).for_each(|j| out.push(j)));
+    }
+
+    #[test]
+    #[should_panic(expected = "overfilled")]
+    fn par_fill_refuses_an_overfull_chunk() {
+        par_fill(8, 4, |_, out| (0..5).for_each(|j| out.push(j)));
     }
 }

@@ -1,5 +1,5 @@
-//! Tests of `conv_block` against the separate ops in a row (to the bit) and central
-//! differences.
+//! Tests of `conv_block` against the separate ops in a row, dfdx's dropout included (to the
+//! bit), and central differences.
 
 use dfdx::prelude::*;
 
@@ -56,16 +56,19 @@ fn running() -> RunningStats<f64> {
     }
 }
 
+/// The seed of every test device: dropout draws its mask from the device's generator.
+const SEED: u64 = 9;
+
 /// Output, loss gradients `[dx, dw, db, dgamma, dbeta]` and the running statistics after
 /// the pass, through the fused op (`fused`) or the separate ops.
 fn run(
     p: &Problem,
     norm: Norm,
-    pool: bool,
+    (pool, dropout): (bool, Option<f64>),
     grad: InputGrad,
     fused: bool,
 ) -> (Vec<f64>, [Vec<f64>; 5], RunningStats<f64>) {
-    let dev = Cpu::default();
+    let dev = Cpu::seed_from_u64(SEED);
     let x = dev.tensor_from_vec(p.x.clone(), INPUT);
     let w = dev.tensor_from_vec(p.w.clone(), KERNEL);
     let b = dev.tensor_from_vec(p.b.clone(), (KERNEL.0,));
@@ -88,7 +91,8 @@ fn run(
             mode,
             eps: EPS,
         });
-        try_conv_block(x.leaky_trace(), (w.clone(), b.clone()), norm, pool, grad).unwrap()
+        let wb = (w.clone(), b.clone());
+        try_conv_block(x.leaky_trace(), wb, norm, (pool, dropout), grad).unwrap()
     } else {
         let mut y = try_conv2d(x.leaky_trace(), w.clone(), b.clone(), grad).unwrap();
         if let Some(mode) = mode {
@@ -97,7 +101,11 @@ fn run(
         if pool {
             y = max_pool2d(y);
         }
-        y.relu()
+        y = y.relu();
+        if let Some(p) = dropout {
+            y = y.dropout(p);
+        }
+        y
     };
     let values = y.as_vec();
     let out_shape = *y.shape();
@@ -113,15 +121,22 @@ fn run(
 
 /// Every combination gives the separate ops' values, gradients and running statistics to
 /// the bit, in f64; the network's f32 is checked the same way in `f32_matches_bit_for_bit`.
+/// With dropout the masks are dfdx's own: the same seed, drawn at the same point.
 #[test]
 fn matches_the_separate_ops_bit_for_bit() {
     for pool in [true, false] {
         let p = problem(pool);
-        for norm in [Norm::None, Norm::Train, Norm::Infer] {
+        for (norm, dropout) in [
+            (Norm::None, None),
+            (Norm::Train, None),
+            (Norm::Infer, None),
+            (Norm::None, Some(0.3)),
+            (Norm::Train, Some(0.55)),
+        ] {
             for grad in [InputGrad::Compute, InputGrad::Skip] {
-                let fused = run(&p, norm, pool, grad, true);
-                let separate = run(&p, norm, pool, grad, false);
-                let what = format!("pool {pool}, {norm:?}, {grad:?}");
+                let fused = run(&p, norm, (pool, dropout), grad, true);
+                let separate = run(&p, norm, (pool, dropout), grad, false);
+                let what = format!("pool {pool}, {norm:?}, dropout {dropout:?}, {grad:?}");
                 assert_eq!(bits(&fused.0), bits(&separate.0), "values, {what}");
                 for (name, (a, b)) in ["dx", "dw", "db", "dgamma", "dbeta"]
                     .iter()
@@ -161,7 +176,8 @@ fn f32_matches_bit_for_bit() {
                 eps: 1e-3,
             };
             let wb = (w.clone(), b.clone());
-            try_conv_block(x.leaky_trace(), wb, Some(norm), true, InputGrad::Compute).unwrap()
+            let grad = InputGrad::Compute;
+            try_conv_block(x.leaky_trace(), wb, Some(norm), (true, None), grad).unwrap()
         } else {
             let y = try_conv2d(x.leaky_trace(), w.clone(), b.clone(), InputGrad::Compute);
             let y = try_batch_norm2d(y.unwrap(), gamma.clone(), beta.clone(), mode, 1e-3);
@@ -183,9 +199,10 @@ fn f32_matches_bit_for_bit() {
 /// Picks one of a problem's inputs.
 type Field = fn(&mut Problem) -> &mut Vec<f64>;
 
-/// The loss `sum(conv_block(..) * r)` without a tape, for central differences.
-fn loss(p: &Problem, norm: Norm, pool: bool) -> f64 {
-    let dev = Cpu::default();
+/// The loss `sum(conv_block(..) * r)` without a tape, for central differences (a fresh
+/// device each time, so dropout draws the same mask).
+fn loss(p: &Problem, norm: Norm, steps: (bool, Option<f64>)) -> f64 {
+    let dev = Cpu::seed_from_u64(SEED);
     let mut stats = running();
     let frozen = running();
     let mode = match norm {
@@ -207,20 +224,20 @@ fn loss(p: &Problem, norm: Norm, pool: bool) -> f64 {
         dev.tensor_from_vec(p.w.clone(), KERNEL),
         dev.tensor_from_vec(p.b.clone(), (KERNEL.0,)),
     );
-    let y = try_conv_block(x, wb, norm, pool, InputGrad::Compute).unwrap();
+    let y = try_conv_block(x, wb, norm, steps, InputGrad::Compute).unwrap();
     y.as_vec().iter().zip(&p.r).map(|(a, b)| a * b).sum()
 }
 
 #[test]
 fn gradients_match_central_differences() {
-    for (norm, pool) in [
-        (Norm::Train, true),
-        (Norm::None, false),
-        (Norm::Infer, true),
+    for (norm, pool, dropout) in [
+        (Norm::Train, true, None),
+        (Norm::None, false, None),
+        (Norm::Infer, true, Some(0.4)),
     ] {
         let p = problem(pool);
-        let (_, grads, _) = run(&p, norm, pool, InputGrad::Compute, true);
-        let what = format!("{norm:?}, pool {pool}");
+        let (_, grads, _) = run(&p, norm, (pool, dropout), InputGrad::Compute, true);
+        let what = format!("{norm:?}, pool {pool}, dropout {dropout:?}");
         let probes: [(&str, Field); 5] = [
             ("dx", |p| &mut p.x),
             ("dw", |p| &mut p.w),
@@ -233,7 +250,7 @@ fn gradients_match_central_differences() {
             let at = field(&mut probe).clone();
             let numeric = numeric_grad(&at, 1e-6, |v| {
                 *field(&mut probe) = v.to_vec();
-                loss(&probe, norm, pool)
+                loss(&probe, norm, (pool, dropout))
             });
             if norm == Norm::None && ["dgamma", "dbeta"].contains(name) {
                 assert!(
@@ -257,7 +274,7 @@ fn a_map_too_small_to_pool_and_wrong_channels_are_errors() {
         x.clone(),
         (w.clone(), b.clone()),
         None,
-        true,
+        (true, None),
         InputGrad::Skip,
     );
     assert!(
@@ -271,7 +288,7 @@ fn a_map_too_small_to_pool_and_wrong_channels_are_errors() {
         mode: BatchNormMode::Infer(&stats),
         eps: 1e-3,
     };
-    let err = try_conv_block(x, (w, b), Some(norm), false, InputGrad::Skip);
+    let err = try_conv_block(x, (w, b), Some(norm), (false, None), InputGrad::Skip);
     assert!(
         matches!(
             err,

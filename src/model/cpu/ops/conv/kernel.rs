@@ -132,6 +132,14 @@ pub fn backward<E: Real>(
             .map(|(xg, gyg)| backward_group(isa, g, &taps, xg, gyg, None))
             .collect(),
     };
+    sum_parts(g, parts)
+}
+
+/// The sum of the thread groups' `(dw, db)`, added in group order (the same bits every run).
+pub(super) fn sum_parts<E: Real>(
+    g: &Conv2dShape,
+    parts: Vec<(Vec<E>, Vec<E>)>,
+) -> (Vec<E>, Vec<E>) {
     let mut dw = vec![E::default(); g.out_channels * g.taps()];
     let mut db = vec![E::default(); g.out_channels];
     for (pdw, pdb) in parts {

@@ -207,13 +207,7 @@ pub(super) fn weight_grad<E: Real>(
             _ => weight_grad_group::<E, 2, 2>(isa, g, xg, gyg),
         })
         .collect();
-    let mut dw = vec![E::default(); g.out_channels * g.taps()];
-    let mut db = vec![E::default(); g.out_channels];
-    for (pdw, pdb) in parts {
-        dw.iter_mut().zip(&pdw).for_each(|(a, &v)| *a += v);
-        db.iter_mut().zip(&pdb).for_each(|(a, &v)| *a += v);
-    }
-    (dw, db)
+    super::kernel::sum_parts(g, parts)
 }
 
 /// One group's `(dw, db)`: chunk by chunk of output rows, the chunk's gradient segments are

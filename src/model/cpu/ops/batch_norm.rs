@@ -164,6 +164,11 @@ fn per_channel<E: Real, const K: usize>(
         .enumerate()
         .map(|(i, p)| f(i % c, i * h * w, p))
         .collect();
+    add_planes(c, &sums)
+}
+
+/// Per-channel totals of the per-plane `sums` of `c` channels, added in plane order.
+pub(super) fn add_planes<E: Real, const K: usize>(c: usize, sums: &[[E; K]]) -> [Vec<E>; K] {
     let mut total = std::array::from_fn(|_| vec![E::default(); c]);
     for (i, s) in sums.iter().enumerate() {
         for (t, &x) in total.iter_mut().zip(s) {
@@ -173,17 +178,56 @@ fn per_channel<E: Real, const K: usize>(
     total
 }
 
+/// Partial sums kept apart in [`lane_sum`]: independent chains that the compiler keeps in
+/// vector registers. One running sum is a chain of dependent additions, 4 cycles each: the
+/// statistics and the gradient sums of batch norm ran at a quarter of an element per cycle,
+/// ~120 ms of a `best.ron` step at batch 128, where memory allows several per cycle.
+pub(super) const SUM_LANES: usize = 16;
+
+/// `sum(f(a[i], b[i]))` over `a` and the same-length `b`, accumulated in [`SUM_LANES`]
+/// interleaved partial sums (element `i` into lane `i % SUM_LANES`) that are then added in
+/// a fixed tree: the same bits for the same input, whatever the thread count.
+///
+/// # Panics
+/// If `b` is shorter than `a`.
+#[inline]
+pub(super) fn lane_sum<E: Real>(a: &[E], b: &[E], f: impl Fn(E, E) -> E) -> E {
+    let b = &b[..a.len()];
+    let mut acc = [E::default(); SUM_LANES];
+    let (ca, cb) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for k in 0..SUM_LANES {
+            acc[k] += f(xa[k], xb[k]);
+        }
+    }
+    for (k, (&x, &y)) in ra.iter().zip(rb).enumerate() {
+        acc[k] += f(x, y);
+    }
+    fold_lanes(acc)
+}
+
+/// The lanes' total, added pairwise (lane `k` with lane `k + half`, then again).
+pub(super) fn fold_lanes<E: Real>(mut acc: [E; SUM_LANES]) -> E {
+    let mut half = SUM_LANES / 2;
+    while half > 0 {
+        for k in 0..half {
+            acc[k] += acc[k + half];
+        }
+        half /= 2;
+    }
+    acc[0]
+}
+
 /// Per-channel mean and biased variance (two passes, for accuracy).
 fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
     let (n, _, h, w) = shape;
     let count = E::from_usize(n * h * w).expect("element count fits the float type");
-    let [mut mean] = per_channel(shape, x, |_, _, p| {
-        [p.iter().fold(E::default(), |a, &v| a + v)]
-    });
+    let [mut mean] = per_channel(shape, x, |_, _, p| [lane_sum(p, p, |v, _| v)]);
     mean.iter_mut().for_each(|m| *m /= count);
     let [mut var] = per_channel(shape, x, |ch, _, p| {
         let m = mean[ch];
-        [p.iter().fold(E::default(), |a, &v| a + (v - m) * (v - m))]
+        [lane_sum(p, p, |v, _| (v - m) * (v - m))]
     });
     var.iter_mut().for_each(|v| *v /= count);
     (mean, var)
@@ -212,12 +256,7 @@ fn inv_std<E: Real>(var: &[E], eps: E) -> Vec<E> {
 }
 
 /// `(x - mean) * inv_std` per channel, in place in `x`.
-pub(super) fn normalise<E: Real>(
-    shape: Shape4,
-    mut x: Vec<E>,
-    mean: &[E],
-    inv_std: &[E],
-) -> Vec<E> {
+fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -> Vec<E> {
     let (_, c, h, w) = shape;
     x.par_chunks_mut(h * w).enumerate().for_each(|(i, p)| {
         let (m, s) = (mean[i % c], inv_std[i % c]);
@@ -238,15 +277,10 @@ fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E>
 }
 
 /// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
-pub(super) fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
+fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
     let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
         let xp = &xhat[at..][..gp.len()];
-        [
-            gp.iter()
-                .zip(xp)
-                .fold(E::default(), |a, (&g, &x)| a + g * x),
-            gp.iter().fold(E::default(), |a, &g| a + g),
-        ]
+        [lane_sum(gp, xp, |g, x| g * x), lane_sum(gp, gp, |g, _| g)]
     });
     (dgamma, dbeta)
 }
@@ -276,32 +310,9 @@ fn input_grad<E: Real>(
         });
 }
 
-/// [`input_grad`] written over `gy` instead of added onto a zeroed buffer: the same values
-/// (`0 + v`, so -0 becomes +0 as there), without the buffer.
-pub(super) fn input_grad_in_place<E: Real>(
-    shape: Shape4,
-    gy: &mut [E],
-    xhat: &[E],
-    gamma: &[E],
-    inv_std: &[E],
-    sums: Option<(&Vec<E>, &Vec<E>)>,
-) {
-    let (_, _, h, w) = shape;
-    let grad = GradTerms::new(shape, gamma, inv_std, sums);
-    gy.par_chunks_mut(h * w)
-        .zip(xhat.par_chunks(h * w))
-        .enumerate()
-        .for_each(|(i, (gp, xp))| {
-            let f = grad.plane(i);
-            for (g, &x) in gp.iter_mut().zip(xp) {
-                *g = E::default() + f(*g, x);
-            }
-        });
-}
-
-/// The per-channel constants of the input gradient, shared by its two forms so that both
-/// compute the same expression.
-struct GradTerms<'a, E> {
+/// The per-channel constants of the input gradient, shared by this op and the fused block
+/// (`block::norm`) so that both compute the same expression.
+pub(super) struct GradTerms<'a, E> {
     channels: usize,
     gamma: &'a [E],
     inv_std: &'a [E],
@@ -310,7 +321,8 @@ struct GradTerms<'a, E> {
 }
 
 impl<'a, E: Real> GradTerms<'a, E> {
-    fn new(
+    /// The constants for `shape`; `sums` holds the gamma and beta gradients in training.
+    pub(super) fn new(
         shape: Shape4,
         gamma: &'a [E],
         inv_std: &'a [E],
@@ -328,7 +340,7 @@ impl<'a, E: Real> GradTerms<'a, E> {
     }
 
     /// The gradient of plane `i`'s elements from their output gradient and normalised input.
-    fn plane(&self, i: usize) -> impl Fn(E, E) -> E {
+    pub(super) fn plane(&self, i: usize) -> impl Fn(E, E) -> E {
         let ch = i % self.channels;
         let scale = self.gamma[ch] * self.inv_std[ch];
         let (mean_g, mean_gx) = self.sums.map_or((E::default(), E::default()), |(dg, db)| {

@@ -1,30 +1,31 @@
 //! `conv_block`: a whole convolution block as one dfdx op: convolution with bias, optional
 //! batch normalisation, ReLU, optional 2x2 max pooling and optional dropout, i.e.
-//! `dropout(relu(max_pool2d(batch_norm2d(conv2d(x, w, b)))))` with the same values and
-//! gradients as those ops in a row, to the bit (dropout's masks included: the op draws its
-//! seed from the device where dfdx's `dropout` would).
+//! `dropout(relu(max_pool2d(batch_norm2d(conv2d(x, w, b)))))` with the same values as those
+//! ops in a row, to the bit (dropout's masks included: the op draws its seed from the device
+//! where dfdx's `dropout` would), and the same gradients: to the bit without batch norm, to
+//! rounding with it (its sums are added in another order, over the outputs that pass a
+//! gradient only).
 //!
 //! Why one op: dfdx's tensors cannot be read in place from outside dfdx, so each op in the
 //! row copied its full-resolution input out of dfdx, had dfdx zero a gradient buffer for it,
 //! and (for ReLU) ran dfdx's serial elementwise kernels, all on the main thread while the
 //! rayon workers idled: on the seed's network at batch 128, ~0.5 GB of serial memory
 //! traffic per step. Inside one op the full-resolution maps stay in the op's own buffers:
-//! the convolution's output is normalised in place, pooled and rectified by one parallel
-//! pass (`epilogue`), and in the backward pass the gradient of that map is written once by
-//! the workers and handed straight to the convolution's backward kernel.
+//! the convolution's output is normalised, pooled and rectified by one parallel pass
+//! (`epilogue`), and in the backward pass the gradient of that map is written once by the
+//! workers (`norm` with batch norm) and handed straight to the convolution's backward
+//! kernel.
 //!
 //! The backward pass keeps the block's input (for the convolution's gradients), the
-//! normalised map when batch norm is on, and one route byte per output.
+//! convolution's output when batch norm is on, and one route byte per output.
 
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Merge, PutTape, RandomU64, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 
-use super::batch_norm::{
-    add_assign, channel_sums, check_channels, input_grad_in_place, normalise, statistics,
-};
+use super::batch_norm::{add_assign, check_channels, statistics};
 use super::conv::{backward as conv_backward, forward as conv_forward};
-use super::epilogue::{self, Dropout};
+use super::epilogue::{self, Dropout, Normalise, Routed};
 use super::{device_err, to_vec, BatchNormMode, Conv2dShape, InputGrad, OpsError};
 use super::{Real, Shape4};
 
@@ -45,14 +46,6 @@ pub struct BlockNorm<'a, E: Real, R> {
     pub mode: BatchNormMode<'a, E>,
     /// Added to the variance.
     pub eps: E,
-}
-
-/// What the backward pass needs of batch norm: its scale, `1 / sqrt(var + eps)`, and
-/// whether the batch statistics were used.
-struct NormSaved<E> {
-    gamma: Vec<E>,
-    inv_std: Vec<E>,
-    train: bool,
 }
 
 /// `dropout(relu(max_pool2d(batch_norm2d(conv2d(x, w, b)))))` for `x` `(batch, in, h, w)`,
@@ -102,9 +95,9 @@ where
     let mut tape = tape.merge(tape_w).merge(tape_b);
     let (xs, ws) = (to_vec(&x), to_vec(&w));
     let y = conv_forward(&g, &xs, &ws, &to_vec(&b));
-    // With batch norm, `y` becomes the normalised map (kept for the backward pass) and the
-    // epilogue applies `gamma * y + beta` on the fly.
-    let (y, saved, beta, norm_ids) = match norm {
+    // With batch norm, the epilogue normalises `y` on the fly; the backward pass recomputes
+    // the normalised values from `y` (`norm`).
+    let (saved, beta, norm_ids) = match norm {
         Some(n) => {
             let (gamma, tape_g) = n
                 .gamma
@@ -119,24 +112,29 @@ where
             tape = tape.merge(tape_g).merge(tape_b);
             let train = matches!(n.mode, BatchNormMode::Train { .. });
             let (mean, inv_std) = statistics(shape, &y, n.mode, n.eps);
-            let xhat = normalise(shape, y, &mean, &inv_std);
-            let saved = NormSaved {
+            let saved = norm::Saved {
                 gamma: to_vec(&gamma),
+                mean,
                 inv_std,
                 train,
             };
             let ids = (gamma.ghost(), beta.ghost());
-            (xhat, Some(saved), to_vec(&beta), Some(ids))
+            (Some(saved), to_vec(&beta), Some(ids))
         }
-        None => (y, None, Vec::new(), None),
+        None => (None, Vec::new(), None),
     };
     // Drawn from the device's generator as dfdx's `dropout` draws it, after the same draws.
     let dropout = dropout.map(|p| Dropout {
         p,
         seed: x.device().random_u64(),
     });
-    let affine = saved.as_ref().map(|s| (&s.gamma[..], &beta[..]));
-    let (out, routes) = epilogue::forward(shape, &y, affine, (pool, dropout));
+    let normalise = saved.as_ref().map(|s| Normalise {
+        mean: &s.mean,
+        inv_std: &s.inv_std,
+        gamma: &s.gamma,
+        beta: &beta,
+    });
+    let (out, routes) = epilogue::forward(shape, &y, normalise, (pool, dropout));
     let out = x
         .device()
         .try_tensor_from_vec(out, epilogue::output_shape(shape, pool))
@@ -144,18 +142,25 @@ where
     if T::OWNS_TAPE {
         let (x_id, w_id, b_id, out_id) = (x.ghost(), w.ghost(), b.ghost(), out.ghost());
         // Without batch norm the convolution's output is not needed again: free it now.
-        let xhat = if saved.is_some() { y } else { Vec::new() };
+        let y = if saved.is_some() { y } else { Vec::new() };
         tape.add_backward_op(move |grads| {
             // Moved out and back: dfdx has no shared accessor beside the mutable one.
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
-            let mut gc = epilogue::backward(shape, (pool, dropout), &routes, &gy);
+            let routed = Routed::new(shape, (pool, dropout), &routes, &gy);
+            let (gc, norm_grads) = match &saved {
+                Some(s) => {
+                    let (gc, dgamma, dbeta) = norm::backward(shape, &routed, &y, s);
+                    (gc, Some((dgamma, dbeta)))
+                }
+                None => (
+                    epilogue::backward(shape, (pool, dropout), &routes, &gy),
+                    None,
+                ),
+            };
             **grads.get_or_alloc_mut(&out_id)? = gy;
-            if let (Some(s), Some((g_id, beta_id))) = (&saved, &norm_ids) {
-                let (dgamma, dbeta) = channel_sums(shape, &gc, &xhat);
-                let sums = s.train.then_some((&dgamma, &dbeta));
-                input_grad_in_place(shape, &mut gc, &xhat, &s.gamma, &s.inv_std, sums);
-                add_assign(grads.get_or_alloc_mut(g_id)?, &dgamma);
-                add_assign(grads.get_or_alloc_mut(beta_id)?, &dbeta);
+            if let (Some((dgamma, dbeta)), Some((g_id, beta_id))) = (&norm_grads, &norm_ids) {
+                add_assign(grads.get_or_alloc_mut(g_id)?, dgamma);
+                add_assign(grads.get_or_alloc_mut(beta_id)?, dbeta);
             }
             let (dw, db) = match input_grad {
                 InputGrad::Compute => {
@@ -172,5 +177,6 @@ where
     Ok(out.put_tape(tape))
 }
 
+mod norm;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,13 @@
-//! The end of a convolution block, fused: an optional per-channel affine map (batch norm's
-//! `gamma * xhat + beta`), ReLU, an optional 2x2 max pool (stride 2, odd trailing rows and
-//! columns dropped) and optional dropout, in one parallel pass over the full-resolution map;
-//! and the backward pass that routes the output gradient back to that map.
+//! The end of a convolution block, fused: optional batch normalisation (`gamma * ((v -
+//! mean) * inv_std) + beta`), ReLU, an optional 2x2 max pool (stride 2, odd trailing rows
+//! and columns dropped) and optional dropout, in one parallel pass over the full-resolution
+//! map; and the backward pass that routes the output gradient back to that map.
 //!
 //! Pooling comes before ReLU: relu(max(a, b)) = max(relu(a), relu(b)), the same function
 //! with ReLU on a quarter of the elements. Values and gradients equal those of dfdx's `relu`
-//! after `max_pool2d` (and `batch_norm2d`'s affine step) to the bit; what the fusion saves is
-//! the separate ops' memory passes: the pooling op's copy of its full-resolution input, the
-//! affine map's output, dfdx's serial relu and dropout, and the zeroed gradient buffers of
+//! after `max_pool2d` (and `batch_norm2d`'s normalisation) to the bit; what the fusion saves
+//! is the separate ops' memory passes: the normalised map, the pooling op's copy of its
+//! full-resolution input, dfdx's serial relu and dropout, and the zeroed gradient buffers of
 //! each. Dropout draws the very masks dfdx's `dropout` draws (see [`Dropout`]).
 //!
 //! The forward pass records one route byte per output: the window cell that won (`2 * row +
@@ -21,13 +21,24 @@ use rand_chacha::ChaCha12Rng;
 
 use rayon::prelude::*;
 
-use super::{par_fill, par_vec2, Real, Shape4};
+use super::{par_planes, par_vec2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
 pub const DEAD: u8 = 4;
 
-/// Per-channel `(gamma, beta)` of an affine map applied before ReLU, if any.
-pub type Affine<'a, E> = Option<(&'a [E], &'a [E])>;
+/// Batch normalisation applied before ReLU, per channel: `gamma * ((v - mean) * inv_std) +
+/// beta`, the expression of `batch_norm2d`'s normalisation and affine step, so the same bits.
+#[derive(Debug, Clone, Copy)]
+pub struct Normalise<'a, E> {
+    /// Mean per channel.
+    pub mean: &'a [E],
+    /// `1 / sqrt(var + eps)` per channel.
+    pub inv_std: &'a [E],
+    /// Scale per channel.
+    pub gamma: &'a [E],
+    /// Shift per channel.
+    pub beta: &'a [E],
+}
 
 /// Inverted dropout after ReLU, drawn as dfdx's `dropout` draws it: one `Bernoulli(p)`
 /// sample per output, in order, from a ChaCha12 stream seeded by `seed` (dfdx's `StdRng`);
@@ -75,30 +86,32 @@ pub fn output_shape(shape: Shape4, pool: bool) -> Shape4 {
     }
 }
 
-/// `dropout(relu(pool(gamma * x + beta)))` of the NCHW `x` of `shape`, the affine map, the
+/// `dropout(relu(pool(normalise(x))))` of the NCHW `x` of `shape`, the normalisation, the
 /// pooling and the dropout each optional; returns the output and its routes.
 ///
 /// # Panics
-/// If `x` does not hold `shape`'s elements, the affine map has not one entry per channel,
+/// If `x` does not hold `shape`'s elements, the normalisation has not one entry per channel,
 /// or the dropout probability is not in `[0, 1]`.
 pub fn forward<E: Real>(
     shape: Shape4,
     x: &[E],
-    affine: Affine<'_, E>,
+    norm: Option<Normalise<'_, E>>,
     (pool, dropout): (bool, Option<Dropout>),
 ) -> (Vec<E>, Vec<u8>) {
     let (n, c, h, w) = shape;
     assert_eq!(x.len(), n * c * h * w, "epilogue: input length");
-    match affine {
-        Some((gamma, beta)) => {
+    match norm {
+        Some(nm) => {
             assert!(
-                gamma.len() == c && beta.len() == c,
-                "epilogue: affine length"
+                [nm.mean, nm.inv_std, nm.gamma, nm.beta]
+                    .iter()
+                    .all(|v| v.len() == c),
+                "epilogue: normalisation length"
             );
-            // The same expression as `batch_norm2d`'s affine step, so the same bits.
             let per_plane = move |plane: usize| {
-                let (g, b) = (gamma[plane % c], beta[plane % c]);
-                move |v: E| g * v + b
+                let ch = plane % c;
+                let (m, s, g, b) = (nm.mean[ch], nm.inv_std[ch], nm.gamma[ch], nm.beta[ch]);
+                move |v: E| g * ((v - m) * s) + b
             };
             drop_out(run(shape, x, pool, per_plane), dropout)
         }
@@ -180,58 +193,91 @@ fn relu_route<E: Real>(v: E, route: u8) -> (E, u8) {
     (v.relu(), if v > E::default() { route } else { DEAD })
 }
 
-/// The gradient of [`forward`]'s full-resolution input (after the affine map) for the output
-/// gradient `gy`: each output's gradient (times dropout's `1 / (1 - p)`) at the cell its route
-/// names, 0 elsewhere. A new buffer, written once by the worker threads rather than zeroed
-/// and then added onto.
+/// The gradient of [`forward`]'s full-resolution input (after the normalisation) for the
+/// output gradient `gy`: each output's gradient (times dropout's `1 / (1 - p)`) at the cell
+/// its route names, 0 elsewhere. A new buffer, each plane zeroed and written by one worker.
 ///
 /// # Panics
 /// If `routes` or `gy` does not hold the output's elements.
 pub fn backward<E: Real>(
     shape: Shape4,
-    (pool, dropout): (bool, Option<Dropout>),
+    steps: (bool, Option<Dropout>),
     routes: &[u8],
     gy: &[E],
 ) -> Vec<E> {
+    let routed = Routed::new(shape, steps, routes, gy);
     let (n, c, h, w) = shape;
-    let (_, _, oh, ow) = output_shape(shape, pool);
-    assert_eq!(
-        gy.len(),
-        n * c * oh * ow,
-        "epilogue: output gradient length"
-    );
-    assert_eq!(routes.len(), gy.len(), "epilogue: routes length");
-    let zero = E::default();
-    // `0 + g` (or `0 + scale * g`, as dfdx's dropout), as the separate ops' zeroed buffers
-    // give it (-0 becomes +0).
-    let scale = dropout.map(Dropout::scale::<E>);
-    let grad = |g: E| zero + scale.map_or(g, |s| s * g);
-    par_fill(n * c * h * w, h * w, |plane, out| {
-        let at = plane * oh * ow;
-        let (routes, gy) = (&routes[at..][..oh * ow], &gy[at..][..oh * ow]);
-        if !pool {
-            for (&r, &g) in routes.iter().zip(gy) {
-                out.push(if r == 0 { grad(g) } else { zero });
-            }
-            return;
-        }
-        // Each output row fills two input rows: window cells 0 and 1, then 2 and 3.
-        for (rrow, grow) in routes.chunks_exact(ow).zip(gy.chunks_exact(ow)) {
-            for first in [0, 2] {
-                for (&r, &g) in rrow.iter().zip(grow) {
-                    out.push(if r == first { grad(g) } else { zero });
-                    out.push(if r == first + 1 { grad(g) } else { zero });
-                }
-                if w % 2 == 1 {
-                    out.push(zero);
-                }
-            }
-        }
-        // A trailing odd row that the pool dropped.
-        for _ in 2 * oh * w..h * w {
-            out.push(zero);
-        }
+    par_planes(n * c * h * w, h * w, |plane, out| {
+        routed.scatter(plane, out)
     })
+}
+
+/// An output gradient and its routes, read back plane by plane onto the full-resolution map.
+pub struct Routed<'a, E> {
+    shape: Shape4,
+    pool: bool,
+    scale: Option<E>,
+    routes: &'a [u8],
+    gy: &'a [E],
+}
+
+impl<'a, E: Real> Routed<'a, E> {
+    /// The output gradient `gy` of [`forward`] run on `shape` with `steps`, and its `routes`.
+    ///
+    /// # Panics
+    /// If `routes` or `gy` does not hold the output's elements.
+    pub fn new(
+        shape: Shape4,
+        (pool, dropout): (bool, Option<Dropout>),
+        routes: &'a [u8],
+        gy: &'a [E],
+    ) -> Self {
+        let (n, c, oh, ow) = output_shape(shape, pool);
+        assert_eq!(
+            gy.len(),
+            n * c * oh * ow,
+            "epilogue: output gradient length"
+        );
+        assert_eq!(routes.len(), gy.len(), "epilogue: routes length");
+        Self {
+            shape,
+            pool,
+            scale: dropout.map(Dropout::scale::<E>),
+            routes,
+            gy,
+        }
+    }
+
+    /// Calls `f(position, gradient)` for every output of plane `plane` that passes a
+    /// gradient, in output order, with the position of its cell in the full-resolution
+    /// plane. The gradient is `0 + g` (or `0 + scale * g`, as dfdx's dropout), as the
+    /// separate ops' zeroed buffers give it (-0 becomes +0).
+    #[inline]
+    pub fn for_each(&self, plane: usize, mut f: impl FnMut(usize, E)) {
+        let (_, _, h, w) = self.shape;
+        let (oh, ow) = if self.pool { (h / 2, w / 2) } else { (h, w) };
+        let at = plane * oh * ow;
+        let (routes, gy) = (&self.routes[at..][..oh * ow], &self.gy[at..][..oh * ow]);
+        let zero = E::default();
+        for (k, (&r, &g)) in routes.iter().zip(gy).enumerate() {
+            if r == DEAD {
+                continue;
+            }
+            let g = zero + self.scale.map_or(g, |s| s * g);
+            let pos = if self.pool {
+                let (row, col) = (k / ow, k % ow);
+                (2 * row + usize::from(r >> 1)) * w + 2 * col + usize::from(r & 1)
+            } else {
+                k
+            };
+            f(pos, g);
+        }
+    }
+
+    /// Writes plane `plane`'s routed gradients into the zeroed `out`.
+    pub fn scatter(&self, plane: usize, out: &mut [E]) {
+        self.for_each(plane, |pos, g| out[pos] = g);
+    }
 }
 
 #[cfg(test)]
@@ -240,14 +286,20 @@ mod tests {
     use super::super::{pool, reference};
     use super::*;
 
-    /// The unfused computation: affine map, then pooling, then ReLU.
-    fn unfused(shape: Shape4, x: &[f64], affine: Affine<'_, f64>, pool: bool) -> Vec<f64> {
+    /// The unfused computation: normalisation, then pooling, then ReLU.
+    fn unfused(shape: Shape4, x: &[f64], norm: Option<Normalise<'_, f64>>, pool: bool) -> Vec<f64> {
         let c = shape.1;
         let plane = shape.2 * shape.3;
         let mapped: Vec<f64> = x
             .iter()
             .enumerate()
-            .map(|(i, &v)| affine.map_or(v, |(g, b)| g[i / plane % c] * v + b[i / plane % c]))
+            .map(|(i, &v)| {
+                let ch = i / plane % c;
+                norm.map_or(v, |n| {
+                    let xhat = (v - n.mean[ch]) * n.inv_std[ch];
+                    n.gamma[ch] * xhat + n.beta[ch]
+                })
+            })
             .collect();
         let pooled = if pool {
             reference::max_pool2d_forward(shape, &mapped)
@@ -262,10 +314,17 @@ mod tests {
         let shape = (2, 3, 7, 5);
         let x = random_vec(50, 210);
         let (gamma, beta) = (random_vec(51, 3), random_vec(52, 3));
+        let (mean, inv_std) = (random_vec(57, 3), vec![0.5, 2.0, 1.25]);
+        let norm = Normalise {
+            mean: &mean,
+            inv_std: &inv_std,
+            gamma: &gamma,
+            beta: &beta,
+        };
         for pool in [true, false] {
-            for affine in [None, Some((&gamma[..], &beta[..]))] {
-                let (y, routes) = forward(shape, &x, affine, (pool, None));
-                assert_eq!(y, unfused(shape, &x, affine, pool), "pool {pool}");
+            for norm in [None, Some(norm)] {
+                let (y, routes) = forward(shape, &x, norm, (pool, None));
+                assert_eq!(y, unfused(shape, &x, norm, pool), "pool {pool}");
                 for (v, r) in y.iter().zip(&routes) {
                     assert_eq!(*v > 0.0, *r != DEAD, "a route per positive output");
                 }

@@ -291,6 +291,31 @@ fn par_fill<E: Send>(
     v
 }
 
+/// One vector of `len` elements built in parallel, `chunk` elements at a time: each chunk
+/// is zeroed by the worker that then hands it to `fill(i, chunk)`, so a chunk is written
+/// while it is in that worker's cache, for code that scatters into a chunk (a pooled
+/// gradient's winners) or rewrites it in place, which [`par_fill`]'s front-to-back writer
+/// cannot.
+fn par_planes<E: Real>(len: usize, chunk: usize, fill: impl Fn(usize, &mut [E]) + Sync) -> Vec<E> {
+    let mut v = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, slots)| {
+            for s in slots.iter_mut() {
+                s.write(E::default());
+            }
+            // SAFETY: every slot of `slots` was initialised just above, and `MaybeUninit<E>`
+            // has the layout of `E`, so the slice may be viewed as initialised elements.
+            let chunk = unsafe { &mut *(std::ptr::from_mut(slots) as *mut [E]) };
+            fill(i, chunk);
+        });
+    // SAFETY: every chunk of the first `len` slots was zeroed above before `fill` saw it; a
+    // panicking `fill` unwinds before this point, leaving the length at 0.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// Writes one chunk of a vector that [`par_fill`] builds, front to back.
 struct Filler<'a, E> {
     slots: std::slice::IterMut<'a, std::mem::MaybeUninit<E>>,

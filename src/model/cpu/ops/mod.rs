@@ -54,6 +54,7 @@ mod epilogue;
 mod gradcheck;
 mod im2col;
 pub mod isa;
+mod lanekernel;
 mod microkernel;
 mod operands;
 mod pool;

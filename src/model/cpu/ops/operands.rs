@@ -94,6 +94,11 @@ impl RowTable {
     pub(crate) fn as_slice(&self) -> &[usize] {
         &self.offsets
     }
+
+    /// The largest offset (0 for an empty table).
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
 }
 
 impl<'a, E> PanelRows<'a, E> {

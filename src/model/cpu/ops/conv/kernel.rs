@@ -21,7 +21,7 @@ use super::super::microkernel::{
     RowTable, LANES, ROWS,
 };
 use super::super::{samples_per_group, Real};
-use super::{rows, Conv2dShape};
+use super::{lanes, lanes_grad, rows, Conv2dShape};
 
 /// Panics unless `x` and `w` have the lengths `g` implies.
 fn check_lengths<E>(g: &Conv2dShape, x: &[E], w: &[E]) {
@@ -40,6 +40,9 @@ pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     let isa = Isa::current();
     if rows::applies(isa, g) {
         return rows::forward(isa, g, x, w, b);
+    }
+    if lanes::applies(isa, g) {
+        return lanes::forward(isa, g, x, w, b);
     }
     let mut y = vec![E::default(); g.batch * g.out_sample()];
     let taps = RowTable::new(tap_offsets(g));
@@ -113,6 +116,13 @@ pub fn backward<E: Real>(
             rows::input_grad(isa, g, w, gy, gx);
         }
         return rows::weight_grad(isa, g, x, gy);
+    }
+    if lanes::applies(isa, g) {
+        if let Some(gx) = gx {
+            assert_eq!(gx.len(), x.len(), "conv2d: input gradient length");
+            lanes::input_grad(isa, g, w, gy, gx);
+        }
+        return lanes_grad::weight_grad(isa, g, x, gy);
     }
     let group = samples_per_group(g.batch);
     let (xs, ys) = (group * g.in_sample(), group * g.out_sample());

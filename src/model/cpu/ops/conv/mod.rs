@@ -5,6 +5,8 @@
 //! to skip it (the first layer, whose input is data), the input gradient.
 
 mod kernel;
+mod lanes;
+mod lanes_grad;
 mod rows;
 #[cfg(test)]
 mod tests;

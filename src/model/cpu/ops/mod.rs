@@ -217,11 +217,16 @@ pub enum OpsError {
 
 /// Copies a contiguous tensor's elements out of dfdx (there is no borrowing accessor).
 fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
-    // `vec!` of zeros is a calloc, so the pages are only written once, by the copy.
-    let mut v = vec![E::default(); t.shape().num_elements()];
+    // Zeroed by the workers: `vec!` of zeros is a serial memset of memory the allocator
+    // kept (its purge is off), on the calling thread while the workers idle.
+    let n = t.shape().num_elements();
+    let mut v = par_planes(n, ZERO_CHUNK, |_, _| {});
     t.copy_into(&mut v);
     v
 }
+
+/// Elements a worker zeroes at a time in [`to_vec`]: 256 KiB of f32.
+const ZERO_CHUNK: usize = 1 << 16;
 
 /// Builds two vectors of `len` elements in parallel, `chunk` elements at a time: `fill(i)`
 /// yields the pairs of chunk `i` (at least as many as it holds; the rest are ignored).

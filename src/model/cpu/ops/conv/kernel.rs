@@ -21,7 +21,7 @@ use super::super::microkernel::{
     RowTable, LANES, ROWS,
 };
 use super::super::{samples_per_group, Real};
-use super::{lanes, lanes_grad, rows, Conv2dShape};
+use super::{lanes, lanes_grad, per_group, rows, Conv2dShape};
 
 /// Panics unless `x` and `w` have the lengths `g` implies.
 fn check_lengths<E>(g: &Conv2dShape, x: &[E], w: &[E]) {
@@ -44,14 +44,11 @@ pub fn forward<E: Real>(g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     if lanes::applies(isa, g) {
         return lanes::forward(isa, g, x, w, b);
     }
-    let mut y = vec![E::default(); g.batch * g.out_sample()];
     let taps = RowTable::new(tap_offsets(g));
     let packed = rows::pack::<E, ROWS>(g.out_channels, g.taps(), |o, t| w[o * g.taps() + t]);
-    let group = samples_per_group(g.batch);
-    y.par_chunks_mut(group * g.out_sample())
-        .zip(x.par_chunks(group * g.in_sample()))
-        .for_each(|(yg, xg)| forward_group(isa, g, xg, &packed, &taps, b, yg));
-    y
+    per_group(g, x, |xg, yg| {
+        forward_group(isa, g, xg, &packed, &taps, b, yg)
+    })
 }
 
 /// Forward pass over one thread's group of samples.

@@ -22,7 +22,7 @@ use super::super::isa::Isa;
 use super::super::lanekernel::{fill_panel, tile, Acc, TileOps, POS, WIDE};
 use super::super::operands::{RowTable, LANES};
 use super::super::{samples_per_group, Real};
-use super::{rows, Conv2dShape};
+use super::{per_group, rows, Conv2dShape};
 
 /// Output channels from which the path pays: a tile fills 32 lanes with output channels,
 /// so with few of them the panel tiles (6 rows) waste less.
@@ -48,14 +48,11 @@ pub(super) fn corners(g: &Conv2dShape, samples: usize) -> Vec<usize> {
 /// Forward pass: the `(batch, out, oh, ow)` output of `x` convolved with `w` plus `b`.
 pub(super) fn forward<E: Real>(isa: Isa, g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
     let nt = g.taps();
-    let mut y = vec![E::default(); g.batch * g.out_sample()];
     let packed = rows::pack::<E, WIDE>(g.out_channels, nt, |o, t| w[o * nt + t]);
     let taps = tap_offsets(g);
-    let group = samples_per_group(g.batch);
-    y.par_chunks_mut(group * g.out_sample())
-        .zip(x.par_chunks(group * g.in_sample()))
-        .for_each(|(yg, xg)| forward_group(isa, g, xg, &packed, &taps, b, yg));
-    y
+    per_group(g, x, |xg, yg| {
+        forward_group(isa, g, xg, &packed, &taps, b, yg)
+    })
 }
 
 /// Forward pass over one thread's group of samples, 12 positions at a time.

@@ -31,7 +31,7 @@ use super::super::operands::LANES;
 use super::super::segkernel::{seg_dots, seg_row};
 use super::super::segments::{SegPairs, SegRow};
 use super::super::{samples_per_group, Real};
-use super::Conv2dShape;
+use super::{per_group, Conv2dShape};
 
 /// Whether the row-segment path takes convolution `g` on path `isa`: AVX-512 (on AVX2 its
 /// narrower tiles measured no faster forward and slower backward than the panel tiles) and
@@ -74,12 +74,10 @@ pub(super) fn pack<E: Real, const R: usize>(
 
 /// Forward pass: the `(batch, out, oh, ow)` output of `x` convolved with `w` plus `b`.
 pub(super) fn forward<E: Real>(isa: Isa, g: &Conv2dShape, x: &[E], w: &[E], b: &[E]) -> Vec<E> {
-    let mut y = vec![E::default(); g.batch * g.out_sample()];
     match isa {
-        Isa::Avx512 => forward_in::<E, 8, 3>(isa, g, x, w, b, &mut y),
-        _ => forward_in::<E, 4, 1>(isa, g, x, w, b, &mut y),
+        Isa::Avx512 => forward_in::<E, 8, 3>(isa, g, x, w, b),
+        _ => forward_in::<E, 4, 1>(isa, g, x, w, b),
     }
-    y
 }
 
 fn forward_in<E: Real, const R: usize, const C: usize>(
@@ -88,15 +86,13 @@ fn forward_in<E: Real, const R: usize, const C: usize>(
     x: &[E],
     w: &[E],
     b: &[E],
-    y: &mut [E],
-) {
+) -> Vec<E> {
     let nt = g.taps();
     let packed = pack::<E, R>(g.out_channels, nt, |o, t| w[o * nt + t]);
     let taps = tap_offsets(g);
-    let group = samples_per_group(g.batch);
-    y.par_chunks_mut(group * g.out_sample())
-        .zip(x.par_chunks(group * g.in_sample()))
-        .for_each(|(yg, xg)| convolve::<E, R, C>(isa, g, xg, &packed, &taps, Some(b), yg));
+    per_group(g, x, |xg, yg| {
+        convolve::<E, R, C>(isa, g, xg, &packed, &taps, Some(b), yg)
+    })
 }
 
 /// Convolves the samples of `x` with the `R`-packed weights into `y`: written with `bias`

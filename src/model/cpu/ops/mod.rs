@@ -398,6 +398,16 @@ mod tests {
     }
 
     #[test]
+    fn par_planes_zeroes_each_chunk_before_filling_it() {
+        let v = par_planes::<f64>(7, 3, |i, chunk| {
+            assert!(chunk.iter().all(|&x| x == 0.0), "chunk {i} not zeroed");
+            chunk[0] = i as f64 + 1.0;
+        });
+        assert_eq!(v, [1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 3.0]);
+        assert!(par_planes::<f32>(0, 0, |_, _| {}).is_empty());
+    }
+
+    #[test]
     fn par_fill_fills_every_chunk_in_order() {
         let v = par_fill(10, 4, |i, out| {
             (0..4.min(10 - 4 * i)).for_each(|j| out.push(4 * i + j))

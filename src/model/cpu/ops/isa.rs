@@ -5,8 +5,9 @@
 //! Fastest is measured, not the widest. With only the panel tiles, AVX2 was faster on a
 //! 2-core Ice Lake Xeon (its AVX-512 panel tile was load-bound). The row-segment
 //! convolution (`conv::rows`), whose 24-register tiles only AVX-512 has room for, made
-//! AVX-512 the faster path there (docs/performance.md), so it is the default where the CPU
-//! has it; AVX2 where it has only that.
+//! AVX-512 the faster path there (docs/performance.md), and the channel-lane convolution
+//! (`conv::lanes`) serves its narrow layers, so it is the default where the CPU has it;
+//! AVX2 where it has only that.
 //!
 //! Results differ between paths in the last bits (other tile shapes sum in another order),
 //! never within one: the same binary on the same path gives the same weights.
@@ -24,8 +25,9 @@ pub enum Isa {
     Scalar,
     /// 256-bit AVX2 with FMA: a 6x16 register tile.
     Avx2,
-    /// 512-bit AVX-512F: the row-segment tiles (8x3 and 4x6 registers) and 16-lane dot
-    /// products; the panel tiles of AVX2.
+    /// 512-bit AVX-512F: the row-segment tiles (8x3 and 4x6 registers) for layers at least
+    /// 16 outputs wide, the channel-lane tile (32 channels x 12 columns) for narrower ones
+    /// with 16+ output channels, and the panel tiles of AVX2 for the rest.
     Avx512,
 }
 

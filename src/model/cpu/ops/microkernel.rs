@@ -11,7 +11,9 @@
 //! these AVX2 tiles: a 12x16 AVX-512 variant (one 512-bit accumulator per row) issued 13
 //! loads per 12 FMAs and measured 15-20% slower per CPU second on the seed's panel layers
 //! (docs/performance.md); AVX-512's own tiles are the row-segment ones (`segkernel`), for
-//! layers whose output rows fill a register. [`panel_dots`] reduces over panels instead,
+//! layers whose output rows fill a register, and the channel-lane one (`lanekernel`) for
+//! narrower layers with 16+ output channels, so on AVX-512 these tiles serve only layers of
+//! fewer channels. [`panel_dots`] reduces over panels instead,
 //! for the weight gradient (16-lane accumulators on AVX-512).
 
 use super::im2col::Runs;

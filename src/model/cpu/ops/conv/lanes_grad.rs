@@ -8,13 +8,11 @@
 //! a channels-last copy of the sample. Tiles add onto sums `[tap][out]` kept for the whole
 //! group (24 contiguous vector adds per tile), transposed to `dw` once at the end.
 
-use rayon::prelude::*;
-
 use super::super::isa::Isa;
 use super::super::lanekernel::{tile, Acc, TileOps, POS, WIDE};
 use super::super::operands::RowTable;
-use super::super::{samples_per_group, Real};
-use super::Conv2dShape;
+use super::super::Real;
+use super::{group_grads, Conv2dShape};
 
 /// Patch elements per chunk (512 KiB of f32): the chunk's patches stay in L2 while every
 /// block of output channels reads them, and each tile runs over 100+ positions.
@@ -28,13 +26,7 @@ pub(super) fn weight_grad<E: Real>(
     x: &[E],
     gy: &[E],
 ) -> (Vec<E>, Vec<E>) {
-    let group = samples_per_group(g.batch);
-    let parts: Vec<(Vec<E>, Vec<E>)> = x
-        .par_chunks(group * g.in_sample())
-        .zip(gy.par_chunks(group * g.out_sample()))
-        .map(|(xg, gyg)| weight_grad_group(isa, g, xg, gyg))
-        .collect();
-    super::kernel::sum_parts(g, parts)
+    group_grads(g, x, gy, |xg, gyg| weight_grad_group(isa, g, xg, gyg))
 }
 
 /// A row stride of at least `n` elements that is an odd number of 64-byte lines (for

@@ -16,6 +16,7 @@ pub use kernel::{backward, forward};
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
+use rayon::prelude::*;
 
 use super::{device_err, par_planes, samples_per_group, to_vec, OpsError, Real, Shape4};
 
@@ -232,4 +233,22 @@ fn per_group<E: Real>(g: &Conv2dShape, x: &[E], f: impl Fn(&[E], &mut [E]) + Syn
         let samples = yg.len() / g.out_sample();
         f(&x[i * xs..][..samples * g.in_sample()], yg);
     })
+}
+
+/// Weight and bias gradients `(dw, db)`: `f(input group, output-gradient group)` over the
+/// same groups of samples as [`per_group`], in parallel, added in group order (the same
+/// bits every run for a given thread count).
+fn group_grads<E: Real>(
+    g: &Conv2dShape,
+    x: &[E],
+    gy: &[E],
+    f: impl Fn(&[E], &[E]) -> (Vec<E>, Vec<E>) + Sync,
+) -> (Vec<E>, Vec<E>) {
+    let group = samples_per_group(g.batch);
+    let parts: Vec<(Vec<E>, Vec<E>)> = x
+        .par_chunks(group * g.in_sample())
+        .zip(gy.par_chunks(group * g.out_sample()))
+        .map(|(xg, gyg)| f(xg, gyg))
+        .collect();
+    kernel::sum_parts(g, parts)
 }

@@ -31,7 +31,7 @@ use super::super::operands::LANES;
 use super::super::segkernel::{seg_dots, seg_row};
 use super::super::segments::{SegPairs, SegRow};
 use super::super::{samples_per_group, Real};
-use super::{per_group, Conv2dShape};
+use super::{group_grads, per_group, Conv2dShape};
 
 /// Whether the row-segment path takes convolution `g` on path `isa`: AVX-512 (on AVX2 its
 /// narrower tiles measured no faster forward and slower backward than the panel tiles) and
@@ -194,16 +194,10 @@ pub(super) fn weight_grad<E: Real>(
     x: &[E],
     gy: &[E],
 ) -> (Vec<E>, Vec<E>) {
-    let group = samples_per_group(g.batch);
-    let parts: Vec<(Vec<E>, Vec<E>)> = x
-        .par_chunks(group * g.in_sample())
-        .zip(gy.par_chunks(group * g.out_sample()))
-        .map(|(xg, gyg)| match isa {
-            Isa::Avx512 => weight_grad_group::<E, 4, 6>(isa, g, xg, gyg),
-            _ => weight_grad_group::<E, 2, 2>(isa, g, xg, gyg),
-        })
-        .collect();
-    super::kernel::sum_parts(g, parts)
+    group_grads(g, x, gy, |xg, gyg| match isa {
+        Isa::Avx512 => weight_grad_group::<E, 4, 6>(isa, g, xg, gyg),
+        _ => weight_grad_group::<E, 2, 2>(isa, g, xg, gyg),
+    })
 }
 
 /// One group's `(dw, db)`: chunk by chunk of output rows, the chunk's gradient segments are

@@ -260,8 +260,7 @@ fn weight_grad_group<E: Real, const R: usize, const C: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::gradcheck::{assert_all_close, random_vec};
-    use super::super::super::reference;
+    use super::super::tests::{check_path, Path};
     use super::*;
 
     /// Every path this CPU runs, in f64 and f32, against the direct loops: one segment, a
@@ -269,45 +268,24 @@ mod tests {
     /// output channels that leave the last block of every tile shape part empty.
     #[test]
     fn every_path_matches_the_reference() {
-        for (input, kernel) in [
+        let cases = [
             ((2, 2, 8, 40), (7, 2, 5, 5)),
             ((3, 3, 20, 19), (18, 3, 3, 3)),
             ((1, 1, 20, 18), (5, 1, 3, 3)),
-        ] {
-            let g = Conv2dShape::new(input, kernel, kernel.0).unwrap();
-            assert!(g.out_width() >= LANES);
-            let x = random_vec(1, g.batch * g.in_sample());
-            let w = random_vec(2, g.out_channels * g.taps());
-            let b = random_vec(3, g.out_channels);
-            let gy = random_vec(4, g.batch * g.out_sample());
-            let y = reference::conv2d_forward(&g, &x, &w, &b);
-            let (dx, dw, db) = reference::conv2d_backward(&g, &x, &w, &gy);
-            let f32s = |v: &[f64]| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
-            let f64s = |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| f64::from(x)).collect() };
-            for isa in Isa::available() {
-                let what = |part: &str| format!("{} {part} {:?}", isa.name(), input);
-                assert_all_close(&what("y"), &forward(isa, &g, &x, &w, &b), &y, 1e-12);
-                let mut gx = vec![1.0; x.len()];
-                input_grad(isa, &g, &w, &gy, &mut gx);
-                let want: Vec<f64> = dx.iter().map(|v| v + 1.0).collect();
-                assert_all_close(&what("dx"), &gx, &want, 1e-12);
-                let (gw, gb) = weight_grad(isa, &g, &x, &gy);
-                assert_all_close(&what("dw"), &gw, &dw, 1e-12);
-                assert_all_close(&what("db"), &gb, &db, 1e-12);
-                let (x, w, b, gy) = (f32s(&x), f32s(&w), f32s(&b), f32s(&gy));
-                assert_all_close(
-                    &what("y f32"),
-                    &f64s(&forward(isa, &g, &x, &w, &b)),
-                    &y,
-                    1e-5,
-                );
-                let mut gx = vec![1.0; x.len()];
-                input_grad(isa, &g, &w, &gy, &mut gx);
-                assert_all_close(&what("dx f32"), &f64s(&gx), &want, 1e-5);
-                let (gw, gb) = weight_grad(isa, &g, &x, &gy);
-                assert_all_close(&what("dw f32"), &f64s(&gw), &dw, 1e-4);
-                assert_all_close(&what("db f32"), &f64s(&gb), &db, 1e-4);
-            }
-        }
+        ];
+        check_path(
+            &cases,
+            |g| g.out_width() >= LANES,
+            Path {
+                forward: forward::<f64>,
+                input_grad: input_grad::<f64>,
+                weight_grad: weight_grad::<f64>,
+            },
+            Path {
+                forward: forward::<f32>,
+                input_grad: input_grad::<f32>,
+                weight_grad: weight_grad::<f32>,
+            },
+        );
     }
 }

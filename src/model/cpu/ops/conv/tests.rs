@@ -34,6 +34,63 @@ const SHAPES: [(Shape4, Shape4); 6] = [
     ((2, 2, 8, 40), (7, 2, 5, 5)),
 ];
 
+/// One kernel path's entry points for one element type: forward, the input gradient added
+/// onto its buffer, and the weight and bias gradients.
+pub(super) struct Path<E> {
+    pub forward: Forward<E>,
+    pub input_grad: fn(Isa, &Conv2dShape, &[E], &[E], &mut [E]),
+    pub weight_grad: WeightGrad<E>,
+}
+
+/// A path's forward pass: `(isa, g, x, w, b) -> y`.
+pub(super) type Forward<E> = fn(Isa, &Conv2dShape, &[E], &[E], &[E]) -> Vec<E>;
+/// A path's weight gradient: `(isa, g, x, gy) -> (dw, db)`.
+pub(super) type WeightGrad<E> = fn(Isa, &Conv2dShape, &[E], &[E]) -> (Vec<E>, Vec<E>);
+
+/// Checks a kernel path (`f64s` and `f32s`, its two instantiations) on every instruction
+/// set this CPU runs against the direct loops, for each `(input, kernel)` of `cases`, each
+/// of which `takes` (the path's own condition) must accept: f64 to 1e-12; f32 to 1e-5 for
+/// values and the input gradient, 1e-4 for the parameter gradients. The input gradient is
+/// added onto ones, as the paths add onto what the buffer holds.
+pub(super) fn check_path(
+    cases: &[(Shape4, Shape4)],
+    takes: fn(&Conv2dShape) -> bool,
+    f64s: Path<f64>,
+    f32s: Path<f32>,
+) {
+    for &(input, kernel) in cases {
+        let g = Conv2dShape::new(input, kernel, kernel.0).unwrap();
+        assert!(takes(&g), "{input:?} {kernel:?} is not for this path");
+        let x = random_vec(1, g.batch * g.in_sample());
+        let w = random_vec(2, g.out_channels * g.taps());
+        let b = random_vec(3, g.out_channels);
+        let gy = random_vec(4, g.batch * g.out_sample());
+        let y = reference::conv2d_forward(&g, &x, &w, &b);
+        let (dx, dw, db) = reference::conv2d_backward(&g, &x, &w, &gy);
+        let want: Vec<f64> = dx.iter().map(|v| v + 1.0).collect();
+        let f64_of = |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| f64::from(x)).collect() };
+        for isa in Isa::available() {
+            let what = |part: &str| format!("{} {part} {:?}", isa.name(), input);
+            assert_all_close(&what("y"), &(f64s.forward)(isa, &g, &x, &w, &b), &y, 1e-12);
+            let mut gx = vec![1.0; x.len()];
+            (f64s.input_grad)(isa, &g, &w, &gy, &mut gx);
+            assert_all_close(&what("dx"), &gx, &want, 1e-12);
+            let (gw, gb) = (f64s.weight_grad)(isa, &g, &x, &gy);
+            assert_all_close(&what("dw"), &gw, &dw, 1e-12);
+            assert_all_close(&what("db"), &gb, &db, 1e-12);
+            let (x, w, b, gy) = (to_f32(&x), to_f32(&w), to_f32(&b), to_f32(&gy));
+            let got = f64_of(&(f32s.forward)(isa, &g, &x, &w, &b));
+            assert_all_close(&what("y f32"), &got, &y, 1e-5);
+            let mut gx = vec![1.0; x.len()];
+            (f32s.input_grad)(isa, &g, &w, &gy, &mut gx);
+            assert_all_close(&what("dx f32"), &f64_of(&gx), &want, 1e-5);
+            let (gw, gb) = (f32s.weight_grad)(isa, &g, &x, &gy);
+            assert_all_close(&what("dw f32"), &f64_of(&gw), &dw, 1e-4);
+            assert_all_close(&what("db f32"), &f64_of(&gb), &db, 1e-4);
+        }
+    }
+}
+
 /// Every instruction-set path this CPU runs, each test body on each.
 fn on_every_path(test: impl Fn()) {
     for path in Isa::available() {

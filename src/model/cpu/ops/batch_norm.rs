@@ -10,7 +10,7 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{device_err, par_fill, to_vec, OpsError, Real, Shape4};
+use super::{add_assign, device_err, par_fill, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
 
@@ -363,11 +363,6 @@ impl<'a, E: Real> GradTerms<'a, E> {
         });
         move |g, x| scale * (g - mean_g - x * mean_gx)
     }
-}
-
-/// `acc += v`, element by element: gradients accumulate over every use of a tensor.
-pub(super) fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
-    acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
 }
 
 #[cfg(test)]

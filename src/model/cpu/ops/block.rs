@@ -23,10 +23,10 @@ use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Merge, PutTape, RandomU64, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 
-use super::batch_norm::{add_assign, check_channels, statistics};
+use super::batch_norm::{check_channels, statistics};
 use super::conv::{backward as conv_backward, forward as conv_forward};
 use super::epilogue::{self, Dropout, Normalise, Routed};
-use super::{device_err, to_vec, BatchNormMode, Conv2dShape, InputGrad, OpsError};
+use super::{add_assign, device_err, to_vec, BatchNormMode, Conv2dShape, InputGrad, OpsError};
 use super::{Real, Shape4};
 
 const OP: &str = "conv_block";

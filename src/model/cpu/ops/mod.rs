@@ -215,6 +215,11 @@ pub enum OpsError {
     },
 }
 
+/// `acc += v`, element by element: gradients accumulate over every use of a tensor.
+fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
+    acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
+}
+
 /// Copies a contiguous tensor's elements out of dfdx (there is no borrowing accessor).
 fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
     // Zeroed by the workers: `vec!` of zeros is a serial memset of memory the allocator

@@ -18,7 +18,9 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{device_err, par_planes, samples_per_group, to_vec, OpsError, Real, Shape4};
+use super::{
+    add_assign, device_err, par_planes, samples_per_group, to_vec, OpsError, Real, Shape4,
+};
 
 const OP: &str = "conv2d";
 
@@ -213,13 +215,6 @@ where
         });
     }
     Ok(out.put_tape(tape))
-}
-
-/// `acc += v`, element by element: gradients accumulate over every use of a tensor.
-fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
-    for (a, &x) in acc.iter_mut().zip(v) {
-        *a += x;
-    }
 }
 
 /// The `(batch, out, oh, ow)` output built by `f(input group, output group)` over groups of

@@ -10,7 +10,7 @@ use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
-use super::{add_assign, device_err, par_fill, to_vec, OpsError, Real, Shape4};
+use super::{add_assign, device_err, par_planes, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
 
@@ -283,11 +283,11 @@ fn normalise<E: Real>(shape: Shape4, mut x: Vec<E>, mean: &[E], inv_std: &[E]) -
 /// `gamma * xhat + beta` per channel.
 fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E> {
     let (_, c, h, w) = shape;
-    par_fill(xhat.len(), h * w, |i, out| {
+    par_planes(xhat.len(), h * w, |i, out| {
         let (g, b) = (gamma[i % c], beta[i % c]);
-        xhat[i * h * w..][..h * w]
-            .iter()
-            .for_each(|&x| out.push(g * x + b));
+        for (o, &x) in out.iter_mut().zip(&xhat[i * h * w..][..h * w]) {
+            *o = g * x + b;
+        }
     })
 }
 

@@ -152,10 +152,7 @@ where
                     let (gc, dgamma, dbeta) = norm::backward(shape, &routed, &y, s);
                     (gc, Some((dgamma, dbeta)))
                 }
-                None => (
-                    epilogue::backward(shape, (pool, dropout), &routes, &gy),
-                    None,
-                ),
+                None => (epilogue::backward(&routed), None),
             };
             **grads.get_or_alloc_mut(&out_id)? = gy;
             if let (Some((dgamma, dbeta)), Some((g_id, beta_id))) = (&norm_grads, &norm_ids) {

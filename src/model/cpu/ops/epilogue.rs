@@ -194,19 +194,11 @@ fn relu_route<E: Real>(v: E, route: u8) -> (E, u8) {
 }
 
 /// The gradient of [`forward`]'s full-resolution input (after the normalisation) for the
-/// output gradient `gy`: each output's gradient (times dropout's `1 / (1 - p)`) at the cell
-/// its route names, 0 elsewhere. A new buffer, each plane zeroed and written by one worker.
-///
-/// # Panics
-/// If `routes` or `gy` does not hold the output's elements.
-pub fn backward<E: Real>(
-    shape: Shape4,
-    steps: (bool, Option<Dropout>),
-    routes: &[u8],
-    gy: &[E],
-) -> Vec<E> {
-    let routed = Routed::new(shape, steps, routes, gy);
-    let (n, c, h, w) = shape;
+/// output gradient `routed`: each output's gradient (times dropout's `1 / (1 - p)`) at the
+/// cell its route names, 0 elsewhere. A new buffer, each plane zeroed and written by one
+/// worker.
+pub fn backward<E: Real>(routed: &Routed<'_, E>) -> Vec<E> {
+    let (n, c, h, w) = routed.shape;
     par_planes(n * c * h * w, h * w, |plane, out| {
         routed.scatter(plane, out)
     })
@@ -361,7 +353,10 @@ mod tests {
             .collect();
         let mut want = vec![0.0; x.len()];
         pool::backward(shape, &winners, &kept, &mut want);
-        assert_eq!(backward(shape, (true, None), &routes, &gy), want);
+        assert_eq!(
+            backward(&Routed::new(shape, (true, None), &routes, &gy)),
+            want
+        );
     }
 
     #[test]
@@ -375,7 +370,10 @@ mod tests {
             .zip(&gy)
             .map(|(&v, &g)| if v > 0.0 { g } else { 0.0 })
             .collect();
-        assert_eq!(backward(shape, (false, None), &routes, &gy), want);
+        assert_eq!(
+            backward(&Routed::new(shape, (false, None), &routes, &gy)),
+            want
+        );
     }
 
     /// Seeking chunks of the mask stream draws what one serial loop over dfdx's `StdRng`
@@ -418,7 +416,7 @@ mod tests {
         let (y, routes) = forward(shape, &x, None, (true, None));
         assert_eq!(y, [0.5, 0.0, 0.0]);
         assert_eq!(routes, [0, DEAD, DEAD]);
-        let g = backward(shape, (true, None), &routes, &[1.0, 2.0, 3.0]);
+        let g = backward(&Routed::new(shape, (true, None), &routes, &[1.0, 2.0, 3.0]));
         assert_eq!(
             g,
             [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]

@@ -272,41 +272,10 @@ where
     (a, b)
 }
 
-/// One vector of `len` elements built in parallel, `chunk` elements at a time, by
-/// `fill(i, out)` pushing chunk `i`'s elements front to back: like [`par_vec2`], but for
-/// code that writes several streams a chunk (a pooled gradient's row pairs) rather than
-/// one iterator.
-///
-/// # Panics
-/// If `fill` pushes more or fewer elements than its chunk holds.
-fn par_fill<E: Send>(
-    len: usize,
-    chunk: usize,
-    fill: impl Fn(usize, &mut Filler<'_, E>) + Sync,
-) -> Vec<E> {
-    let mut v = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(i, slots)| {
-            let mut out = Filler {
-                slots: slots.iter_mut(),
-            };
-            fill(i, &mut out);
-            assert_eq!(out.slots.len(), 0, "par_fill: chunk {i} was not filled");
-        });
-    // SAFETY: every chunk of the first `len` slots was written above: a `Filler` only moves
-    // forward, one write per slot, and the assert checks it reached its chunk's end; a failed
-    // one panics before this point, leaving the length at 0.
-    unsafe { v.set_len(len) };
-    v
-}
-
 /// One vector of `len` elements built in parallel, `chunk` elements at a time: each chunk
 /// is zeroed by the worker that then hands it to `fill(i, chunk)`, so a chunk is written
-/// while it is in that worker's cache, for code that scatters into a chunk (a pooled
-/// gradient's winners) or rewrites it in place, which [`par_fill`]'s front-to-back writer
-/// cannot.
+/// while it is in that worker's cache, by writes in any order (a pooled gradient's winners
+/// scattered, then rewritten in place).
 fn par_planes<E: Real>(len: usize, chunk: usize, fill: impl Fn(usize, &mut [E]) + Sync) -> Vec<E> {
     let mut v = Vec::with_capacity(len);
     v.spare_capacity_mut()[..len]
@@ -325,25 +294,6 @@ fn par_planes<E: Real>(len: usize, chunk: usize, fill: impl Fn(usize, &mut [E]) 
     // panicking `fill` unwinds before this point, leaving the length at 0.
     unsafe { v.set_len(len) };
     v
-}
-
-/// Writes one chunk of a vector that [`par_fill`] builds, front to back.
-struct Filler<'a, E> {
-    slots: std::slice::IterMut<'a, std::mem::MaybeUninit<E>>,
-}
-
-impl<E> Filler<'_, E> {
-    /// Writes the next element.
-    ///
-    /// # Panics
-    /// Past the chunk's end.
-    #[inline(always)]
-    fn push(&mut self, v: E) {
-        self.slots
-            .next()
-            .expect("par_fill: chunk overfilled")
-            .write(v);
-    }
 }
 
 /// The machine's f32 multiply-add peak on path `isa`, in GFLOP/s: register-only FMA chains
@@ -410,26 +360,5 @@ mod tests {
         });
         assert_eq!(v, [1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 3.0]);
         assert!(par_planes::<f32>(0, 0, |_, _| {}).is_empty());
-    }
-
-    #[test]
-    fn par_fill_fills_every_chunk_in_order() {
-        let v = par_fill(10, 4, |i, out| {
-            (0..4.min(10 - 4 * i)).for_each(|j| out.push(4 * i + j))
-        });
-        assert_eq!(v, (0..10).collect::<Vec<_>>());
-        assert!(par_fill(0, 0, |_, _: &mut Filler<'_, f32>| {}).is_empty());
-    }
-
-    #[test]
-    #[should_panic(expected = "was not filled")]
-    fn par_fill_refuses_a_short_chunk() {
-        par_fill(8, 4, |i, out| (0..4 - i).for_each(|j| out.push(j)));
-    }
-
-    #[test]
-    #[should_panic(expected = "overfilled")]
-    fn par_fill_refuses_an_overfull_chunk() {
-        par_fill(8, 4, |_, out| (0..5).for_each(|j| out.push(j)));
     }
 }

@@ -191,7 +191,7 @@ pub(super) const SUM_LANES: usize = 16;
 /// # Panics
 /// If `b` is shorter than `a`.
 #[inline]
-pub(super) fn lane_sum<E: Real>(a: &[E], b: &[E], f: impl Fn(E, E) -> E) -> E {
+fn lane_sum<E: Real>(a: &[E], b: &[E], f: impl Fn(E, E) -> E) -> E {
     let b = &b[..a.len()];
     let mut acc = [E::default(); SUM_LANES];
     let (ca, cb) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));

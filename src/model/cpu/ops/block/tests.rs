@@ -56,6 +56,23 @@ fn running() -> RunningStats<f64> {
     }
 }
 
+/// Batch norm's mode for `norm`: training updates `stats` (momentum 0.9), inference reads
+/// `frozen`.
+fn mode_of<'a>(
+    norm: Norm,
+    stats: &'a mut RunningStats<f64>,
+    frozen: &'a RunningStats<f64>,
+) -> Option<BatchNormMode<'a, f64>> {
+    match norm {
+        Norm::Train => Some(BatchNormMode::Train {
+            stats,
+            momentum: 0.9,
+        }),
+        Norm::Infer => Some(BatchNormMode::Infer(frozen)),
+        Norm::None => None,
+    }
+}
+
 /// The seed of every test device: dropout draws its mask from the device's generator.
 const SEED: u64 = 9;
 
@@ -76,14 +93,7 @@ fn run(
     let beta = dev.tensor_from_vec(p.beta.clone(), (KERNEL.0,));
     let mut stats = running();
     let frozen = running();
-    let mode = match norm {
-        Norm::Train => Some(BatchNormMode::Train {
-            stats: &mut stats,
-            momentum: 0.9,
-        }),
-        Norm::Infer => Some(BatchNormMode::Infer(&frozen)),
-        Norm::None => None,
-    };
+    let mode = mode_of(norm, &mut stats, &frozen);
     let y = if fused {
         let norm = mode.map(|mode| BlockNorm {
             gamma: gamma.clone(),
@@ -228,14 +238,7 @@ fn loss(p: &Problem, norm: Norm, steps: (bool, Option<f64>)) -> f64 {
     let dev = Cpu::seed_from_u64(SEED);
     let mut stats = running();
     let frozen = running();
-    let mode = match norm {
-        Norm::Train => Some(BatchNormMode::Train {
-            stats: &mut stats,
-            momentum: 0.9,
-        }),
-        Norm::Infer => Some(BatchNormMode::Infer(&frozen)),
-        Norm::None => None,
-    };
+    let mode = mode_of(norm, &mut stats, &frozen);
     let norm = mode.map(|mode| BlockNorm {
         gamma: dev.tensor_from_vec(p.gamma.clone(), (KERNEL.0,)),
         beta: dev.tensor_from_vec(p.beta.clone(), (KERNEL.0,)),

@@ -1,6 +1,6 @@
 """A twinflow network in TensorFlow-CPU Keras, timed with train_on_batch, for `twinflow bench train --keras`.
 
-Usage: python keras_train.py --spec JSON [--batch 128] [--steps 5]
+Usage: python keras_train.py --spec JSON [--batch 128] [--steps 5] [--warmup 3]
 `--spec` is what twinflow passes: its network settings as the pipeline's RON names them
 (model, dropout_rates, loss, distance, optimizer, input), as for torch_train.py. Prints one
 JSON line per batch size: {"tool": "keras", "batch": B, "pairs_per_s": R, ...}.
@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--spec", required=True)
     ap.add_argument("--batch", type=int, action="append")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (graph tracing)")
     args = ap.parse_args()
     spec = json.loads(args.spec)
     model = siamese(spec)
@@ -111,7 +112,8 @@ def main():
         a = rng.random((batch, h, w, 1), dtype=np.float32)
         b = rng.random((batch, h, w, 1), dtype=np.float32)
         y = (rng.random((batch, 1)) < 0.5).astype(np.float32)
-        model.train_on_batch([a, b], y)  # warm-up: graph tracing
+        for _ in range(args.warmup):  # the first traces the graph
+            model.train_on_batch([a, b], y)
         start = time.perf_counter()
         for _ in range(args.steps):
             model.train_on_batch([a, b], y)

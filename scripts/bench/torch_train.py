@@ -1,6 +1,6 @@
 """A twinflow network in PyTorch eager, timed per training step, for `twinflow bench train --torch`.
 
-Usage: python torch_train.py --spec JSON [--batch 64] [--steps 5]
+Usage: python torch_train.py --spec JSON [--batch 64] [--steps 5] [--warmup 3]
 `--spec` is what twinflow passes: its network settings as the pipeline's RON names them
 (model, dropout_rates, loss, distance, optimizer, input). Prints one JSON line per batch
 size: {"tool": "torch", "device": ..., "batch": B, "pairs_per_s": R, ...}.
@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--spec", required=True)
     ap.add_argument("--batch", type=int, action="append")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (cuDNN picks algorithms)")
     args = ap.parse_args()
     spec = json.loads(args.spec)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -126,7 +127,7 @@ def main():
             opt.step()
             return loss
 
-        for _ in range(2):  # warm-up: cuDNN picks its algorithms
+        for _ in range(args.warmup):  # cuDNN picks its algorithms
             step()
         sync()
         start = time.perf_counter()

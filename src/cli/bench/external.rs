@@ -39,8 +39,13 @@ fn run_script(
         .collect()
 }
 
-fn batch_args(batches: &[usize], steps: usize) -> Vec<String> {
-    let mut args = vec!["--steps".to_string(), steps.to_string()];
+fn batch_args(batches: &[usize], (warmup, steps): (usize, usize)) -> Vec<String> {
+    let mut args = vec![
+        "--steps".to_string(),
+        steps.to_string(),
+        "--warmup".to_string(),
+        warmup.to_string(),
+    ];
     for b in batches {
         args.extend(["--batch".to_string(), b.to_string()]);
     }
@@ -73,7 +78,7 @@ fn compare(tool: &str, mine: &str, lines: &[serde_json::Value], ours: &[(usize, 
 pub fn keras(
     python: &Path,
     spec: &NetSpec,
-    (batches, steps): (&[usize], usize),
+    (batches, steps): (&[usize], (usize, usize)),
     cpu: &[(usize, f64)],
 ) -> anyhow::Result<()> {
     let mut args = vec!["--spec".to_string(), spec_json(spec)?];
@@ -114,7 +119,7 @@ struct ScriptSpec<'a> {
 pub fn torch(
     python: &Path,
     spec: &NetSpec,
-    (batches, steps): (&[usize], usize),
+    (batches, steps): (&[usize], (usize, usize)),
     (device, ours): (Device, &[(usize, f64)]),
 ) -> anyhow::Result<()> {
     let mut args = vec!["--spec".to_string(), spec_json(spec)?];

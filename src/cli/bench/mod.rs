@@ -45,10 +45,16 @@ pub struct TrainBench {
     #[arg(long = "batch", default_values_t = [32, 128],
           value_parser = super::at_least_one)]
     batches: Vec<usize>,
-    /// Timed steps per batch size, after one warm-up step.
+    /// Timed steps per batch size.
     #[arg(long, default_value_t = 5,
           value_parser = super::at_least_one)]
     steps: usize,
+    /// Untimed steps before them, on every side alike (Keras and PyTorch too): the first
+    /// step traces Keras's graph and builds ours; the allocator keeps mapping fresh memory
+    /// for two more (first touches the kernel must zero), which is not the speed of training.
+    #[arg(long, default_value_t = 3,
+          value_parser = super::at_least_one)]
+    warmup: usize,
     /// The backends to time (`cpu`, `gpu`); the CPU always runs first, as the baseline.
     #[arg(long = "device", default_values_t = [Device::Cpu])]
     devices: Vec<Device>,
@@ -120,7 +126,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             net.set_profiling(bench.profile);
         }
         for &batch in &bench.batches {
-            let timing = time_steps(net.as_mut(), batch, bench.steps)?;
+            let timing = time_steps(net.as_mut(), batch, (bench.warmup, bench.steps))?;
             let rate = batch as f64 / timing.total;
             let gflops = rate * per_pair / 1e9;
             let of_peak = match device {
@@ -164,7 +170,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .collect()
     };
     if let Some(python) = &bench.keras {
-        let batches = (bench.batches.as_slice(), bench.steps);
+        let batches = (bench.batches.as_slice(), (bench.warmup, bench.steps));
         external::keras(python, &spec, batches, &rates(Device::Cpu))?;
     }
     if let Some(python) = &bench.torch {
@@ -172,7 +178,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         external::torch(
             python,
             &spec,
-            (&bench.batches, bench.steps),
+            (&bench.batches, (bench.warmup, bench.steps)),
             (best, &rates(best)),
         )?;
     }
@@ -206,6 +212,9 @@ fn reproduce(bench: &TrainBench, devices: &[Device]) -> String {
         line.push_str(&format!(" --batch {b}"));
     }
     line.push_str(&format!(" --steps {}", bench.steps));
+    if bench.warmup != 3 {
+        line.push_str(&format!(" --warmup {}", bench.warmup));
+    }
     if bench.profile {
         line.push_str(" --profile");
     }
@@ -244,7 +253,7 @@ struct Timing {
 fn time_steps(
     net: &mut dyn crate::model::Network,
     batch: usize,
-    steps: usize,
+    (warmup, steps): (usize, usize),
 ) -> anyhow::Result<Timing> {
     let (h, w) = net.spec().input;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -254,10 +263,10 @@ fn time_steps(
     let labels: Vec<f32> = (0..batch).map(|i| (i % 2) as f32).collect();
     let mut total = Duration::ZERO;
     let mut phases: Vec<(String, Duration)> = Vec::new();
-    for step in 0..=steps {
+    for step in 0..warmup + steps {
         let t0 = Instant::now();
         let out = net.train_step(&left, &right, &labels)?;
-        if step == 0 {
+        if step < warmup {
             continue;
         }
         total += t0.elapsed();

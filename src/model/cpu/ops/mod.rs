@@ -216,7 +216,7 @@ pub enum OpsError {
 }
 
 /// `acc += v`, element by element: gradients accumulate over every use of a tensor.
-fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
+pub(super) fn add_assign<E: Real>(acc: &mut [E], v: &[E]) {
     acc.iter_mut().zip(v).for_each(|(a, &x)| *a += x);
 }
 

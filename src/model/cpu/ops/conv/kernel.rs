@@ -142,13 +142,19 @@ pub fn backward<E: Real>(
     sum_parts(g, parts)
 }
 
-/// The sum of the thread groups' `(dw, db)`, added in group order (the same bits every run).
+/// The sum of the thread groups' `(dw, db)`, added in group order (the same bits every run),
+/// element by element in whatever layout the parts share (`g`'s lengths where there are none).
 pub(super) fn sum_parts<E: Real>(
     g: &Conv2dShape,
     parts: Vec<(Vec<E>, Vec<E>)>,
 ) -> (Vec<E>, Vec<E>) {
-    let mut dw = vec![E::default(); g.out_channels * g.taps()];
-    let mut db = vec![E::default(); g.out_channels];
+    let (w_len, b_len) = parts
+        .first()
+        .map_or((g.out_channels * g.taps(), g.out_channels), |p| {
+            (p.0.len(), p.1.len())
+        });
+    let mut dw = vec![E::default(); w_len];
+    let mut db = vec![E::default(); b_len];
     for (pdw, pdb) in parts {
         dw.iter_mut().zip(&pdw).for_each(|(a, &v)| *a += v);
         db.iter_mut().zip(&pdb).for_each(|(a, &v)| *a += v);

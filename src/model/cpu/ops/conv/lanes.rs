@@ -201,7 +201,8 @@ mod tests {
     /// Every path this CPU runs, in f64 and f32, against the direct loops: output rows of
     /// 1 to 15 columns (panels inside a row, across rows and across samples, one sample
     /// group with a partial last panel), output channels 1, 17 and 40 (partly empty
-    /// blocks), input channels that leave a block of the input gradient partly empty.
+    /// blocks), input channels that leave a block of the input gradient partly empty, and
+    /// samples of more positions than a weight-gradient chunk (a chunk ends mid-sample).
     #[test]
     fn every_path_matches_the_reference() {
         let cases = [
@@ -211,6 +212,7 @@ mod tests {
             ((7, 1, 3, 17), (17, 1, 3, 3)),
             ((3, 4, 2, 2), (18, 4, 2, 2)),
             ((2, 5, 9, 11), (20, 5, 1, 1)),
+            ((3, 2, 20, 15), (33, 2, 3, 3)),
         ];
         check_path(
             &cases,

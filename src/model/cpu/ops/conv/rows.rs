@@ -223,19 +223,30 @@ fn weight_grad_group<E: Real, const R: usize, const C: usize>(
     let mut bases = Vec::with_capacity(rows_per_chunk * segs.len());
     for s in 0..gy.len() / g.out_sample() {
         for i0 in (0..g.out_height()).step_by(rows_per_chunk) {
+            let rows = i0..(i0 + rows_per_chunk).min(g.out_height());
             bases.clear();
-            for oi in i0..(i0 + rows_per_chunk).min(g.out_height()) {
-                for &(oj, skip) in &segs {
-                    let dst = &mut grads[bases.len() * opad * LANES..][..outs * LANES];
-                    for (o, (row, db)) in dst.chunks_exact_mut(LANES).zip(&mut db_lanes).enumerate()
-                    {
-                        let src = &gy[s * g.out_sample() + o * p + oi * ow + oj..][..LANES];
-                        row.copy_from_slice(src);
-                        row[..skip].fill(E::default());
-                        db.iter_mut().zip(&*row).for_each(|(a, &v)| *a += v);
-                    }
+            for oi in rows.clone() {
+                for &(oj, _) in &segs {
                     bases.push(s * g.in_sample() + oi * g.width + oj);
                 }
+            }
+            // Output by output, so each reads its own plane front to back, and sums its
+            // bias gradient in a local row (summed onto the shared rows, the adds were a
+            // chain through memory, a float at a time).
+            for (o, db) in db_lanes.iter_mut().enumerate() {
+                let plane = &gy[s * g.out_sample() + o * p..][..p];
+                let mut sum = [E::default(); LANES];
+                let mut k = 0;
+                for oi in rows.clone() {
+                    for &(oj, skip) in &segs {
+                        let row = &mut grads[(k * opad + o) * LANES..][..LANES];
+                        row.copy_from_slice(&plane[oi * ow + oj..][..LANES]);
+                        row[..skip].fill(E::default());
+                        sum.iter_mut().zip(&*row).for_each(|(a, &v)| *a += v);
+                        k += 1;
+                    }
+                }
+                db.iter_mut().zip(sum).for_each(|(a, v)| *a += v);
             }
             let pairs = SegPairs::new(&grads, opad, x, &bases, &taps);
             seg_dots::<E, R, C>(isa, &pairs, &mut acc);

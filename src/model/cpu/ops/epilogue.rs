@@ -21,7 +21,9 @@ use rand_chacha::ChaCha12Rng;
 
 use rayon::prelude::*;
 
-use super::{par_planes, par_vec2, Real, Shape4};
+use super::isa::Isa;
+use super::poolrow::{pool_row, Norm};
+use super::{par_planes, par_rows2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
 pub const DEAD: u8 = 4;
@@ -100,24 +102,21 @@ pub fn forward<E: Real>(
 ) -> (Vec<E>, Vec<u8>) {
     let (n, c, h, w) = shape;
     assert_eq!(x.len(), n * c * h * w, "epilogue: input length");
-    match norm {
-        Some(nm) => {
-            assert!(
-                [nm.mean, nm.inv_std, nm.gamma, nm.beta]
-                    .iter()
-                    .all(|v| v.len() == c),
-                "epilogue: normalisation length"
-            );
-            let per_plane = move |plane: usize| {
-                let ch = plane % c;
-                let (m, s, g, b) = (nm.mean[ch], nm.inv_std[ch], nm.gamma[ch], nm.beta[ch]);
-                move |v: E| g * ((v - m) * s) + b
-            };
-            drop_out(run(shape, x, pool, per_plane), dropout)
-        }
-        // Without the map, not even an identity `1 * v + 0`: that turns -0 into +0.
-        None => drop_out(run(shape, x, pool, |_| |v: E| v), dropout),
+    if let Some(nm) = norm {
+        assert!(
+            [nm.mean, nm.inv_std, nm.gamma, nm.beta]
+                .iter()
+                .all(|v| v.len() == c),
+            "epilogue: normalisation length"
+        );
     }
+    // Per plane, `[mean, inv_std, gamma, beta]` of its channel. Without them, not even an
+    // identity `1 * v + 0`: that turns -0 into +0.
+    let per_plane = move |plane: usize| -> Norm<E> {
+        let ch = plane % c;
+        norm.map(|nm| [nm.mean[ch], nm.inv_std[ch], nm.gamma[ch], nm.beta[ch]])
+    };
+    drop_out(run(shape, x, pool, per_plane), dropout)
 }
 
 /// Outputs per chunk of the dropout pass. Each chunk seeks the mask stream once, which
@@ -151,38 +150,36 @@ fn drop_out<E: Real>(
     (y, routes)
 }
 
-/// The forward pass without dropout, with `per_plane(i)` giving plane `i`'s elementwise map.
-fn run<E: Real, F: Fn(E) -> E>(
+/// The forward pass without dropout, with `per_plane(i)` giving plane `i`'s normalisation.
+fn run<E: Real>(
     shape: Shape4,
     x: &[E],
     pool: bool,
-    per_plane: impl Fn(usize) -> F + Sync,
+    per_plane: impl Fn(usize) -> Norm<E> + Sync,
 ) -> (Vec<E>, Vec<u8>) {
     let (n, c, h, w) = shape;
     if !pool {
-        return par_vec2(n * c * h * w, w, |i| {
-            let map = per_plane(i / h);
-            x[i * w..][..w].iter().map(move |&v| relu_route(map(v), 0))
+        return par_rows2(n * c * h * w, w, |i, vals, routes| {
+            let norm = per_plane(i / h);
+            let src = &x[i * w..][..w];
+            for ((val, route), &v) in vals.iter_mut().zip(routes.iter_mut()).zip(src) {
+                let v = match norm {
+                    Some([m, s, g, b]) => g * ((v - m) * s) + b,
+                    None => v,
+                };
+                (*val, *route) = relu_route(v, 0);
+            }
         });
     }
     let (oh, ow) = (h / 2, w / 2);
+    // Read on the calling thread: the workers take the caller's path.
+    let isa = Isa::current();
     // One chunk per output row: input rows `2 * row` and `2 * row + 1` of its plane.
-    par_vec2(n * c * oh * ow, ow, |i| {
+    par_rows2(n * c * oh * ow, ow, |i, vals, routes| {
         let (plane, row) = (i / oh, i % oh);
-        let map = per_plane(plane);
         let at = (plane * h + 2 * row) * w;
-        let (r0, r1) = (&x[at..][..w], &x[at + w..][..w]);
-        (0..ow).map(move |j| {
-            let cells = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]].map(&map);
-            let (mut best, mut at) = (cells[0], 0u8);
-            for (idx, &v) in cells.iter().enumerate().skip(1) {
-                // Strictly greater keeps the first maximum on ties, as `max_pool2d`.
-                if v > best {
-                    (best, at) = (v, idx as u8);
-                }
-            }
-            relu_route(best, at)
-        })
+        let rows = (&x[at..][..w], &x[at + w..][..w]);
+        pool_row(isa, rows, per_plane(plane), vals, routes);
     })
 }
 

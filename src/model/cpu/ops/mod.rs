@@ -58,6 +58,7 @@ mod lanekernel;
 mod microkernel;
 mod operands;
 mod pool;
+mod poolrow;
 pub mod reference;
 mod segkernel;
 mod segments;
@@ -233,20 +234,19 @@ fn to_vec<S: Shape, E: Real, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
 /// Elements a worker zeroes at a time in [`to_vec`]: 256 KiB of f32.
 const ZERO_CHUNK: usize = 1 << 16;
 
-/// Builds two vectors of `len` elements in parallel, `chunk` elements at a time: `fill(i)`
-/// yields the pairs of chunk `i` (at least as many as it holds; the rest are ignored).
-///
-/// The memory is written once, by rayon's threads. `vec![0; len]` and a parallel pass would
-/// first zero it on the calling thread: with freed memory kept mapped (mimalloc's purge is
-/// off), that calloc is a serial memset of up to 110 MB per layer while the workers idle.
-///
-/// # Panics
-/// If `fill` yields fewer pairs than its chunk holds.
-fn par_vec2<A, B, I>(len: usize, chunk: usize, fill: impl Fn(usize) -> I + Sync) -> (Vec<A>, Vec<B>)
+/// Two vectors of `len` elements built in parallel, `chunk` elements at a time: each pair
+/// of chunks is zeroed by the worker that then hands them to `fill(i, a, b)`, so they are
+/// written while in that worker's cache. `vec![0; len]` and a parallel pass would first zero
+/// them on the calling thread: with freed memory kept mapped (mimalloc's purge is off), that
+/// calloc is a serial memset of up to 110 MB per layer while the workers idle.
+fn par_rows2<A, B>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) -> (Vec<A>, Vec<B>)
 where
-    A: Send,
-    B: Send,
-    I: Iterator<Item = (A, B)>,
+    A: Copy + Default + Send,
+    B: Copy + Default + Send,
 {
     let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
     a.spare_capacity_mut()[..len]
@@ -254,17 +254,24 @@ where
         .zip(b.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)))
         .enumerate()
         .for_each(|(i, (ca, cb))| {
-            let mut written = 0;
-            for ((sa, sb), (va, vb)) in ca.iter_mut().zip(cb.iter_mut()).zip(fill(i)) {
-                sa.write(va);
-                sb.write(vb);
-                written += 1;
-            }
-            assert_eq!(written, ca.len(), "par_vec2: chunk {i} was not filled");
+            ca.iter_mut().for_each(|s| {
+                s.write(A::default());
+            });
+            cb.iter_mut().for_each(|s| {
+                s.write(B::default());
+            });
+            // SAFETY: every slot of both chunks was initialised just above, and
+            // `MaybeUninit<T>` has the layout of `T`, so they may be viewed as initialised.
+            let (ca, cb) = unsafe {
+                (
+                    &mut *(std::ptr::from_mut(ca) as *mut [A]),
+                    &mut *(std::ptr::from_mut(cb) as *mut [B]),
+                )
+            };
+            fill(i, ca, cb);
         });
-    // SAFETY: every chunk of both vectors' first `len` slots was written above: the assert
-    // counts the writes per chunk, and a failed one panics before this point, leaving the
-    // lengths at 0 (the elements written are then leaked, never read).
+    // SAFETY: every chunk of both vectors' first `len` slots was zeroed above before `fill`
+    // saw it; a panicking `fill` unwinds before this point, leaving the lengths at 0.
     unsafe {
         a.set_len(len);
         b.set_len(len);
@@ -336,20 +343,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn par_vec2_fills_every_chunk_in_order() {
-        // 10 elements in chunks of 3: the last chunk is short, and its iterator longer.
-        let (a, b) = par_vec2(10, 3, |i| (0..).map(move |j| (i * 3 + j, i)));
+    fn par_rows2_zeroes_and_fills_every_chunk_in_order() {
+        // 10 elements in chunks of 3: the last chunk is short.
+        let (a, b) = par_rows2(10, 3, |i, ca: &mut [usize], cb: &mut [u8]| {
+            assert!(ca.iter().all(|&v| v == 0) && cb.iter().all(|&v| v == 0));
+            for (j, (x, y)) in ca.iter_mut().zip(cb.iter_mut()).enumerate() {
+                (*x, *y) = (i * 3 + j, i as u8);
+            }
+        });
         assert_eq!(a, (0..10).collect::<Vec<_>>());
         assert_eq!(b, [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]);
-        assert!(par_vec2(0, 0, |_| std::iter::empty::<(f32, u8)>())
-            .0
-            .is_empty());
-    }
-
-    #[test]
-    #[should_panic(expected = "was not filled")]
-    fn par_vec2_refuses_a_short_chunk() {
-        par_vec2(10, 4, |i| (0..if i == 1 { 3 } else { 4 }).map(|v| (v, v)));
+        assert!(par_rows2::<f32, u8>(0, 0, |_, _, _| {}).0.is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::isa::Isa;
-use super::poolrow::{pool_row, Norm};
+use super::poolrow::{pool_row, Corners, Norm, RoutedPlane};
 use super::{par_planes, par_rows2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
@@ -274,6 +274,28 @@ impl<'a, E: Real> Routed<'a, E> {
                 f(base + (cell >> 1) * w + 2 * col + (cell & 1), grad(r, g));
             }
         }
+    }
+
+    /// Plane `plane`'s routes and gradients for batch norm's sums (`gather_sums`).
+    pub fn plane<'b>(&'b self, plane: usize, base: &'b Corners) -> RoutedPlane<'b, E> {
+        let (_, _, h, w) = self.shape;
+        let outs = if self.pool { (h / 2) * (w / 2) } else { h * w };
+        let at = plane * outs;
+        RoutedPlane {
+            routes: &self.routes[at..][..outs],
+            gy: &self.gy[at..][..outs],
+            base,
+            width: w,
+            pool: self.pool,
+            scale: self.scale,
+        }
+    }
+
+    /// Each output's window corner (or position) in its full-resolution plane.
+    pub fn corners(&self) -> Corners {
+        let (_, _, h, w) = self.shape;
+        let dims = if self.pool { (h / 2, w / 2) } else { (h, w) };
+        Corners::new(dims, w, self.pool)
     }
 
     /// Writes plane `plane`'s routed gradients into the zeroed `out`.

@@ -1,5 +1,7 @@
-//! One output row of the pooled epilogue (`epilogue`): each output the first maximum of its
-//! 2x2 window after the optional normalisation, then ReLU, with its route byte.
+//! The pooled epilogue's (`epilogue`) per-element loops, with AVX-512 paths: one output row
+//! of the forward pass (each output the first maximum of its 2x2 window after the optional
+//! normalisation, then ReLU, with its route byte), and batch norm's backward sums over a
+//! plane's routed outputs.
 //!
 //! Per output, the portable loop maps four cells, picks the first maximum by three
 //! compare-and-selects and writes a route byte: about 30 scalar instructions, which made
@@ -144,6 +146,165 @@ unsafe fn pool_row_avx512(
     }
 }
 
+/// Each output's window corner (or position, without pooling) in its full-resolution
+/// plane, the same for every plane, and the largest of them (checked against a plane once
+/// per call, where scanning the table cost as much as the sums).
+pub(super) struct Corners {
+    table: Vec<u32>,
+    top: usize,
+}
+
+impl Corners {
+    /// The corners of outputs in rows of `ow` of a plane `width` wide, pooled or not.
+    ///
+    /// # Panics
+    /// If a plane holds 2^32 elements or more.
+    pub(super) fn new((oh, ow): (usize, usize), width: usize, pool: bool) -> Self {
+        let at = |v: usize| u32::try_from(v).expect("a plane of fewer than 2^32 elements");
+        let step = if pool { 2 } else { 1 };
+        let table: Vec<u32> = (0..oh * ow)
+            .map(|k| at(step * ((k / ow) * width + k % ow)))
+            .collect();
+        let top = table.last().map_or(0, |&t| t as usize);
+        Self { table, top }
+    }
+}
+
+/// A plane's routed output gradients for batch norm's backward sums: `routes` and `gy` per
+/// output, `base` the outputs' corners in the full-resolution plane (`width` wide; with
+/// pooling the route's cell `2 * row + col` is added to them), `scale` dropout's.
+pub(super) struct RoutedPlane<'a, E> {
+    pub routes: &'a [u8],
+    pub gy: &'a [E],
+    pub base: &'a Corners,
+    pub width: usize,
+    pub pool: bool,
+    pub scale: Option<E>,
+}
+
+impl<E> RoutedPlane<'_, E> {
+    /// The route bits naming a window cell: none without pooling.
+    fn cell_bits(&self) -> u8 {
+        if self.pool {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Lane sums `(dg, db)` over the plane's outputs `k` (into lane `k % 16`) of `g * ((y[pos]
+/// - m) * inv)` and of `g`, `g` being an output's gradient (0 where its route is dead,
+/// times dropout's scale) and `pos` the cell its route names.
+///
+/// # Panics
+/// If the tables differ in length or a window reaches past `y`.
+pub(super) fn gather_sums<E: Real>(
+    isa: Isa,
+    p: &RoutedPlane<'_, E>,
+    y: &[E],
+    (m, inv): (E, E),
+) -> ([E; 16], [E; 16]) {
+    let (len, base) = (p.routes.len(), p.base.table.as_slice());
+    assert!(
+        p.gy.len() == len && base.len() == len,
+        "gather_sums: lengths"
+    );
+    // The table rises, so its last corner is the largest.
+    let reach = if p.pool { p.width + 1 } else { 0 };
+    assert!(
+        len == 0 || p.base.top + reach < y.len(),
+        "gather_sums: a window reaches past the plane"
+    );
+    let mut sums = ([E::default(); 16], [E::default(); 16]);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if checked(isa) == Isa::Avx512 && y.len() < 1 << 31 {
+        if let (Some(gy), Some(yf)) = (E::f32s(p.gy), E::f32s(y)) {
+            let one = |v: E| E::f32s(&[v]).map_or(0.0, |s| s[0]);
+            let (scale, mi) = (p.scale.map(one), (one(m), one(inv)));
+            let mut out = ([0f32; 16], [0f32; 16]);
+            // SAFETY: the function only requires AVX-512F, which `checked` just confirmed;
+            // the tables' lengths and the windows' reach were checked above.
+            let tables = (p.routes, base, p.width, p.cell_bits());
+            done = unsafe { gather_sums_avx512(tables, (gy, scale), yf, mi, &mut out) };
+            for (d, v) in sums
+                .0
+                .iter_mut()
+                .zip(out.0)
+                .chain(sums.1.iter_mut().zip(out.1))
+            {
+                *d = E::from_f32(v).expect("f32 converts to the float type");
+            }
+        }
+    }
+    let _ = isa;
+    let zero = E::default();
+    let rest = p.routes[done..]
+        .iter()
+        .zip(&p.gy[done..])
+        .zip(&base[done..]);
+    for (k, ((&r, &gy), &corner)) in (done..).zip(rest) {
+        let g = zero + p.scale.map_or(gy, |s| s * gy);
+        let g = if r == DEAD { zero } else { g };
+        let cell = usize::from(r & p.cell_bits());
+        let pos = corner as usize + (cell >> 1) * p.width + (cell & 1);
+        sums.0[k % 16] += g * ((y[pos] - m) * inv);
+        sums.1[k % 16] += g;
+    }
+    sums
+}
+
+/// [`gather_sums`] for f32 on AVX-512 over the whole groups of 16 outputs; returns how many
+/// outputs it summed (the rest are the caller's, in the same lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_sums_avx512(
+    (routes, base, width, bits): (&[u8], &[u32], usize, u8),
+    (gy, scale): (&[f32], Option<f32>),
+    y: &[f32],
+    (m, inv): (f32, f32),
+    out: &mut ([f32; 16], [f32; 16]),
+) -> usize {
+    let whole = routes.len() / 16 * 16;
+    let (mut dg, mut db) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let (vm, vinv, zero) = (_mm512_set1_ps(m), _mm512_set1_ps(inv), _mm512_setzero_ps());
+    let (bits, one_i) = (_mm512_set1_epi32(i32::from(bits)), _mm512_set1_epi32(1));
+    let (width, dead) = (
+        _mm512_set1_epi32(width as i32),
+        _mm512_set1_epi32(i32::from(DEAD)),
+    );
+    for k in (0..whole).step_by(16) {
+        // SAFETY: `k + 16 <= len` for the tables; `gather_sums` checked every window's
+        // cells lie inside `y` (and `y` is indexable by i32).
+        unsafe {
+            let r = _mm512_cvtepu8_epi32(_mm_loadu_si128(routes.as_ptr().add(k).cast()));
+            let mut g = _mm512_loadu_ps(gy.as_ptr().add(k));
+            if let Some(s) = scale {
+                g = _mm512_mul_ps(_mm512_set1_ps(s), g);
+            }
+            let alive = _mm512_cmpneq_epi32_mask(r, dead);
+            let g = _mm512_maskz_mov_ps(alive, _mm512_add_ps(zero, g));
+            let cell = _mm512_and_si512(r, bits);
+            let off = _mm512_add_epi32(
+                _mm512_mullo_epi32(_mm512_srli_epi32::<1>(cell), width),
+                _mm512_and_si512(cell, one_i),
+            );
+            let base = _mm512_loadu_si512(base.as_ptr().add(k).cast());
+            let v = _mm512_i32gather_ps::<4>(_mm512_add_epi32(base, off), y.as_ptr());
+            let xhat = _mm512_mul_ps(_mm512_sub_ps(v, vm), vinv);
+            dg = _mm512_add_ps(dg, _mm512_mul_ps(g, xhat));
+            db = _mm512_add_ps(db, g);
+        }
+    }
+    // SAFETY: each array holds the 16 floats stored (unaligned stores).
+    unsafe {
+        _mm512_storeu_ps(out.0.as_mut_ptr(), dg);
+        _mm512_storeu_ps(out.1.as_mut_ptr(), db);
+    }
+    whole
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +347,61 @@ mod tests {
                         assert_eq!(bits(&got), bits(&want), "{isa:?} ow {ow} {r0:?} {r1:?}");
                         assert_eq!(got_r, want_r, "{isa:?} ow {ow} routes");
                     }
+                }
+            }
+        }
+    }
+
+    /// The sums on every path equal the portable loop's to the bit, lane by lane: pooled
+    /// and not, dead routes, dropout's scale, plane sizes with and without a tail.
+    #[test]
+    fn gather_sums_match_the_portable_loop_to_the_bit() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for (h, w, pool) in [
+            (6, 8, true),
+            (9, 11, true),
+            (12, 12, true),
+            (5, 7, false),
+            (4, 8, false),
+        ] {
+            let y: Vec<f32> = (0..h * w)
+                .map(|_| (next() % 1000) as f32 / 250.0 - 2.0)
+                .collect();
+            let outs = if pool { (h / 2) * (w / 2) } else { h * w };
+            let dims = if pool { (h / 2, w / 2) } else { (h, w) };
+            let base = Corners::new(dims, w, pool);
+            for scale in [None, Some(1.25f32)] {
+                let routes: Vec<u8> = (0..outs)
+                    .map(|_| match next() % 6 {
+                        5 => DEAD,
+                        r if pool => (r % 4) as u8,
+                        _ => 0,
+                    })
+                    .collect();
+                let gy: Vec<f32> = (0..outs)
+                    .map(|_| (next() % 100) as f32 / 64.0 - 0.7)
+                    .collect();
+                let p = RoutedPlane {
+                    routes: &routes,
+                    gy: &gy,
+                    base: &base,
+                    width: w,
+                    pool,
+                    scale,
+                };
+                let want = gather_sums(Isa::Scalar, &p, &y, (0.3, 1.7));
+                assert!(want.1.iter().any(|&v| v != 0.0), "some gradient reaches");
+                for isa in Isa::available() {
+                    let got = gather_sums(isa, &p, &y, (0.3, 1.7));
+                    let bits = |v: [f32; 16]| v.map(f32::to_bits);
+                    assert_eq!(bits(got.0), bits(want.0), "{isa:?} {h}x{w} dg");
+                    assert_eq!(bits(got.1), bits(want.1), "{isa:?} {h}x{w} db");
                 }
             }
         }

@@ -12,8 +12,10 @@
 
 use rayon::prelude::*;
 
-use super::super::batch_norm::{add_planes, fold_lanes, GradTerms, SUM_LANES};
+use super::super::batch_norm::{add_planes, fold_lanes, GradTerms};
 use super::super::epilogue::Routed;
+use super::super::isa::Isa;
+use super::super::poolrow::gather_sums;
 use super::super::{par_planes, Real, Shape4};
 
 /// What the backward pass needs of batch norm.
@@ -46,22 +48,16 @@ pub(super) fn backward<E: Real>(
     let xhat = |plane: usize| {
         let ch = plane % c;
         let (m, inv) = (s.mean[ch], s.inv_std[ch]);
-        (&y[plane * plane_len..][..plane_len], move |v: E| {
-            (v - m) * inv
-        })
+        (&y[plane * plane_len..][..plane_len], (m, inv))
     };
     // Sums over the outputs of each plane in lanes, then per channel in plane order.
+    let isa = Isa::current();
+    let corners = routed.corners();
     let sums: Vec<[E; 2]> = (0..n * c)
         .into_par_iter()
         .map(|plane| {
             let (yp, norm) = xhat(plane);
-            let (mut dg, mut db) = ([E::default(); SUM_LANES], [E::default(); SUM_LANES]);
-            let mut lane = 0;
-            routed.for_each(plane, |pos, g| {
-                dg[lane] += g * norm(yp[pos]);
-                db[lane] += g;
-                lane = (lane + 1) % SUM_LANES;
-            });
+            let (dg, db) = gather_sums(isa, &routed.plane(plane, &corners), yp, norm);
             [fold_lanes(dg), fold_lanes(db)]
         })
         .collect();
@@ -74,11 +70,11 @@ pub(super) fn backward<E: Real>(
     );
     let gc = par_planes(n * c * plane_len, plane_len, |plane, out| {
         routed.scatter(plane, out);
-        let (yp, norm) = xhat(plane);
+        let (yp, (m, inv)) = xhat(plane);
         let f = terms.plane(plane);
         // `0 + f`, as the zeroed buffer the separate op adds onto (-0 becomes +0).
         for (o, &v) in out.iter_mut().zip(yp) {
-            *o = E::default() + f(*o, norm(v));
+            *o = E::default() + f(*o, (v - m) * inv);
         }
     });
     (gc, dgamma, dbeta)

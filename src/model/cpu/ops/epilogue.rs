@@ -22,7 +22,8 @@ use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::isa::Isa;
-use super::poolrow::{pool_row, Corners, Norm, RoutedPlane};
+use super::poolrow::{pool_row, Norm};
+use super::routekernel::{gather_sums, scatter, Corners, RoutedPlane};
 use super::{par_planes, par_rows2, Real, Shape4};
 
 /// The route of an output that ReLU zeroed: no gradient flows back through it.
@@ -208,6 +209,9 @@ pub struct Routed<'a, E> {
     scale: Option<E>,
     routes: &'a [u8],
     gy: &'a [E],
+    corners: Corners,
+    /// The kernels' path, read on the thread that made the view (the workers take it).
+    isa: Isa,
 }
 
 impl<'a, E: Real> Routed<'a, E> {
@@ -234,73 +238,38 @@ impl<'a, E: Real> Routed<'a, E> {
             scale: dropout.map(Dropout::scale::<E>),
             routes,
             gy,
+            corners: Corners::new((oh, ow), shape.3, pool),
+            isa: Isa::current(),
         }
     }
 
-    /// Calls `f(position, gradient)` for every output of plane `plane`, in output order,
-    /// with the position of its route's cell in the full-resolution plane. The gradient is
-    /// `0 + g` (or `0 + scale * g`, as dfdx's dropout), as the separate ops' zeroed buffers
-    /// give it (-0 becomes +0); an output that passes none gives 0 at its window's first
-    /// cell, which no other output's gradient reaches. Without a branch on the route (half
-    /// the outputs are dead after ReLU, at random) and without a division per output.
-    #[inline]
-    pub fn for_each(&self, plane: usize, mut f: impl FnMut(usize, E)) {
-        let (_, _, h, w) = self.shape;
-        let (oh, ow) = if self.pool { (h / 2, w / 2) } else { (h, w) };
-        let at = plane * oh * ow;
-        let (routes, gy) = (&self.routes[at..][..oh * ow], &self.gy[at..][..oh * ow]);
-        let zero = E::default();
-        let scale = self.scale.unwrap_or(E::ONE);
-        let dropout = self.scale.is_some();
-        let grad = move |r: u8, g: E| {
-            let g = zero + if dropout { scale * g } else { g };
-            if r == DEAD {
-                zero
-            } else {
-                g
-            }
-        };
-        if !self.pool {
-            for (k, (&r, &g)) in routes.iter().zip(gy).enumerate() {
-                f(k, grad(r, g));
-            }
-            return;
-        }
-        for (row, (rr, gr)) in routes.chunks_exact(ow).zip(gy.chunks_exact(ow)).enumerate() {
-            let base = 2 * row * w;
-            for (col, (&r, &g)) in rr.iter().zip(gr).enumerate() {
-                // DEAD (4) masks to cell 0.
-                let cell = usize::from(r & 3);
-                f(base + (cell >> 1) * w + 2 * col + (cell & 1), grad(r, g));
-            }
-        }
-    }
-
-    /// Plane `plane`'s routes and gradients for batch norm's sums (`gather_sums`).
-    pub fn plane<'b>(&'b self, plane: usize, base: &'b Corners) -> RoutedPlane<'b, E> {
-        let (_, _, h, w) = self.shape;
-        let outs = if self.pool { (h / 2) * (w / 2) } else { h * w };
+    /// Plane `plane`'s routes and gradients.
+    fn plane(&self, plane: usize) -> RoutedPlane<'_, E> {
+        let outs = self.corners.len();
         let at = plane * outs;
         RoutedPlane {
             routes: &self.routes[at..][..outs],
             gy: &self.gy[at..][..outs],
-            base,
-            width: w,
+            base: &self.corners,
+            width: self.shape.3,
             pool: self.pool,
             scale: self.scale,
         }
     }
 
-    /// Each output's window corner (or position) in its full-resolution plane.
-    pub fn corners(&self) -> Corners {
-        let (_, _, h, w) = self.shape;
-        let dims = if self.pool { (h / 2, w / 2) } else { (h, w) };
-        Corners::new(dims, w, self.pool)
+    /// Lane sums `(dg, db)` of `g * ((y[pos] - m) * inv)` and of `g` over plane `plane`'s
+    /// outputs (output `k` into lane `k % 16`): `g` each output's gradient (`0 + g`, or `0 +
+    /// scale * g` with dropout, as the separate ops' zeroed buffers give it; 0 where its
+    /// route is dead) and `pos` its route's cell in the full-resolution plane `y`.
+    pub fn sums(&self, plane: usize, y: &[E], norm: (E, E)) -> ([E; 16], [E; 16]) {
+        gather_sums(self.isa, &self.plane(plane), y, norm)
     }
 
-    /// Writes plane `plane`'s routed gradients into the zeroed `out`.
+    /// Writes plane `plane`'s routed gradients (as [`Routed::sums`] takes them) into the
+    /// zeroed `out`; a dead output writes 0 at its window's first cell, which no other
+    /// output's gradient reaches.
     pub fn scatter(&self, plane: usize, out: &mut [E]) {
-        self.for_each(plane, |pos, g| out[pos] = g);
+        scatter(self.isa, &self.plane(plane), out);
     }
 }
 

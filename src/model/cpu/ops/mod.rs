@@ -60,6 +60,7 @@ mod operands;
 mod pool;
 mod poolrow;
 pub mod reference;
+mod routekernel;
 mod segkernel;
 mod segments;
 mod tiles;

@@ -14,8 +14,6 @@ use rayon::prelude::*;
 
 use super::super::batch_norm::{add_planes, fold_lanes, GradTerms};
 use super::super::epilogue::Routed;
-use super::super::isa::Isa;
-use super::super::poolrow::gather_sums;
 use super::super::{par_planes, Real, Shape4};
 
 /// What the backward pass needs of batch norm.
@@ -51,13 +49,11 @@ pub(super) fn backward<E: Real>(
         (&y[plane * plane_len..][..plane_len], (m, inv))
     };
     // Sums over the outputs of each plane in lanes, then per channel in plane order.
-    let isa = Isa::current();
-    let corners = routed.corners();
     let sums: Vec<[E; 2]> = (0..n * c)
         .into_par_iter()
         .map(|plane| {
             let (yp, norm) = xhat(plane);
-            let (dg, db) = gather_sums(isa, &routed.plane(plane, &corners), yp, norm);
+            let (dg, db) = routed.sums(plane, yp, norm);
             [fold_lanes(dg), fold_lanes(db)]
         })
         .collect();

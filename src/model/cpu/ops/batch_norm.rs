@@ -5,11 +5,16 @@
 //! them, `running = momentum * running + (1 - momentum) * batch`; in inference the running
 //! statistics are used. Learnable `gamma` (scale) and `beta` (shift) follow.
 
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Merge, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use rayon::prelude::*;
 
+use super::isa::Isa;
+use super::microkernel::checked;
 use super::{add_assign, device_err, par_planes, to_vec, OpsError, Real, Shape4};
 
 const OP: &str = "batch_norm2d";
@@ -184,27 +189,95 @@ pub(super) fn add_planes<E: Real, const K: usize>(c: usize, sums: &[[E; K]]) -> 
 /// ~120 ms of a `best.ron` step at batch 128, where memory allows several per cycle.
 pub(super) const SUM_LANES: usize = 16;
 
-/// `sum(f(a[i], b[i]))` over `a` and the same-length `b`, accumulated in [`SUM_LANES`]
+/// `sum(term(a[i], b[i]))` over `a` and the same-length `b`, accumulated in [`SUM_LANES`]
 /// interleaved partial sums (element `i` into lane `i % SUM_LANES`) that are then added in
 /// a fixed tree: the same bits for the same input, whatever the thread count.
 ///
 /// # Panics
 /// If `b` is shorter than `a`.
-#[inline]
-fn lane_sum<E: Real>(a: &[E], b: &[E], f: impl Fn(E, E) -> E) -> E {
+fn lane_sum<E: Real>(isa: Isa, a: &[E], b: &[E], term: Term<E>) -> E {
     let b = &b[..a.len()];
-    let mut acc = [E::default(); SUM_LANES];
-    let (ca, cb) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (xa, xb) in ca.zip(cb) {
-        for k in 0..SUM_LANES {
-            acc[k] += f(xa[k], xb[k]);
+    #[cfg(target_arch = "x86_64")]
+    if checked(isa) == Isa::Avx512 {
+        if let (Some(af), Some(bf)) = (E::f32s(a), E::f32s(b)) {
+            let term = term.f32s();
+            // SAFETY: the function only requires AVX-512F, which `checked` just confirmed;
+            // `b` was cut to `a`'s length.
+            let lanes = unsafe { lane_sum_avx512(af, bf, term) };
+            return fold_lanes(lanes.map(|v| E::from_f32(v).expect("f32 converts")));
         }
     }
-    for (k, (&x, &y)) in ra.iter().zip(rb).enumerate() {
-        acc[k] += f(x, y);
+    let _ = isa;
+    let mut acc = [E::default(); SUM_LANES];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        acc[i % SUM_LANES] += term.of(x, y);
     }
     fold_lanes(acc)
+}
+
+/// What [`lane_sum`] adds up, per element pair `(a, b)`.
+#[derive(Clone, Copy)]
+enum Term<E> {
+    /// `a`.
+    First,
+    /// `(a - m) * (a - m)`.
+    SquaredDeviation(E),
+    /// `a * b`.
+    Product,
+}
+
+impl<E: Real> Term<E> {
+    fn of(self, a: E, b: E) -> E {
+        match self {
+            Term::First => a,
+            Term::SquaredDeviation(m) => (a - m) * (a - m),
+            Term::Product => a * b,
+        }
+    }
+
+    /// The same term over f32 (for `E = f32`, the only type that reaches AVX-512).
+    fn f32s(self) -> Term<f32> {
+        let one = |v: E| E::f32s(&[v]).map_or(0.0, |s| s[0]);
+        match self {
+            Term::First => Term::First,
+            Term::SquaredDeviation(m) => Term::SquaredDeviation(one(m)),
+            Term::Product => Term::Product,
+        }
+    }
+}
+
+/// [`lane_sum`]'s lanes on AVX-512: element `i` into lane `i % 16` of one register, each
+/// lane's terms and additions in the portable loop's order (so the same bits); the last
+/// partial group masked. (The portable loop, built for the crate's baseline, runs 4-lane
+/// SSE at best, and for the deviations the compiler split the lanes into shuffles.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn lane_sum_avx512(a: &[f32], b: &[f32], term: Term<f32>) -> [f32; SUM_LANES] {
+    let mut acc = _mm512_setzero_ps();
+    for i in (0..a.len()).step_by(SUM_LANES) {
+        let n = (a.len() - i).min(SUM_LANES);
+        let mask = ((1u32 << n) - 1) as u16;
+        // SAFETY: the loads are masked to the `n` elements from `i` both slices hold.
+        let (x, y) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(mask, a.as_ptr().add(i)),
+                _mm512_maskz_loadu_ps(mask, b.as_ptr().add(i)),
+            )
+        };
+        let t = match term {
+            Term::First => x,
+            Term::SquaredDeviation(m) => {
+                let d = _mm512_sub_ps(x, _mm512_set1_ps(m));
+                _mm512_mul_ps(d, d)
+            }
+            Term::Product => _mm512_mul_ps(x, y),
+        };
+        acc = _mm512_mask_add_ps(acc, mask, acc, t);
+    }
+    let mut out = [0f32; SUM_LANES];
+    // SAFETY: `out` holds the 16 floats stored.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+    out
 }
 
 /// The lanes' total, added pairwise (lane `k` with lane `k + half`, then again).
@@ -225,13 +298,15 @@ pub(super) fn fold_lanes<E: Real>(mut acc: [E; SUM_LANES]) -> E {
 /// channel's), so the map is read from memory once, as accurately as two passes over it.
 fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
     let (n, c, h, w) = shape;
+    // Read on the calling thread: the workers take the caller's path.
+    let isa = Isa::current();
     let of = |v: usize| E::from_usize(v).expect("element count fits the float type");
     let (per_plane, count) = (of(h * w), of(n * h * w));
     let planes: Vec<[E; 2]> = x
         .par_chunks(h * w)
         .map(|p| {
-            let m = lane_sum(p, p, |v, _| v) / per_plane;
-            [m, lane_sum(p, p, |v, _| (v - m) * (v - m))]
+            let m = lane_sum(isa, p, p, Term::First) / per_plane;
+            [m, lane_sum(isa, p, p, Term::SquaredDeviation(m))]
         })
         .collect();
     let [mut mean, mut var] = add_planes(c, &planes);
@@ -293,9 +368,13 @@ fn affine<E: Real>(shape: Shape4, xhat: &[E], gamma: &[E], beta: &[E]) -> Vec<E>
 
 /// Per-channel `(sum(gy * xhat), sum(gy))`: the gradients of `gamma` and `beta`.
 fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>) {
+    let isa = Isa::current();
     let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
         let xp = &xhat[at..][..gp.len()];
-        [lane_sum(gp, xp, |g, x| g * x), lane_sum(gp, gp, |g, _| g)]
+        [
+            lane_sum(isa, gp, xp, Term::Product),
+            lane_sum(isa, gp, gp, Term::First),
+        ]
     });
     (dgamma, dbeta)
 }

@@ -237,10 +237,9 @@ impl<E: Real> Term<E> {
 
     /// The same term over f32 (for `E = f32`, the only type that reaches AVX-512).
     fn f32s(self) -> Term<f32> {
-        let one = |v: E| E::f32s(&[v]).map_or(0.0, |s| s[0]);
         match self {
             Term::First => Term::First,
-            Term::SquaredDeviation(m) => Term::SquaredDeviation(one(m)),
+            Term::SquaredDeviation(m) => Term::SquaredDeviation(m.as_f32()),
             Term::Product => Term::Product,
         }
     }

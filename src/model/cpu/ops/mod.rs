@@ -98,6 +98,9 @@ pub trait Real: Dtype + sealed::Sealed {
     fn f32s(s: &[Self]) -> Option<&[f32]>;
     /// As [`Real::f32s`], mutable.
     fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// The value as f32 (exact for f32, rounded for f64): the scalars an f32 vector path
+    /// broadcasts.
+    fn as_f32(self) -> f32;
 
     /// `max(self, 0)` as dfdx's `relu` computes it (`Float::max`, so NaN gives 0), for
     /// fused ops that must match it to the bit.
@@ -116,6 +119,10 @@ impl Real for f32 {
     #[inline(always)]
     fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]> {
         Some(s)
+    }
+    #[inline(always)]
+    fn as_f32(self) -> f32 {
+        self
     }
 
     #[inline(always)]
@@ -136,6 +143,10 @@ impl Real for f64 {
     #[inline(always)]
     fn f32s_mut(_: &mut [Self]) -> Option<&mut [f32]> {
         None
+    }
+    #[inline(always)]
+    fn as_f32(self) -> f32 {
+        self as f32
     }
 
     #[inline(always)]

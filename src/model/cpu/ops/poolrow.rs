@@ -42,7 +42,7 @@ pub(super) fn pool_row<E: Real>(
     #[cfg(target_arch = "x86_64")]
     if checked(isa) == Isa::Avx512 {
         if let (Some(a), Some(b), Some(v)) = (E::f32s(r0), E::f32s(r1), E::f32s_mut(vals)) {
-            let n = norm.map(|p| p.map(|e| E::f32s(&[e]).map_or(0.0, |s| s[0])));
+            let n = norm.map(|p| p.map(E::as_f32));
             // SAFETY: the function only requires AVX-512F, which `checked` just confirmed;
             // the lengths were checked above and every access is masked to them.
             unsafe { pool_row_avx512((a, b), n, v, routes) };

@@ -107,14 +107,9 @@ impl<E: Real> RoutedPlane<'_, E> {
             base: &self.base.table,
             width: self.width as i32,
             bits: i32::from(self.cell_bits()),
-            scale: self.scale.map(f32_of),
+            scale: self.scale.map(E::as_f32),
         })
     }
-}
-
-/// `v` as f32 (for `E = f32`, which is the only type that reaches the AVX-512 paths).
-fn f32_of<E: Real>(v: E) -> f32 {
-    E::f32s(&[v]).map_or(0.0, |s| s[0])
 }
 
 /// Lane sums `(dg, db)` over the plane's outputs `k` (into lane `k % 16`) of `g * ((y[pos]
@@ -135,7 +130,7 @@ pub(super) fn gather_sums<E: Real>(
             let mut out = ([0f32; 16], [0f32; 16]);
             // SAFETY: the function only requires AVX-512F, which `checked` just confirmed;
             // `check` confirmed the tables' lengths and every cell lies inside `y`.
-            unsafe { gather_sums_avx512(&t, yf, (f32_of(m), f32_of(inv)), &mut out) };
+            unsafe { gather_sums_avx512(&t, yf, (m.as_f32(), inv.as_f32()), &mut out) };
             let back = |v: [f32; 16]| v.map(|x| E::from_f32(x).expect("f32 converts"));
             return (back(out.0), back(out.1));
         }

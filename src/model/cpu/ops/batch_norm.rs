@@ -189,59 +189,66 @@ pub(super) fn add_planes<E: Real, const K: usize>(c: usize, sums: &[[E; K]]) -> 
 /// ~120 ms of a `best.ron` step at batch 128, where memory allows several per cycle.
 pub(super) const SUM_LANES: usize = 16;
 
-/// `sum(term(a[i], b[i]))` over `a` and the same-length `b`, accumulated in [`SUM_LANES`]
-/// interleaved partial sums (element `i` into lane `i % SUM_LANES`) that are then added in
-/// a fixed tree: the same bits for the same input, whatever the thread count.
+/// `sum(term(a[i]))` over `a`, accumulated in [`SUM_LANES`] interleaved partial sums
+/// (element `i` into lane `i % SUM_LANES`) that are then added in a fixed tree: the same
+/// bits for the same input, whatever the thread count.
 ///
 /// # Panics
-/// If `b` is shorter than `a`.
-fn lane_sum<E: Real>(isa: Isa, a: &[E], b: &[E], term: Term<E>) -> E {
-    let b = &b[..a.len()];
+/// If a product's other operand is shorter than `a`.
+fn lane_sum<E: Real>(isa: Isa, a: &[E], term: Term<'_, E>) -> E {
+    let term = term.cut(a.len());
     #[cfg(target_arch = "x86_64")]
     if checked(isa) == Isa::Avx512 {
-        if let (Some(af), Some(bf)) = (E::f32s(a), E::f32s(b)) {
-            let term = term.f32s();
+        if let (Some(af), Some(term)) = (E::f32s(a), term.f32s()) {
             // SAFETY: the function only requires AVX-512F, which `checked` just confirmed;
-            // `b` was cut to `a`'s length.
-            let lanes = unsafe { lane_sum_avx512(af, bf, term) };
+            // a product's other operand was cut to `a`'s length.
+            let lanes = unsafe { lane_sum_avx512(af, term) };
             return fold_lanes(lanes.map(|v| E::from_f32(v).expect("f32 converts")));
         }
     }
     let _ = isa;
     let mut acc = [E::default(); SUM_LANES];
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        acc[i % SUM_LANES] += term.of(x, y);
+    for (i, &x) in a.iter().enumerate() {
+        acc[i % SUM_LANES] += term.of(i, x);
     }
     fold_lanes(acc)
 }
 
-/// What [`lane_sum`] adds up, per element pair `(a, b)`.
+/// What [`lane_sum`] adds up, per element `a[i]`.
 #[derive(Clone, Copy)]
-enum Term<E> {
-    /// `a`.
-    First,
-    /// `(a - m) * (a - m)`.
+enum Term<'b, E> {
+    /// `a[i]`.
+    Value,
+    /// `(a[i] - m) * (a[i] - m)`.
     SquaredDeviation(E),
-    /// `a * b`.
-    Product,
+    /// `a[i] * b[i]`.
+    Product(&'b [E]),
 }
 
-impl<E: Real> Term<E> {
-    fn of(self, a: E, b: E) -> E {
+impl<'b, E: Real> Term<'b, E> {
+    /// The term with a product's other operand cut to `len` elements.
+    fn cut(self, len: usize) -> Self {
         match self {
-            Term::First => a,
-            Term::SquaredDeviation(m) => (a - m) * (a - m),
-            Term::Product => a * b,
+            Term::Product(b) => Term::Product(&b[..len]),
+            t => t,
         }
     }
 
-    /// The same term over f32 (for `E = f32`, the only type that reaches AVX-512).
-    fn f32s(self) -> Term<f32> {
+    fn of(self, i: usize, a: E) -> E {
         match self {
-            Term::First => Term::First,
-            Term::SquaredDeviation(m) => Term::SquaredDeviation(m.as_f32()),
-            Term::Product => Term::Product,
+            Term::Value => a,
+            Term::SquaredDeviation(m) => (a - m) * (a - m),
+            Term::Product(b) => a * b[i],
         }
+    }
+
+    /// The same term over f32, when `E` is `f32` (the only type that reaches AVX-512).
+    fn f32s(self) -> Option<Term<'b, f32>> {
+        Some(match self {
+            Term::Value => Term::Value,
+            Term::SquaredDeviation(m) => Term::SquaredDeviation(m.as_f32()),
+            Term::Product(b) => Term::Product(E::f32s(b)?),
+        })
     }
 }
 
@@ -249,27 +256,27 @@ impl<E: Real> Term<E> {
 /// lane's terms and additions in the portable loop's order (so the same bits); the last
 /// partial group masked. (The portable loop, built for the crate's baseline, runs 4-lane
 /// SSE at best, and for the deviations the compiler split the lanes into shuffles.)
+///
+/// # Safety
+/// A product's other operand holds at least `a.len()` elements.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn lane_sum_avx512(a: &[f32], b: &[f32], term: Term<f32>) -> [f32; SUM_LANES] {
+unsafe fn lane_sum_avx512(a: &[f32], term: Term<'_, f32>) -> [f32; SUM_LANES] {
     let mut acc = _mm512_setzero_ps();
     for i in (0..a.len()).step_by(SUM_LANES) {
         let n = (a.len() - i).min(SUM_LANES);
         let mask = ((1u32 << n) - 1) as u16;
-        // SAFETY: the loads are masked to the `n` elements from `i` both slices hold.
-        let (x, y) = unsafe {
-            (
-                _mm512_maskz_loadu_ps(mask, a.as_ptr().add(i)),
-                _mm512_maskz_loadu_ps(mask, b.as_ptr().add(i)),
-            )
-        };
+        // SAFETY: the loads are masked to the `n` elements from `i` that `a` holds, and the
+        // caller vouches for the product's other operand.
+        let load = |s: &[f32]| unsafe { _mm512_maskz_loadu_ps(mask, s.as_ptr().add(i)) };
+        let x = load(a);
         let t = match term {
-            Term::First => x,
+            Term::Value => x,
             Term::SquaredDeviation(m) => {
                 let d = _mm512_sub_ps(x, _mm512_set1_ps(m));
                 _mm512_mul_ps(d, d)
             }
-            Term::Product => _mm512_mul_ps(x, y),
+            Term::Product(b) => _mm512_mul_ps(x, load(b)),
         };
         acc = _mm512_mask_add_ps(acc, mask, acc, t);
     }
@@ -304,8 +311,8 @@ fn batch_stats<E: Real>(shape: Shape4, x: &[E]) -> (Vec<E>, Vec<E>) {
     let planes: Vec<[E; 2]> = x
         .par_chunks(h * w)
         .map(|p| {
-            let m = lane_sum(isa, p, p, Term::First) / per_plane;
-            [m, lane_sum(isa, p, p, Term::SquaredDeviation(m))]
+            let m = lane_sum(isa, p, Term::Value) / per_plane;
+            [m, lane_sum(isa, p, Term::SquaredDeviation(m))]
         })
         .collect();
     let [mut mean, mut var] = add_planes(c, &planes);
@@ -371,8 +378,8 @@ fn channel_sums<E: Real>(shape: Shape4, gy: &[E], xhat: &[E]) -> (Vec<E>, Vec<E>
     let [dgamma, dbeta] = per_channel(shape, gy, |_, at, gp| {
         let xp = &xhat[at..][..gp.len()];
         [
-            lane_sum(isa, gp, xp, Term::Product),
-            lane_sum(isa, gp, gp, Term::First),
+            lane_sum(isa, gp, Term::Product(xp)),
+            lane_sum(isa, gp, Term::Value),
         ]
     });
     (dgamma, dbeta)

@@ -22,12 +22,11 @@ use rand_chacha::ChaCha12Rng;
 use rayon::prelude::*;
 
 use super::isa::Isa;
-use super::poolrow::{pool_row, Norm};
+use super::poolrow::{normalise, pool_row, relu_route, Norm};
 use super::routekernel::{gather_sums, scatter, Corners, RoutedPlane};
 use super::{par_planes, par_rows2, Real, Shape4};
 
-/// The route of an output that ReLU zeroed: no gradient flows back through it.
-pub const DEAD: u8 = 4;
+use super::poolrow::DEAD;
 
 /// Batch normalisation applied before ReLU, per channel: `gamma * ((v - mean) * inv_std) +
 /// beta`, the expression of `batch_norm2d`'s normalisation and affine step, so the same bits.
@@ -111,8 +110,7 @@ pub fn forward<E: Real>(
             "epilogue: normalisation length"
         );
     }
-    // Per plane, `[mean, inv_std, gamma, beta]` of its channel. Without them, not even an
-    // identity `1 * v + 0`: that turns -0 into +0.
+    // Per plane, `[mean, inv_std, gamma, beta]` of its channel.
     let per_plane = move |plane: usize| -> Norm<E> {
         let ch = plane % c;
         norm.map(|nm| [nm.mean[ch], nm.inv_std[ch], nm.gamma[ch], nm.beta[ch]])
@@ -164,11 +162,7 @@ fn run<E: Real>(
             let norm = per_plane(i / h);
             let src = &x[i * w..][..w];
             for ((val, route), &v) in vals.iter_mut().zip(routes.iter_mut()).zip(src) {
-                let v = match norm {
-                    Some([m, s, g, b]) => g * ((v - m) * s) + b,
-                    None => v,
-                };
-                (*val, *route) = relu_route(v, 0);
+                (*val, *route) = relu_route(normalise(v, norm), 0);
             }
         });
     }
@@ -182,13 +176,6 @@ fn run<E: Real>(
         let rows = (&x[at..][..w], &x[at + w..][..w]);
         pool_row(isa, rows, per_plane(plane), vals, routes);
     })
-}
-
-/// ReLU of `v` and the route its gradient takes: `route`, or [`DEAD`] where dfdx's `relu`
-/// passes none (its input not above 0, NaN included).
-#[inline(always)]
-fn relu_route<E: Real>(v: E, route: u8) -> (E, u8) {
-    (v.relu(), if v > E::default() { route } else { DEAD })
 }
 
 /// The gradient of [`forward`]'s full-resolution input (after the normalisation) for the

@@ -16,11 +16,30 @@ use super::isa::Isa;
 use super::microkernel::checked;
 use super::Real;
 
-/// The route of an output that ReLU zeroed (the epilogue's `DEAD`).
-const DEAD: u8 = 4;
+/// The route of an output that ReLU zeroed (or dropout dropped): no gradient flows back
+/// through it.
+pub(super) const DEAD: u8 = 4;
 
 /// `[mean, inv_std, gamma, beta]` of one channel's normalisation.
 pub(super) type Norm<E> = Option<[E; 4]>;
+
+/// `v` normalised: `gamma * ((v - mean) * inv_std) + beta`, the expression of
+/// `batch_norm2d`'s normalisation and affine step, so the same bits; `v` itself without
+/// (not even `1 * v + 0`, which turns -0 into +0).
+#[inline(always)]
+pub(super) fn normalise<E: Real>(v: E, norm: Norm<E>) -> E {
+    match norm {
+        Some([m, s, g, b]) => g * ((v - m) * s) + b,
+        None => v,
+    }
+}
+
+/// ReLU of `v` and the route its gradient takes: `route`, or [`DEAD`] where dfdx's `relu`
+/// passes none (its input not above 0, NaN included).
+#[inline(always)]
+pub(super) fn relu_route<E: Real>(v: E, route: u8) -> (E, u8) {
+    (v.relu(), if v > E::default() { route } else { DEAD })
+}
 
 /// Writes the `vals.len()` pooled outputs of input rows `r0` and `r1` (at least twice as
 /// long) and their routes, normalising each cell with `norm` first.
@@ -61,12 +80,9 @@ fn pool_row_portable<E: Real>(
     vals: &mut [E],
     routes: &mut [u8],
 ) {
-    let map = |v: E| match norm {
-        Some([m, s, g, b]) => g * ((v - m) * s) + b,
-        None => v,
-    };
     for (j, (val, route)) in vals.iter_mut().zip(routes.iter_mut()).enumerate() {
-        let cells = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]].map(map);
+        let cells =
+            [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]].map(|v| normalise(v, norm));
         let (mut best, mut at) = (cells[0], 0u8);
         for (idx, &v) in cells.iter().enumerate().skip(1) {
             // Strictly greater keeps the first maximum on ties, as `max_pool2d`.
@@ -74,8 +90,7 @@ fn pool_row_portable<E: Real>(
                 (best, at) = (v, idx as u8);
             }
         }
-        *val = best.relu();
-        *route = if best > E::default() { at } else { DEAD };
+        (*val, *route) = relu_route(best, at);
     }
 }
 

@@ -13,10 +13,8 @@ use std::arch::x86_64::*;
 
 use super::isa::Isa;
 use super::microkernel::checked;
+use super::poolrow::DEAD;
 use super::Real;
-
-/// The route of an output that passes no gradient (the epilogue's `DEAD`).
-const DEAD: u8 = 4;
 
 /// Each output's window corner (or position, without pooling) in its full-resolution
 /// plane, the same for every plane, and the largest of them (checked against a plane once

@@ -20,7 +20,7 @@ use super::super::microkernel::{
     gathered_times_add, panel_dots, rows_times, rows_times_scatter_add, Gathered, PanelRows,
     RowTable, LANES, ROWS,
 };
-use super::super::{samples_per_group, Real};
+use super::super::{add_assign, samples_per_group, Real};
 use super::{lanes, lanes_grad, per_group, rows, Conv2dShape};
 
 /// Panics unless `x` and `w` have the lengths `g` implies.
@@ -156,8 +156,8 @@ pub(super) fn sum_parts<E: Real>(
     let mut dw = vec![E::default(); w_len];
     let mut db = vec![E::default(); b_len];
     for (pdw, pdb) in parts {
-        dw.iter_mut().zip(&pdw).for_each(|(a, &v)| *a += v);
-        db.iter_mut().zip(&pdb).for_each(|(a, &v)| *a += v);
+        add_assign(&mut dw, &pdw);
+        add_assign(&mut db, &pdb);
     }
     (dw, db)
 }

@@ -113,15 +113,10 @@ fn channels_last<E: Real>(g: &Conv2dShape, x: &[E], stride: usize) -> Vec<E> {
 /// One group's weight-gradient sums (see [`Layout`]) and bias gradient (padded to whole
 /// output blocks).
 fn weight_grad_group<E: Real>(isa: Isa, g: &Conv2dShape, x: &[E], gy: &[E]) -> (Vec<E>, Vec<E>) {
-    let (cin, k, outs, p, ow) = (
-        g.in_channels,
-        g.kernel,
-        g.out_channels,
-        g.pixels(),
-        g.out_width(),
-    );
+    let (k, outs, p, ow) = (g.kernel, g.out_channels, g.pixels(), g.out_width());
     let kk = k * k;
-    let (cb, ob) = (cin.div_ceil(POS), outs.div_ceil(WIDE));
+    let layout = Layout::new(g);
+    let (cb, ob) = (layout.in_blocks, outs.div_ceil(WIDE));
     let opad = ob * WIDE;
     let stride = pixel_stride(cb * POS);
     let nhwc = channels_last(g, x, stride);
@@ -129,14 +124,12 @@ fn weight_grad_group<E: Real>(isa: Isa, g: &Conv2dShape, x: &[E], gy: &[E]) -> (
     let chunk = CHUNK.min(positions.max(1));
     // The padding lanes of the last output block stay 0.
     let mut grads = vec![E::default(); ob * chunk * WIDE];
-    let mut corners = Vec::with_capacity(chunk);
-    let layout = Layout::new(g);
     let mut sums = vec![E::default(); layout.len(outs)];
     let mut db = vec![E::default(); opad];
     let mut acc: Acc<E> = [[E::default(); WIDE]; POS];
     for c0 in (0..positions).step_by(chunk) {
         let n = chunk.min(positions - c0);
-        corners.clear();
+        let mut corners = Vec::with_capacity(n);
         // Run by run of positions within one sample: each output's gradients are read in
         // order and written a vector row apart.
         let mut q = c0;
@@ -163,7 +156,7 @@ fn weight_grad_group<E: Real>(isa: Isa, g: &Conv2dShape, x: &[E], gy: &[E]) -> (
                 add_assign(sums, row);
             }
         }
-        let rows = RowTable::new(corners.clone());
+        let rows = RowTable::new(corners);
         for o in 0..ob {
             let b = &grads[o * chunk * WIDE..][..n * WIDE];
             for off in 0..kk {

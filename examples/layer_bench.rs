@@ -10,6 +10,9 @@
 
 use std::time::Instant;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use twinflow::model::cpu::ops::{kernels, Conv2dShape};
 
 #[cfg(feature = "mimalloc")]
@@ -24,17 +27,10 @@ const TRUNK: [(usize, usize, usize, usize); 4] = [
     (128, 128, 3, 6),
 ];
 
-/// `n` deterministic pseudo-random values in `[-0.5, 0.5)` (an LCG; quality is irrelevant).
+/// `n` values uniform in `[-0.5, 0.5)`, the same for the same seed.
 fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect()
 }
 
 /// The best wall time of 7 runs of `f`, after one warm-up run.

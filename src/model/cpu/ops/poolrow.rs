@@ -161,6 +161,9 @@ unsafe fn pool_row_avx512(
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
 
     /// Every path against the portable loop, to the bit: row widths around the vector
@@ -168,19 +171,14 @@ mod tests {
     /// infinities among random cells.
     #[test]
     fn every_path_matches_the_portable_loop_to_the_bit() {
-        let mut state = 7u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            match (state >> 33) % 11 {
-                0 => 0.0,
-                1 => -0.0,
-                2 => f32::NAN,
-                3 => 0.25,
-                4 => f32::NEG_INFINITY,
-                _ => ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5,
-            }
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut next = || match rng.gen_range(0..11) {
+            0 => 0.0,
+            1 => -0.0,
+            2 => f32::NAN,
+            3 => 0.25,
+            4 => f32::NEG_INFINITY,
+            _ => rng.gen_range(-0.5..0.5),
         };
         let norms = [
             None,

@@ -260,19 +260,17 @@ unsafe fn scatter_avx512(t: &Tables<'_>, out: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
     use super::*;
 
     /// Both loops on every path equal the portable ones to the bit, lane by lane: pooled and
     /// not, dead routes, dropout's scale, planes with and without a short last group.
     #[test]
     fn every_path_matches_the_portable_loops_to_the_bit() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            state >> 33
-        };
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut next = || rng.gen_range(0..1000u64);
         let shapes = [
             (6, 8, true),
             (9, 11, true),
